@@ -1,0 +1,51 @@
+# The two commands a newcomer needs: `make run` and `make test`. Everything else is a step of those.
+SHELL := /bin/bash
+VENV ?= .venv
+PYTHON ?= python3
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+export PIP_CACHE_DIR ?= $(CURDIR)/.cache/pip
+PYTEST_ARGS ?=
+
+.PHONY: run test unit integration venv services services-down services-status migrate worker clean bench
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[test]'
+	@touch $(STAMP)
+
+venv: $(STAMP)
+
+services:
+	@dev/services.sh up
+
+services-down:
+	@dev/services.sh down
+
+services-status:
+	@dev/services.sh status
+
+migrate: venv services
+	$(BIN)/issue-platform migrate
+
+run: venv services migrate
+	@echo
+	@echo "Worker starting; its web view is http://127.0.0.1:6066 (tables: http://127.0.0.1:6066/table/)."
+	@echo "Send a first occurrence from a second terminal:   $(BIN)/issue-platform send-example"
+	@echo "Then look at it:  http://127.0.0.1:6066/table/groups/  or  psql postgresql://issue_platform:issue_platform@127.0.0.1:5432/issue_platform -c 'select short_id, title, times_seen from groups'"
+	@echo "Ctrl-C stops the worker."
+	@echo
+	exec $(BIN)/issue-platform worker -l info
+
+test: venv services
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+unit: venv
+	$(BIN)/python -m pytest tests/unit $(PYTEST_ARGS)
+
+integration: venv services
+	$(BIN)/python -m pytest tests/integration $(PYTEST_ARGS)
+
+clean:
+	rm -rf .data .pytest_cache .hypothesis

@@ -1,0 +1,1 @@
+"""PostgreSQL query store: schema migrations, connection settings, batched idempotent writers."""

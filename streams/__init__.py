@@ -1,0 +1,1 @@
+"""issue-platform stream processing: the Faust app, its agents, and the pure decision core."""

@@ -1,0 +1,1 @@
+"""Faust agents: each one decodes its topic, calls the pure core, and emits."""

@@ -1,0 +1,106 @@
+"""Agent `ingest`: validates raw input, dead-letters rejections, re-keys the rest by group key (spec §3.2)."""
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from faust import StreamT
+
+from streams.app import app
+from streams.core.dlq import dlq_headers
+from streams.core.messages import SourceCoordinates, encode, occurrence_message, status_change_message
+from streams.core.payload import Occurrence, Reason, Rejection, StatusChange, derive_id, parse_payload
+from streams.failfast import stop_worker
+from streams.retry import retry_transient
+from streams.services import postgres, registry
+from streams.topics import dlq_topic, grouping_topic, ingest_topic
+from storage.events import find_event
+
+log = logging.getLogger(__name__)
+
+
+@app.agent(ingest_topic, name="ingest")
+async def ingest(stream: StreamT[bytes]) -> None:
+    async for event in stream.events():
+        message = event.message
+        source = SourceCoordinates(message.topic, message.partition, message.offset)
+        try:
+            await handle_input(message.key, message.value, source)
+        except Exception as error:
+            stop_worker(f"ingest of {source.topic}:{source.partition}:{source.offset}", error)
+
+
+async def handle_input(key: bytes | None, value: bytes, source: SourceCoordinates) -> None:
+    """Exactly one outcome per input: forwarded to grouping, or a DLQ record (spec §2.3.1)."""
+    t = time.time()  # decision time T (spec §0.2)
+    payload = parse_payload(value or b"", is_registered_type=registry.is_registered)
+    if isinstance(payload, Rejection):
+        await dead_letter(key, value, payload, source=source, t=t)
+        return
+    if isinstance(payload, StatusChange):
+        change_id = payload.id or derive_id(source.topic, source.partition or 0, source.offset or 0)
+        body = status_change_message(
+            status_change=payload.to_json_dict(), change_id=change_id, t=t, source=source,
+            raw_key=key, raw_value=value,
+        )
+        await grouping_topic.send(key=payload.group_key, value=encode(body), timestamp=t)
+        return
+    await forward_occurrence(payload, key=key, value=value, source=source, t=t)
+
+
+async def forward_occurrence(
+    occurrence: Occurrence, *, key: bytes | None, value: bytes, source: SourceCoordinates, t: float
+) -> None:
+    event_ref = await resolve_event(occurrence, t=t)
+    if event_ref is None:
+        rejection = Rejection(
+            Reason.EVENT_NOT_FOUND,
+            f"event_id {occurrence.event_id} names no stored event of project {occurrence.project_id}; "
+            "embed the event, or replay this entry once the event is stored",
+            "event_id",
+        )
+        await dead_letter(key, value, rejection, source=source, t=t)
+        return
+    occurrence_json = occurrence.to_json_dict()
+    event_json = occurrence_json.pop("event", None)
+    body = occurrence_message(
+        occurrence=occurrence_json, event=event_json, event_ref=event_ref, t=t, source=source,
+        raw_key=key, raw_value=value,
+    )
+    await grouping_topic.send(key=occurrence.group_key, value=encode(body), timestamp=t)
+
+
+async def resolve_event(occurrence: Occurrence, *, t: float) -> dict[str, Any] | None:
+    """What grouping needs of the event: embedded, or already stored by an earlier occurrence (spec §5.5)."""
+    if occurrence.event is not None:
+        event = occurrence.event
+        return {
+            "timestamp": event.timestamp.timestamp(),
+            "platform": event.platform,
+            "environment": event.environment or "",
+        }
+
+    async def lookup() -> Any:
+        pool = await postgres.get()
+        async with pool.connection() as conn:
+            return await find_event(conn, occurrence.project_id, occurrence.event_id)
+
+    stored = await retry_transient(lookup, what="event lookup", log=log)
+    if stored is None:
+        return None
+    return {"timestamp": stored.timestamp, "platform": stored.platform, "environment": stored.environment}
+
+
+async def dead_letter(
+    key: bytes | None, value: bytes, rejection: Rejection, *, source: SourceCoordinates, t: float,
+    stage: str = "ingest",
+) -> None:
+    dlq_id = derive_id(source.topic, source.partition or 0, source.offset or 0)
+    headers = dlq_headers(
+        dlq_id=dlq_id, reason=str(rejection.reason), message=rejection.message, field=rejection.field,
+        stage=stage, source=source, at=t,
+    )
+    log.info("dead-lettered %s:%s:%s as %s: %s", source.topic, source.partition, source.offset,
+             rejection.reason, rejection.message[:200])
+    await dlq_topic.send(key=key, value=value, headers=headers)

@@ -1,0 +1,133 @@
+"""Wire formats of our internal topics (grouping, group-changes): plain dicts encoded with orjson."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from streams.core.enums import LEVELS
+from streams.core.grouping import OccurrenceFacts
+
+
+@dataclass(frozen=True)
+class SourceCoordinates:
+    """Where an input message came from, so a later rejection can still name it (spec §2.2, §7.1)."""
+
+    topic: str
+    partition: int | None
+    offset: int | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"topic": self.topic, "partition": self.partition, "offset": self.offset}
+
+
+def encode(message: dict[str, Any]) -> bytes:
+    return orjson.dumps(message)
+
+
+def decode(value: bytes) -> dict[str, Any]:
+    decoded = orjson.loads(value)
+    if not isinstance(decoded, dict) or "kind" not in decoded:
+        raise ValueError("not an internal message: expected an object with a 'kind'")
+    return decoded
+
+
+def occurrence_message(
+    *,
+    occurrence: dict[str, Any],
+    event: dict[str, Any] | None,
+    event_ref: dict[str, Any],
+    t: float,
+    source: SourceCoordinates,
+    raw_key: bytes | None,
+    raw_value: bytes,
+) -> dict[str, Any]:
+    """A validated occurrence on its way to the owner of its group key (spec §2.2 kind `occurrence`).
+
+    `event_ref` is what grouping needs of the event, whether embedded or already stored (spec §5.6):
+    `{"timestamp": epoch, "platform": str, "environment": str}`. The original bytes travel along (as text:
+    they parsed as UTF-8 JSON) so a grouping-stage rejection can still be dead-lettered untouched.
+    """
+    return {
+        "kind": "occurrence",
+        "t": t,
+        "occurrence": occurrence,
+        "event": event,
+        "event_ref": event_ref,
+        "source": source.to_dict(),
+        "raw_key": raw_key.decode("utf-8", "surrogateescape") if raw_key is not None else None,
+        "raw": raw_value.decode("utf-8"),
+    }
+
+
+def facts_from_message(message: dict[str, Any]) -> OccurrenceFacts:
+    occurrence = message["occurrence"]
+    event_ref = message["event_ref"]
+    level = occurrence.get("level", "info")
+    return OccurrenceFacts(
+        id=occurrence["id"],
+        project_id=occurrence["project_id"],
+        type_id=occurrence["type"],
+        title=occurrence["issue_title"],
+        subtitle=occurrence["subtitle"],
+        culprit=occurrence["culprit"],
+        level=LEVELS[level] if isinstance(level, str) else int(level),
+        event_id=occurrence["event_id"],
+        event_timestamp=float(event_ref["timestamp"]),
+        platform=event_ref.get("platform"),
+        environment=event_ref.get("environment") or "",
+        priority=occurrence.get("priority"),
+        assignee=occurrence.get("assignee"),
+    )
+
+
+def raw_key_bytes(message: dict[str, Any]) -> bytes | None:
+    raw_key = message.get("raw_key")
+    return raw_key.encode("utf-8", "surrogateescape") if raw_key is not None else None
+
+
+def status_change_message(
+    *,
+    status_change: dict[str, Any],
+    change_id: str,
+    t: float,
+    source: SourceCoordinates,
+    raw_key: bytes | None,
+    raw_value: bytes,
+) -> dict[str, Any]:
+    """A validated status change for the owner of its group key (spec §2.2 kind `status_change`)."""
+    return {
+        "kind": "status_change",
+        "t": t,
+        "status_change": {**status_change, "id": change_id},
+        "source": source.to_dict(),
+        "raw_key": raw_key.decode("utf-8", "surrogateescape") if raw_key is not None else None,
+        "raw": raw_value.decode("utf-8"),
+    }
+
+
+def group_change_message(
+    *,
+    kind: str,
+    outcome: str,
+    t: float,
+    group: dict[str, Any],
+    occurrence: dict[str, Any] | None = None,
+    event: dict[str, Any] | None = None,
+    environment: str | None = None,
+    is_new: bool = False,
+    is_new_group_environment: bool = False,
+) -> dict[str, Any]:
+    """What the sink persists and forwards for one applied grouping message."""
+    return {
+        "kind": kind,
+        "outcome": outcome,
+        "t": t,
+        "group": group,
+        "occurrence": occurrence,
+        "event": event,
+        "environment": environment,
+        "is_new": is_new,
+        "is_new_group_environment": is_new_group_environment,
+    }

@@ -1,0 +1,92 @@
+"""Start-up settings from the environment (prefix ISSUE_PLATFORM_) and an optional .env file."""
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic_settings.exceptions import SettingsError as SourceError
+
+ENV_PREFIX = "ISSUE_PLATFORM_"
+# Records up to 8 MiB travel through every topic (spec §2.1.1); inputs over 1 MiB are rejected at ingest.
+MAX_RECORD_BYTES = 8 * 1024 * 1024
+
+
+class SettingsError(Exception):
+    """A setting is missing or malformed; the message is one line naming the environment variable."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        frozen=True,
+    )
+
+    app_id: str = Field("issue-platform", min_length=1, pattern=r"^[A-Za-z0-9._-]+$")
+    broker_url: str = "kafka://127.0.0.1:9092"
+    database_url: str = "postgresql://issue_platform:issue_platform@127.0.0.1:5432/issue_platform"
+    # Every co-partitioned topic and changelog uses this count (Faust raises PartitionsMismatch otherwise).
+    # Prepended to every topic name of spec §2.1: several isolated deployments (or test runs) on one cluster.
+    topic_prefix: str = Field("", pattern=r"^[A-Za-z0-9._-]*$")
+    partitions: int = Field(12, ge=1, le=1024)
+    data_dir: Path = Path(".data")
+    web_host: str = "127.0.0.1"
+    web_port: int = Field(6066, ge=1, le=65535)
+    api_token: str | None = None
+    processing_guarantee: Literal["at_least_once", "exactly_once"] = "at_least_once"
+    sink_batch_size: int = Field(500, ge=1, le=100_000)
+    sink_batch_seconds: float = Field(0.5, gt=0, le=60)
+    topic_replication_factor: int = Field(1, ge=1, le=10)
+    # NoDecode: a comma-separated list in the environment, not JSON.
+    grouptype_modules: Annotated[list[str], NoDecode] = Field(default_factory=list)
+
+    @field_validator("broker_url")
+    @classmethod
+    def _broker_url_has_scheme(cls, value: str) -> str:
+        urls = [part.strip() for part in value.split(";") if part.strip()]
+        if not urls or not all(url.startswith("kafka://") for url in urls):
+            raise ValueError("must be one or more kafka://host:port URLs separated by ';'")
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url_is_postgres(cls, value: str) -> str:
+        if not value.startswith(("postgresql://", "postgres://")):
+            raise ValueError("must be a postgresql://user:password@host:port/database URL")
+        return value
+
+    @field_validator("grouptype_modules", mode="before")
+    @classmethod
+    def _split_module_list(cls, value: object) -> object:
+        # Accept "a.b,c.d" from the environment as well as a JSON list.
+        if isinstance(value, str) and not value.lstrip().startswith("["):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+
+def describe_error(error: ValidationError) -> str:
+    """One line per broken setting, naming the environment variable a person would set."""
+    lines = []
+    for item in error.errors():
+        name = ENV_PREFIX + "_".join(str(part) for part in item["loc"]).upper()
+        lines.append(f"invalid setting {name}: {item['msg']}")
+    return "; ".join(lines)
+
+
+def load_settings(**overrides: object) -> Settings:
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as error:
+        raise SettingsError(describe_error(error)) from None
+    except SourceError as error:
+        raise SettingsError(f"invalid settings: {error}") from None
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return load_settings()

@@ -1,0 +1,47 @@
+"""Our topics (spec §2.1), each declared with the configured partition count so Faust can create them."""
+from __future__ import annotations
+
+from faust import TopicT
+
+from streams.app import app, settings
+from streams.settings import MAX_RECORD_BYTES
+
+INGEST = "ingest-occurrences"
+DLQ = "ingest-occurrences-dlq"
+GROUPING = "issue-platform-grouping"
+GROUP_CHANGES = "issue-platform-group-changes"
+POST_PROCESS = "issue-platform-post-process"
+
+# Records up to 8 MiB on every topic (spec §2.1.1).
+_TOPIC_CONFIG = {"max.message.bytes": str(MAX_RECORD_BYTES)}
+
+
+def _declare(name: str, *, raw_key: bool) -> TopicT:
+    return app.topic(
+        settings.topic_prefix + name,
+        # Detectors send arbitrary keys and bytes; decoding them inside Faust would fail before the DLQ
+        # could see them, so external-facing topics are raw on both sides (design §5).
+        key_type=bytes if raw_key else str,
+        value_type=bytes,
+        key_serializer="raw" if raw_key else "json",
+        value_serializer="raw",
+        partitions=settings.partitions,
+        internal=True,
+        config=_TOPIC_CONFIG,
+    )
+
+
+ingest_topic = _declare(INGEST, raw_key=True)
+dlq_topic = _declare(DLQ, raw_key=True)
+# Keyed by group key (JSON string), co-partitioned with the tables that follow it.
+grouping_topic = _declare(GROUPING, raw_key=False)
+group_changes_topic = _declare(GROUP_CHANGES, raw_key=False)
+# Downstream consumers get the group key as plain UTF-8 bytes.
+post_process_topic = _declare(POST_PROCESS, raw_key=True)
+
+
+@app.task
+async def declare_output_topics() -> None:
+    """Faust creates the topics its agents read; the ones we only write to are declared here."""
+    for topic in (dlq_topic, post_process_topic):
+        await topic.maybe_declare()

@@ -1,0 +1,181 @@
+"""Runs real workers against the real broker and database: one isolated deployment per test."""
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import orjson
+import psycopg
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
+BROKER = os.environ.get("ISSUE_PLATFORM_TEST_BROKER", "127.0.0.1:9092")
+ADMIN_DATABASE_URL = os.environ.get(
+    "ISSUE_PLATFORM_TEST_ADMIN_DATABASE_URL",
+    "postgresql://issue_platform:issue_platform@127.0.0.1:5432/issue_platform",
+)
+CLI = str(Path(sys.executable).with_name("issue-platform"))
+T = TypeVar("T")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def database_url(name: str) -> str:
+    base, _, _ = ADMIN_DATABASE_URL.rpartition("/")
+    return f"{base}/{name}"
+
+
+@dataclass
+class Worker:
+    process: subprocess.Popen[bytes]
+    web_port: int
+    log_path: Path
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def stop(self, timeout: float = 40) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(10)
+
+
+@dataclass
+class Deployment:
+    """A private namespace on the shared services: own topics, consumer group and database."""
+
+    root: Path
+    partitions: int = 12
+    name: str = field(default_factory=lambda: f"t{uuid.uuid4().hex[:10]}")
+    workers: list[Worker] = field(default_factory=list)
+
+    @property
+    def topic_prefix(self) -> str:
+        return f"{self.name}."
+
+    def topic(self, name: str) -> str:
+        return self.topic_prefix + name
+
+    @property
+    def database_url(self) -> str:
+        return database_url(self.name)
+
+    def env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env.update(
+            ISSUE_PLATFORM_APP_ID=f"issue-platform-{self.name}",
+            ISSUE_PLATFORM_TOPIC_PREFIX=self.topic_prefix,
+            ISSUE_PLATFORM_BROKER_URL=f"kafka://{BROKER}",
+            ISSUE_PLATFORM_DATABASE_URL=self.database_url,
+            ISSUE_PLATFORM_PARTITIONS=str(self.partitions),
+            ISSUE_PLATFORM_SINK_BATCH_SECONDS="0.2",
+        )
+        return env
+
+    def create_database(self) -> None:
+        with psycopg.connect(ADMIN_DATABASE_URL, autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{self.name}"')
+
+    def drop_database(self) -> None:
+        with psycopg.connect(ADMIN_DATABASE_URL, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
+
+    def cli(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([CLI, *args], env=self.env(), capture_output=True, text=True, timeout=timeout,
+                              cwd=self.root)
+
+    def start_worker(self) -> Worker:
+        index = len(self.workers)
+        port = free_port()
+        log_path = self.root / f"worker-{index}.log"
+        process = subprocess.Popen(
+            [CLI, "--datadir", str(self.root / f"data-{index}"), "worker", "-l", "info",
+             "--web-host", "127.0.0.1", "--web-port", str(port)],
+            env=self.env(), cwd=self.root, stdout=log_path.open("wb"), stderr=subprocess.STDOUT,
+        )
+        worker = Worker(process, port, log_path)
+        self.workers.append(worker)
+        return worker
+
+    def stop_workers(self) -> None:
+        for worker in self.workers:
+            worker.stop()
+
+    def query(self, sql: str, params: Iterable[Any] = ()) -> list[tuple[Any, ...]]:
+        with psycopg.connect(self.database_url) as conn:
+            return conn.execute(sql, tuple(params)).fetchall()  # type: ignore[arg-type]
+
+
+def wait_for(predicate: Callable[[], T], *, timeout: float = 90, interval: float = 0.5, what: str = "") -> T:
+    deadline = time.monotonic() + timeout
+    last: T = predicate()
+    while not last:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what or predicate}: last={last!r}")
+        time.sleep(interval)
+        last = predicate()
+    return last
+
+
+async def produce(topic: str, messages: Iterable[tuple[bytes | None, bytes]]) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=BROKER, max_request_size=8 * 1024 * 1024, linger_ms=5)
+    await producer.start()
+    try:
+        for key, value in messages:
+            await producer.send(topic, key=key, value=value)
+        await producer.flush()
+    finally:
+        await producer.stop()
+
+
+async def consume_all(topic: str, *, expected: int, timeout: float = 60) -> list[Any]:
+    """Every record on `topic` from the beginning, waiting until at least `expected` have arrived."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=BROKER, enable_auto_commit=False,
+                                auto_offset_reset="earliest", fetch_max_bytes=16 * 1024 * 1024,
+                                max_partition_fetch_bytes=8 * 1024 * 1024)
+    await consumer.start()
+    try:
+        deadline = time.monotonic() + timeout
+        partitions = None
+        while not partitions:
+            partitions = consumer.partitions_for_topic(topic)
+            if not partitions:
+                if time.monotonic() > deadline:
+                    raise AssertionError(f"topic {topic} never appeared")
+                await consumer._client.force_metadata_update()  # noqa: SLF001  # topic may be created late
+                await asyncio.sleep(0.5)
+        consumer.assign([TopicPartition(topic, p) for p in partitions])
+        await consumer.seek_to_beginning()
+        records: list[Any] = []
+        while len(records) < expected and time.monotonic() < deadline:
+            batch = await consumer.getmany(timeout_ms=500)
+            for part in batch.values():
+                records.extend(part)
+        # Anything beyond `expected` that is already there counts too (a test asserting "exactly").
+        batch = await consumer.getmany(timeout_ms=1000)
+        for part in batch.values():
+            records.extend(part)
+        return records
+    finally:
+        await consumer.stop()
+
+
+def json_value(record: Any) -> Any:
+    return orjson.loads(record.value)

@@ -1,0 +1,114 @@
+"""The first slice end to end on the real broker and database: ingest → grouping → sink → post-process."""
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+import pytest
+
+from streams.core.fingerprint import group_key, hash_fingerprint
+from tests.integration.harness import Deployment, consume_all, json_value, produce, wait_for
+
+pytestmark = pytest.mark.integration
+
+
+def occurrence(project_id: int, fingerprint: str, *, type_id: int = 2001) -> dict[str, Any]:
+    now = datetime.now(UTC).isoformat()
+    return {
+        "id": str(uuid.uuid4()),
+        "project_id": project_id,
+        "fingerprint": [fingerprint],
+        "issue_title": "File I/O on Main Thread",
+        "subtitle": "open('/etc/app.conf') blocked the UI thread",
+        "culprit": "app.io.read_config",
+        "type": type_id,
+        "detection_time": now,
+        "level": "warning",
+        "evidence_display": [{"name": "Duration", "value": "120 ms", "important": True}],
+        "evidence_data": {"duration_ms": 120},
+        "event": {
+            "event_id": uuid.uuid4().hex,
+            "project_id": project_id,
+            "platform": "python",
+            "timestamp": now,
+            "environment": "production",
+        },
+    }
+
+
+def groups_by_key(deployment: Deployment) -> dict[str, tuple[int, int]]:
+    rows = deployment.query("SELECT group_key, id, times_seen FROM groups")
+    return {key: (group_id, times_seen) for key, group_id, times_seen in rows}
+
+
+async def _three_and_one(deployment: Deployment) -> None:
+    first = [occurrence(1, "fp-a") for _ in range(3)]
+    second = occurrence(1, "fp-b")
+    # Keys as the reference producer writes them; never relied on (spec §2.1).
+    await produce(
+        deployment.topic("ingest-occurrences"),
+        [(b"fp-a-1", orjson.dumps(p)) for p in first] + [(b"fp-b-1", orjson.dumps(second))],
+    )
+    key_a = group_key(1, hash_fingerprint(["fp-a"]))
+    key_b = group_key(1, hash_fingerprint(["fp-b"]))
+
+    def settled() -> dict[str, tuple[int, int]] | None:
+        groups = groups_by_key(deployment)
+        return groups if groups.get(key_a, (0, 0))[1] == 3 and key_b in groups else None
+
+    groups = wait_for(settled, what="two groups with times_seen 3 and 1")
+    assert {key: seen for key, (_, seen) in groups.items()} == {key_a: 3, key_b: 1}
+    assert deployment.query("SELECT count(*) FROM occurrences WHERE group_id IS NOT NULL") == [(4,)]
+
+    records = await consume_all(deployment.topic("issue-platform-post-process"), expected=4)
+    messages = [json_value(r) for r in records]
+    assert len(messages) == 4
+    by_key: dict[str, list[dict[str, Any]]] = {}
+    for message in messages:
+        by_key.setdefault(message["group_key"], []).append(message)
+    assert {message["group_id"] for message in by_key[key_a]} == {groups[key_a][0]}
+    assert {message["group_id"] for message in by_key[key_b]} == {groups[key_b][0]}
+    assert sorted(message["times_seen"] for message in by_key[key_a]) == [1, 2, 3]
+    assert [message["is_new"] for message in sorted(by_key[key_a], key=lambda m: m["times_seen"])] == [
+        True, False, False,
+    ]
+    assert {message["id"] for message in messages} == {uuid.UUID(p["id"]).hex for p in [*first, second]}
+
+
+async def test_three_occurrences_of_one_fingerprint_and_one_of_another_make_two_groups(
+    deployment: Deployment,
+) -> None:
+    assert deployment.cli("migrate").returncode == 0
+    deployment.start_worker()
+    await _three_and_one(deployment)
+
+
+async def test_two_workers_split_the_partitions_and_give_the_same_result(deployment: Deployment) -> None:
+    assert deployment.cli("migrate").returncode == 0
+    first, second = deployment.start_worker(), deployment.start_worker()
+    await _three_and_one(deployment)
+    # Both workers took part: each was assigned a share of the partitions.
+    for worker in (first, second):
+        wait_for(lambda w=worker: "Assigned" in w.log() or "assigned" in w.log(), timeout=30, what="assignment log")
+    assert first.process.poll() is None and second.process.poll() is None
+
+
+def test_migrate_twice_changes_nothing_the_second_time(deployment: Deployment) -> None:
+    first = deployment.cli("migrate")
+    assert first.returncode == 0, first.stderr
+    schema = deployment.query(
+        "SELECT table_name, column_name, data_type FROM information_schema.columns"
+        " WHERE table_schema = 'public' ORDER BY 1, 2"
+    )
+    applied = deployment.query("SELECT version, checksum, applied_at FROM schema_migrations ORDER BY 1")
+    second = deployment.cli("migrate")
+    assert second.returncode == 0, second.stderr
+    assert "up to date" in second.stdout
+    assert deployment.query(
+        "SELECT table_name, column_name, data_type FROM information_schema.columns"
+        " WHERE table_schema = 'public' ORDER BY 1, 2"
+    ) == schema
+    assert deployment.query("SELECT version, checksum, applied_at FROM schema_migrations ORDER BY 1") == applied
+    assert len(applied) >= 1
