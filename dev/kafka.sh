@@ -70,7 +70,7 @@ up() {
   local cp="$libs/*"
   if [ ! -f "$state/data/meta.properties" ]; then
     java -cp "$cp" -Dlog4j.configuration="file:$state/log4j.properties" kafka.tools.StorageTool format \
-      -t "$(java -cp "$cp" kafka.tools.StorageTool random-uuid)" -c "$state/server.properties" >/dev/null
+      -t "$(java -cp "$cp" -Dlog4j.configuration="file:$state/log4j.properties" kafka.tools.StorageTool random-uuid)" -c "$state/server.properties" >/dev/null
   fi
   echo "kafka: starting Apache Kafka (KRaft) on 127.0.0.1:$port, log in $log"
   nohup java -Xms256m -Xmx1g -cp "$cp" -Dlog4j.configuration="file:$state/log4j.properties" \

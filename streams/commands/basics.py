@@ -1,4 +1,4 @@
-"""CLI commands beside Faust's own (`worker`, …): `migrate` and `send-example` (spec §22)."""
+"""CLI commands `migrate` and `send-example` (spec §22)."""
 from __future__ import annotations
 
 import uuid
@@ -12,7 +12,7 @@ from storage.migrate import migrate as apply_migrations
 from streams.app import app, settings
 from streams.topics import ingest_topic
 
-EXAMPLE_FILE = Path(__file__).with_name("examples") / "file-io-main-thread.json"
+EXAMPLE_FILE = Path(__file__).parent.parent / "examples" / "file-io-main-thread.json"
 
 
 @app.command()

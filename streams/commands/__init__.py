@@ -1,0 +1,2 @@
+"""CLI commands beside Faust's own (`worker`, …), one module per area (spec §22)."""
+from streams.commands import basics  # noqa: F401
