@@ -10,7 +10,8 @@ Commit protocol of a batch (the caller opens the transaction, commits it, and on
    counter only for a group row that does not exist yet (spec §13.4.1).
 5. Map each created group's hash to it (`group_hashes`).
 6. Upsert occurrence rows linked to their group.
-7. Record the highest applied offset per partition in `sink_offsets`.
+7. Add counted drops (spec §7.4) to `drop_counters`, one statement per (project, type, outcome).
+8. Record the highest applied offset per partition in `sink_offsets`.
 The groups of every change in the batch, applied now or before, are returned so the caller can forward
 post-process messages for all of them (re-sent messages carry the same id, spec §2.3.4).
 """
@@ -35,8 +36,16 @@ class ChangeRecord:
     body: dict[str, Any]
 
     @property
+    def kind(self) -> str:
+        return self.body["kind"]
+
+    @property
     def group(self) -> dict[str, Any]:
         return self.body["group"]
+
+    @property
+    def has_group(self) -> bool:
+        return self.body.get("group") is not None
 
     @property
     def group_identity(self) -> tuple[str, int]:
@@ -87,8 +96,11 @@ async def write_batch(conn: AsyncConnection, topic: str, changes: Sequence[Chang
                 result.applied.append(change)
         applied = result.applied
 
+        grouped = [change for change in applied if change.has_group]
+
         # 2. projects
-        project_ids = sorted({change.group["project_id"] for change in applied})
+        project_ids = sorted({change.body["project_id"] if not change.has_group else change.group["project_id"]
+                              for change in applied})
         if project_ids:
             await cur.executemany(
                 "INSERT INTO projects (id, slug) VALUES (%s, %s) ON CONFLICT (id) DO NOTHING",
@@ -118,11 +130,11 @@ async def write_batch(conn: AsyncConnection, topic: str, changes: Sequence[Chang
 
         # 4. groups, newest version per identity, in key order
         newest: dict[tuple[str, int], dict[str, Any]] = {}
-        for change in applied:
+        for change in grouped:
             current = newest.get(change.group_identity)
             if current is None or change.group["version"] > current["version"]:
                 newest[change.group_identity] = change.group
-        identities = sorted({change.group_identity for change in changes})
+        identities = sorted({change.group_identity for change in changes if change.has_group})
         existing = await _existing_groups(cur, identities)
         missing = [identity for identity in sorted(newest) if identity not in existing]
         short_ids = await _allocate_short_ids(cur, [newest[identity] for identity in missing])
@@ -147,7 +159,7 @@ async def write_batch(conn: AsyncConnection, topic: str, changes: Sequence[Chang
                 hash_rows,
             )
         occurrence_rows = [
-            _occurrence_row(change, persisted[change.group_identity].id)
+            _occurrence_row(change, persisted[change.group_identity].id if change.has_group else None)
             for change in applied
             if change.body.get("occurrence") is not None
         ]
@@ -155,7 +167,21 @@ async def write_batch(conn: AsyncConnection, topic: str, changes: Sequence[Chang
             occurrence_rows.sort(key=lambda row: (row[0], row[1]))
             await cur.executemany(_UPSERT_OCCURRENCE, occurrence_rows)
 
-        # 7. offsets
+        # 7. counted drops
+        drops: dict[tuple[int, int, str], int] = {}
+        for change in applied:
+            if change.kind == "drop":
+                drop_key = (change.body["project_id"], change.body["type_id"], change.body["outcome"])
+                drops[drop_key] = drops.get(drop_key, 0) + 1
+        if drops:
+            await cur.executemany(
+                "INSERT INTO drop_counters (project_id, type_id, outcome, count) VALUES (%s, %s, %s, %s)"
+                " ON CONFLICT (project_id, type_id, outcome) DO UPDATE"
+                " SET count = drop_counters.count + EXCLUDED.count, updated_at = now()",
+                [(*drop_key, count) for drop_key, count in sorted(drops.items())],
+            )
+
+        # 8. offsets
         highest: dict[int, int] = {}
         for change in applied:
             highest[change.partition] = max(highest.get(change.partition, -1), change.offset)
@@ -264,7 +290,7 @@ ON CONFLICT (project_id, id) DO UPDATE SET
 def _occurrence_row(change: ChangeRecord, group_id: int | None) -> tuple[Any, ...]:
     occurrence = change.body["occurrence"]
     return (
-        occurrence["project_id"], occurrence["id"], group_id, change.group["group_key"], change.body["outcome"],
+        occurrence["project_id"], occurrence["id"], group_id, change.body["group_key"], change.body["outcome"],
         _ts(change.body["t"]), occurrence["event_id"], occurrence["fingerprint"], occurrence["type"],
         occurrence["issue_title"], occurrence["subtitle"], occurrence["culprit"],
         occurrence["level"], _parse_ts(occurrence["detection_time"]),

@@ -1,10 +1,27 @@
 """Console script `issue-platform`: Faust's own CLI (`worker`, …) plus our commands."""
 from __future__ import annotations
 
+import os
 import sys
+from collections.abc import Sequence
+
+
+def _datadir_from_argv(argv: Sequence[str]) -> str | None:
+    for index, arg in enumerate(argv):
+        if arg == "--datadir" and index + 1 < len(argv):
+            return argv[index + 1]
+        if arg.startswith("--datadir="):
+            return arg.split("=", 1)[1]
+    return None
 
 
 def main() -> None:
+    # Faust reads `--datadir` after the app module is imported, but the app is configured at import;
+    # hand it over through our own setting so two workers on one host really get separate RocksDB dirs.
+    datadir = _datadir_from_argv(sys.argv[1:])
+    if datadir:
+        os.environ["ISSUE_PLATFORM_DATA_DIR"] = datadir
+
     from streams.settings import SettingsError
 
     try:

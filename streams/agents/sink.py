@@ -12,6 +12,7 @@ from streams.core.messages import decode, encode
 from streams.core.postprocess import post_process_message
 from streams.failfast import stop_worker
 from streams.retry import retry_transient
+from streams.runtime_options import current_options
 from streams.services import postgres, registry
 from streams.topics import group_changes_topic, post_process_topic
 
@@ -47,8 +48,7 @@ async def _forward(result: BatchResult) -> None:
             continue
         group = body["group"]
         group_type = registry.get_by_type_id(group["type_id"])
-        # Runtime flag options arrive with the options agent; until then unreleased types stay gated off.
-        if not gate_passes(group_type, "post_process", group["project_id"], {}):
+        if not gate_passes(group_type, "post_process", group["project_id"], current_options()):
             continue
         persisted = result.groups[change.group_identity]
         message = post_process_message(

@@ -122,6 +122,8 @@ def group_change_message(
     """What the sink persists and forwards for one applied grouping message."""
     return {
         "kind": kind,
+        "group_key": group["group_key"],
+        "project_id": group["project_id"],
         "outcome": outcome,
         "t": t,
         "group": group,
@@ -130,4 +132,28 @@ def group_change_message(
         "environment": environment,
         "is_new": is_new,
         "is_new_group_environment": is_new_group_environment,
+    }
+
+
+def drop_message(
+    *,
+    outcome: str,
+    t: float,
+    group_key: str,
+    project_id: int,
+    type_id: int,
+    drop_id: str,
+    occurrence: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """A counted drop (spec §7.4) for the sink; with `occurrence` when the outcome stores it groupless."""
+    return {
+        "kind": "drop",
+        "outcome": outcome,
+        "t": t,
+        "group_key": group_key,
+        "project_id": project_id,
+        "type_id": type_id,
+        "id": drop_id,
+        "group": None,
+        "occurrence": occurrence,
     }

@@ -1,6 +1,7 @@
 """The first slice end to end on the real broker and database: ingest → grouping → sink → post-process."""
 from __future__ import annotations
 
+import urllib.request
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -38,12 +39,17 @@ def occurrence(project_id: int, fingerprint: str, *, type_id: int = 2001) -> dic
     }
 
 
+def get_json(port: int, path: str) -> Any:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=10) as response:
+        return orjson.loads(response.read())
+
+
 def groups_by_key(deployment: Deployment) -> dict[str, tuple[int, int]]:
     rows = deployment.query("SELECT group_key, id, times_seen FROM groups")
     return {key: (group_id, times_seen) for key, group_id, times_seen in rows}
 
 
-async def _three_and_one(deployment: Deployment) -> None:
+async def _three_and_one(deployment: Deployment) -> dict[str, tuple[int, int]]:
     first = [occurrence(1, "fp-a") for _ in range(3)]
     second = occurrence(1, "fp-b")
     # Keys as the reference producer writes them; never relied on (spec §2.1).
@@ -75,6 +81,7 @@ async def _three_and_one(deployment: Deployment) -> None:
         True, False, False,
     ]
     assert {message["id"] for message in messages} == {uuid.UUID(p["id"]).hex for p in [*first, second]}
+    return groups
 
 
 async def test_three_occurrences_of_one_fingerprint_and_one_of_another_make_two_groups(
@@ -88,11 +95,21 @@ async def test_three_occurrences_of_one_fingerprint_and_one_of_another_make_two_
 async def test_two_workers_split_the_partitions_and_give_the_same_result(deployment: Deployment) -> None:
     assert deployment.cli("migrate").returncode == 0
     first, second = deployment.start_worker(), deployment.start_worker()
-    await _three_and_one(deployment)
-    # Both workers took part: each was assigned a share of the partitions.
-    for worker in (first, second):
-        wait_for(lambda w=worker: "Assigned" in w.log() or "assigned" in w.log(), timeout=30, what="assignment log")
+    groups = await _three_and_one(deployment)
     assert first.process.poll() is None and second.process.poll() is None
+
+    # Faust's router view: the groups table's partitions are split between the two workers.
+    routes = wait_for(lambda: (r := get_json(first.web_port, "/router/groups/")) and len(r) == 2 and r,
+                      timeout=30, what="two hosts in the groups table's routes")
+    owned = [set(partitions) for topics in routes.values() for partitions in topics.values()]
+    assert all(owned) and set.union(*owned) == set(range(deployment.partitions))
+    assert not set.intersection(*owned)
+
+    # Faust's table view answers for any key on either worker, proxying to the owner.
+    for worker in (first, second):
+        for key, (_, times_seen) in groups.items():
+            state = get_json(worker.web_port, f"/table/groups/{key}/")
+            assert state["times_seen"] == times_seen and state["group_key"] == key
 
 
 def test_migrate_twice_changes_nothing_the_second_time(deployment: Deployment) -> None:
