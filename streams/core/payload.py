@@ -67,6 +67,9 @@ class Rejection:
     reason: Reason
     message: str
     field: str | None = None
+    # Every (JSON path, problem) of an invalid_field rejection, uncapped: the message header is cut at 1024
+    # characters, but a person running `validate` wants each problem on its own line (issue 3).
+    problems: tuple[tuple[str, str], ...] = ()
 
     def __post_init__(self) -> None:
         # spec §7.1: the message header holds at most 1024 characters, whoever builds the rejection
@@ -264,7 +267,9 @@ def _field_rejection(exc: ValidationError, prefix: str = "") -> Rejection:
     lines = error_lines(exc.errors(include_url=False, include_input=False), prefix)
     listing = "; ".join(f"{path}: {message}" for path, message in lines)
     noun = "field" if len(lines) == 1 else "fields"
-    return Rejection(Reason.INVALID_FIELD, f"{len(lines)} invalid {noun}: {listing}", lines[0][0] if lines else None)
+    return Rejection(
+        Reason.INVALID_FIELD, f"{len(lines)} invalid {noun}: {listing}", lines[0][0] if lines else None, tuple(lines)
+    )
 
 
 def parse_payload(raw: bytes, *, is_registered_type: Callable[[int], bool]) -> Payload | Rejection:
