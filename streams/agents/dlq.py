@@ -1,0 +1,57 @@
+"""Agent `dlq`: lists every dead-letter record in Postgres by its x-dlq-id, within seconds (spec §7.1.2, §2.4.4)."""
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+from faust import EventT, StreamT
+
+from storage.dlq import insert_entries
+from streams.app import app
+from streams.core.dlq import DeadLetterEntry, MalformedDeadLetter, entry_from_record
+from streams.failfast import stop_worker
+from streams.retry import retry_transient
+from streams.services import postgres
+from streams.topics import dlq_topic
+
+log = logging.getLogger(__name__)
+
+# Dead letters are rare next to occurrences; a small fixed batch keeps them listed within a second.
+BATCH_SIZE = 500
+BATCH_SECONDS = 0.5
+
+
+@app.agent(dlq_topic, name="dlq", concurrency=1)
+async def dlq(stream: StreamT[bytes]) -> None:
+    # noack_take: Faust would ack a batch even when the body raised; we ack only after the commit (design §4).
+    async for events in stream.noack_take(BATCH_SIZE, within=BATCH_SECONDS):
+        try:
+            entries = entries_of(events)
+            if entries:
+                await retry_transient(lambda: _commit(entries), what="dlq batch", log=log)
+        except Exception as error:
+            stop_worker(f"dlq batch of {len(events)} records", error)
+        for event in events:
+            event.ack()
+
+
+def entries_of(events: Sequence[EventT]) -> list[DeadLetterEntry]:
+    entries = []
+    for event in events:
+        message = event.message
+        try:
+            entries.append(entry_from_record(message.key, message.value, message.headers))
+        except MalformedDeadLetter as error:
+            # Only ingest and grouping write here; a record without our headers is someone else's, and
+            # stopping for it would stop every worker on it forever. Logged, not listed.
+            log.error("dlq: record at %s:%s:%s is not a dead letter of ours: %s",
+                      message.topic, message.partition, message.offset, error)
+    return entries
+
+
+async def _commit(entries: list[DeadLetterEntry]) -> None:
+    pool = await postgres.get()
+    async with pool.connection() as conn:
+        async with conn.transaction():
+            inserted = await insert_entries(conn, entries)
+    log.info("dlq: listed %d new of %d dead letters", inserted, len(entries))
