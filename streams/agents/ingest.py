@@ -3,12 +3,13 @@ from __future__ import annotations
 
 import logging
 import time
+from contextvars import ContextVar
 from typing import Any
 
 from faust import StreamT
 
 from streams.app import app
-from streams.core.dlq import dlq_headers
+from streams.core.dlq import dlq_headers, replay_marker
 from streams.core.messages import SourceCoordinates, encode, occurrence_message, status_change_message
 from streams.core.payload import Occurrence, Reason, Rejection, StatusChange, derive_id, parse_payload
 from streams.failfast import stop_worker
@@ -19,6 +20,10 @@ from storage.events import find_event
 
 log = logging.getLogger(__name__)
 
+# The current input's replay marker (spec §3.3, §7.3.1), set by the agent loop so that `dead_letter` can record
+# it without every handler passing headers along. Grouping-stage rejections run in another task and see None.
+_replay_of: ContextVar[str | None] = ContextVar("replay_of", default=None)
+
 
 @app.agent(ingest_topic, name="ingest")
 async def ingest(stream: StreamT[bytes]) -> None:
@@ -26,6 +31,7 @@ async def ingest(stream: StreamT[bytes]) -> None:
         message = event.message
         source = SourceCoordinates(message.topic, message.partition, message.offset)
         try:
+            _replay_of.set(replay_marker(message.headers))
             await handle_input(message.key, message.value, source)
         except Exception as error:
             stop_worker(f"ingest of {source.topic}:{source.partition}:{source.offset}", error)
@@ -99,7 +105,7 @@ async def dead_letter(
     dlq_id = derive_id(source.topic, source.partition or 0, source.offset or 0)
     headers = dlq_headers(
         dlq_id=dlq_id, reason=str(rejection.reason), message=rejection.message, field=rejection.field,
-        stage=stage, source=source, at=t,
+        stage=stage, source=source, at=t, replay_of=_replay_of.get(),
     )
     log.info("dead-lettered %s:%s:%s as %s: %s", source.topic, source.partition, source.offset,
              rejection.reason, rejection.message[:200])
