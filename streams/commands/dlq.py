@@ -1,0 +1,218 @@
+"""CLI group `dlq`: `dlq list` and `dlq replay` over the dead-letter entries in Postgres (spec §7.3, §22)."""
+from __future__ import annotations
+
+import asyncio
+import base64
+import sys
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from functools import wraps
+from typing import Any, ClassVar, NoReturn
+
+import click
+import orjson
+import psycopg
+from faust.cli import AppCommand, option
+from faust.cli.base import cli
+from mode.worker import exiting
+
+from storage.dlq import (
+    ReplayableEntry,
+    StoredDeadLetter,
+    list_entries,
+    mark_replayed,
+    reason_counts,
+    replayable_by_ids,
+    replayable_by_reason,
+)
+from streams.app import app, settings
+from streams.core.dlq import MAX_REPLAY_PER_CALL, ReplaySelection, replay_headers, replay_selection
+from streams.core.payload import Reason
+from streams.topics import ingest_topic
+
+MESSAGE_PREVIEW_CHARS = 120
+DEFAULT_LIST_LIMIT = 50
+EXIT_USAGE = 2  # click's code for a bad command line
+EXIT_NOT_FOUND = 1
+
+_REASONS = click.Choice([str(reason) for reason in Reason])
+
+
+@cli.group(name="dlq")
+def dlq_group() -> None:
+    """List and replay dead-letter entries (spec §7)."""
+
+
+class DlqCommand(AppCommand):
+    """An app command registered under `dlq` instead of at the top level.
+
+    Faust turns every AppCommand subclass into a click command on its root group (`as_click_command`); this
+    base does the same on our `dlq` group, so the commands read `issue-platform dlq list`.
+    """
+
+    abstract: ClassVar[bool] = True
+    command_name: ClassVar[str] = ""
+
+    @classmethod
+    def as_click_command(cls) -> Callable:
+        @click.pass_context
+        @wraps(cls)
+        def _inner(*args: Any, **kwargs: Any) -> NoReturn:
+            command = cls(*args, **kwargs)
+            with exiting(print_exception=True, file=sys.stderr):
+                command()
+
+        command = dlq_group.command(name=cls.command_name or cls.__name__, help=cls.__doc__)(_inner)
+        for add_option in cls.options or ():
+            command = add_option(command)
+        return command
+
+
+def _usage_error(command: str, message: str) -> NoReturn:
+    # Raised inside the command's worker, a click.UsageError would end in a traceback; say it in one line.
+    print(f"Error: issue-platform dlq {command}: {message}", file=sys.stderr)
+    raise SystemExit(EXIT_USAGE)
+
+
+def _iso(value: datetime | None) -> str | None:
+    # spec §0.4
+    return None if value is None else value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def source_text(entry: StoredDeadLetter) -> str:
+    if entry.source_partition is None:
+        return entry.source_topic  # API-originated (spec §7.1)
+    return f"{entry.source_topic}:{entry.source_partition}:{entry.source_offset}"
+
+
+def preview(message: str) -> str:
+    flat = " ".join(message.split())
+    return flat if len(flat) <= MESSAGE_PREVIEW_CHARS else flat[: MESSAGE_PREVIEW_CHARS - 1] + "…"
+
+
+def key_json(key: bytes | None) -> dict[str, Any]:
+    """The key as UTF-8 text, or base64 with `keyEncoding`, as §20.11.5 shows a payload."""
+    if key is None:
+        return {"key": None}
+    try:
+        return {"key": key.decode("utf-8")}
+    except UnicodeDecodeError:
+        return {"key": base64.b64encode(key).decode("ascii"), "keyEncoding": "base64"}
+
+
+def entry_json(entry: StoredDeadLetter) -> dict[str, Any]:
+    """The entry as the API shows it (spec §20.11.5)."""
+    return {
+        "id": entry.id,
+        "reason": entry.reason,
+        "message": entry.message,
+        "field": entry.field,
+        "stage": entry.stage,
+        "source": {"topic": entry.source_topic, "partition": entry.source_partition, "offset": entry.source_offset},
+        **key_json(entry.key),
+        "size": entry.size,
+        "projectId": entry.project_id,
+        "createdAt": _iso(entry.created_at),
+        "replayedAt": _iso(entry.replayed_at),
+        "replayCount": entry.replay_count,
+    }
+
+
+def listing_lines(counts: Sequence[tuple[str, int]], entries: Sequence[StoredDeadLetter]) -> list[str]:
+    total = sum(count for _, count in counts)
+    width = max([len("reason"), *(len(reason) for reason, _ in counts)])
+    lines = [f"{'reason':<{width}}  entries"]
+    lines += [f"{reason:<{width}}  {count:>7}" for reason, count in counts]
+    lines += [f"{'total':<{width}}  {total:>7}", ""]
+    if not entries:
+        lines.append("no entries")
+        return lines
+    lines.append(f"newest first, {len(entries)} of {total}:")
+    for entry in entries:
+        lines.append(
+            f"{entry.id}  {entry.reason}  field={entry.field or '-'}  stage={entry.stage}"
+            f"  source={source_text(entry)}  at={_iso(entry.created_at)}  replays={entry.replay_count}"
+        )
+        lines.append(f"    {preview(entry.message)}")
+    return lines
+
+
+@app.command(
+    option("--reason", type=_REASONS, default=None, help="only entries with this reason code (spec §7.2)"),
+    option("--project", type=click.IntRange(min=1), default=None, help="only entries of this project_id"),
+    option("--limit", type=click.IntRange(min=1), default=DEFAULT_LIST_LIMIT, show_default=True,
+           help="most entries to print"),
+    base=DlqCommand,
+    command_name="list",
+)
+async def dlq_list(self: AppCommand, reason: str | None, project: int | None, limit: int) -> None:
+    """Print the entry count per reason, then the entries, newest first (with --json: as the API shows them)."""
+    async with await psycopg.AsyncConnection.connect(settings.database_url) as conn:
+        counts = await reason_counts(conn, reason=reason, project_id=project)
+        entries = await list_entries(conn, reason=reason, project_id=project, limit=limit)
+    if self.json:
+        print(orjson.dumps({"counts": dict(counts), "entries": [entry_json(e) for e in entries]}).decode())
+        return
+    print("\n".join(listing_lines(counts, entries)))
+
+
+@app.command(
+    option("--id", "ids", multiple=True, metavar="ID", help="an entry to replay; repeat for more"),
+    option("--reason", type=_REASONS, default=None, help="replay entries with this reason code"),
+    option("--project", type=int, default=None, help="with --reason: only entries of this project_id"),
+    option("--limit", type=int, default=None,
+           help=f"with --reason: most entries to replay  [default: {MAX_REPLAY_PER_CALL}, at most that]"),
+    base=DlqCommand,
+    command_name="replay",
+)
+async def dlq_replay(
+    self: AppCommand, ids: tuple[str, ...], reason: str | None, project: int | None, limit: int | None
+) -> None:
+    """Re-submit entries to ingest-occurrences with their original key and bytes (spec §7.3).
+
+    By --id, the named entries; by --reason, the oldest entries never replayed before. Each replayed entry
+    records replayed_at and replay_count; an input that fails again makes a new entry.
+    """
+    try:
+        selection = replay_selection(ids=ids, reason=reason, project_id=project, limit=limit)
+    except ValueError as error:
+        _usage_error("replay", str(error))
+    async with await psycopg.AsyncConnection.connect(settings.database_url) as conn:
+        entries = await _select(conn, selection)
+        if not entries:
+            print("replayed 0 entries")
+            return
+        await _produce(entries)
+        async with conn.transaction():
+            await mark_replayed(conn, [entry.id for entry in entries], datetime.now(UTC))
+    print(f"replayed {len(entries)} {'entry' if len(entries) == 1 else 'entries'}")
+
+
+async def _select(conn: psycopg.AsyncConnection, selection: ReplaySelection) -> list[ReplayableEntry]:
+    if not selection.by_ids:
+        assert selection.reason is not None
+        return await replayable_by_reason(
+            conn, reason=selection.reason, project_id=selection.project_id, limit=selection.limit
+        )
+    entries = await replayable_by_ids(conn, selection.ids)
+    missing = sorted(set(selection.ids) - {entry.id for entry in entries})
+    if missing:
+        # All or nothing: a typo must not leave half a list replayed and the rest to work out by hand.
+        print(f"Error: no dead-letter entry {', '.join(missing)}; nothing replayed", file=sys.stderr)
+        raise SystemExit(EXIT_NOT_FOUND)
+    return entries
+
+
+async def _produce(entries: Sequence[ReplayableEntry]) -> None:
+    """Send every entry and wait until the broker has each one, before any is marked replayed."""
+    producer = app.producer
+    await producer.start()
+    try:
+        pending = [
+            await ingest_topic.send(key=entry.key, value=entry.value, headers=replay_headers(entry.id))
+            for entry in entries
+        ]
+        await producer.flush()
+        await asyncio.gather(*pending)
+    finally:
+        await producer.stop()
