@@ -9,22 +9,32 @@ Commit protocol of a batch (the caller opens the transaction, commits it, and on
    concurrent sinks lock rows in one order and never deadlock. A short id is drawn from the project
    counter only for a group row that does not exist yet (spec §13.4.1).
 5. Map each created group's hash to it (`group_hashes`).
-6. Upsert occurrence rows linked to their group.
-7. Add counted drops (spec §7.4) to `drop_counters`, one statement per (project, type, outcome).
-8. Record the highest applied offset per partition in `sink_offsets`.
+6. Upsert occurrence rows: linked to their group, or groupless with their outcome (spec §7.4).
+7. Link what a creation counted: the key's groupless held-back and refused occurrences whose T lies in
+   the deciding noise window, and those that waited for the quota answer (spec §13.1.5, §13.2.5).
+8. Mark the occurrences of a refused quota request `quota_refused` (spec §13.2.5 step 4).
+9. Add hourly counts in the bucket of each linked occurrence's own T (spec §15.5.3) and register group
+   environments (spec §12.8).
+10. Store activities under their deterministic ids (spec §18.2).
+11. Add counted drops (spec §7.4) to `drop_counters`, one statement per (project, type, outcome).
+12. Record the highest applied offset per partition in `sink_offsets`.
 The groups of every change in the batch, applied now or before, are returned so the caller can forward
-post-process messages for all of them (re-sent messages carry the same id, spec §2.3.4).
+post-process and activity messages for all of them (re-sent messages carry the same id, spec §2.3.4).
 """
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from psycopg import AsyncConnection
+from psycopg import AsyncConnection, AsyncCursor
 from psycopg.types.json import Jsonb
 
+# The outcomes of spec §7.4 that are counted per (project, type, outcome). `pending_quota` is a transient
+# state of a stored occurrence, not a drop.
+COUNTED_OUTCOMES = frozenset({"ingest_disabled", "rate_limited", "duplicate", "held_back", "quota_refused"})
 
 
 @dataclass(frozen=True)
@@ -70,6 +80,10 @@ def _ts(epoch: float | None) -> datetime | None:
     return None if epoch is None else datetime.fromtimestamp(epoch, UTC)
 
 
+def _hour(epoch: float) -> datetime:
+    return datetime.fromtimestamp(epoch - epoch % 3600, UTC)
+
+
 def _parse_ts(value: Any) -> datetime:
     if isinstance(value, (int, float)):
         return datetime.fromtimestamp(value, UTC)
@@ -81,120 +95,242 @@ async def write_batch(conn: AsyncConnection, topic: str, changes: Sequence[Chang
     if not changes:
         return result
     async with conn.cursor() as cur:
-        # 1. applied offsets
-        partitions = sorted({change.partition for change in changes})
-        await cur.execute(
-            'SELECT partition, "offset" FROM sink_offsets WHERE topic = %s AND partition = ANY(%s)'
-            " ORDER BY partition FOR UPDATE",
-            (topic, partitions),
-        )
-        applied_up_to = dict(await cur.fetchall())
-        for change in changes:
-            if change.offset <= applied_up_to.get(change.partition, -1):
-                result.skipped.append(change)
-            else:
-                result.applied.append(change)
+        await _split_applied(cur, topic, changes, result)  # 1
         applied = result.applied
-
         grouped = [change for change in applied if change.has_group]
-
-        # 2. projects
-        project_ids = sorted({change.body["project_id"] if not change.has_group else change.group["project_id"]
-                              for change in applied})
-        if project_ids:
-            await cur.executemany(
-                "INSERT INTO projects (id, slug) VALUES (%s, %s) ON CONFLICT (id) DO NOTHING",
-                [(pid, f"p{pid}") for pid in project_ids],
-            )
-
-        # 3. events
-        events: dict[tuple[int, str], tuple[dict[str, Any], float]] = {}
-        for change in applied:
-            event = change.body.get("event")
-            if event:
-                events.setdefault((event["project_id"], event["event_id"]), (event, change.body["t"]))
-        if events:
-            await cur.executemany(
-                "INSERT INTO events (project_id, event_id, platform, timestamp, received, environment, data)"
-                " VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (project_id, event_id) DO NOTHING",
-                [
-                    (
-                        project_id, event_id, event["platform"], _parse_ts(event["timestamp"]),
-                        # `received` defaults to T (spec §5.3).
-                        _parse_ts(event["received"]) if event.get("received") is not None else _ts(t),
-                        event.get("environment"), Jsonb(event),
-                    )
-                    for (project_id, event_id), (event, t) in sorted(events.items())
-                ],
-            )
-
-        # 4. groups, newest version per identity, in key order
-        newest: dict[tuple[str, int], dict[str, Any]] = {}
-        for change in grouped:
-            current = newest.get(change.group_identity)
-            if current is None or change.group["version"] > current["version"]:
-                newest[change.group_identity] = change.group
+        await _create_projects(cur, applied)  # 2
+        await _store_events(cur, applied)  # 3
+        newest, missing = await _upsert_groups(cur, grouped, changes)  # 4
         identities = sorted({change.group_identity for change in changes if change.has_group})
-        existing = await _existing_groups(cur, identities)
-        missing = [identity for identity in sorted(newest) if identity not in existing]
-        short_ids = await _allocate_short_ids(cur, [newest[identity] for identity in missing])
-        rows = []
-        for identity in sorted(newest):
-            short_id = short_ids[identity] if identity in short_ids else existing[identity][1]
-            rows.append(_group_row(newest[identity], short_id))
-        if rows:
-            await cur.executemany(_UPSERT_GROUP, rows)
-
-        # 5. hashes of created groups; 6. occurrences (need ids: read them back once)
-        persisted = await _persisted_groups(cur, identities)
-        result.groups = persisted
-        hash_rows = []
-        for identity in missing:
-            project_id, group_hash = identity[0].split(":", 1)
-            hash_rows.append((int(project_id), group_hash, persisted[identity].id))
-        if hash_rows:
-            await cur.executemany(
-                "INSERT INTO group_hashes (project_id, hash, group_id) VALUES (%s, %s, %s)"
-                " ON CONFLICT (project_id, hash) DO UPDATE SET group_id = EXCLUDED.group_id",
-                hash_rows,
-            )
-        occurrence_rows = [
-            _occurrence_row(change, persisted[change.group_identity].id if change.has_group else None)
-            for change in applied
-            if change.body.get("occurrence") is not None
-        ]
-        if occurrence_rows:
-            occurrence_rows.sort(key=lambda row: (row[0], row[1]))
-            await cur.executemany(_UPSERT_OCCURRENCE, occurrence_rows)
-
-        # 7. counted drops
-        drops: dict[tuple[int, int, str], int] = {}
-        for change in applied:
-            if change.kind == "drop":
-                drop_key = (change.body["project_id"], change.body["type_id"], change.body["outcome"])
-                drops[drop_key] = drops.get(drop_key, 0) + 1
-        if drops:
-            await cur.executemany(
-                "INSERT INTO drop_counters (project_id, type_id, outcome, count) VALUES (%s, %s, %s, %s)"
-                " ON CONFLICT (project_id, type_id, outcome) DO UPDATE"
-                " SET count = drop_counters.count + EXCLUDED.count, updated_at = now()",
-                [(*drop_key, count) for drop_key, count in sorted(drops.items())],
-            )
-
-        # 8. offsets
-        highest: dict[int, int] = {}
-        for change in applied:
-            highest[change.partition] = max(highest.get(change.partition, -1), change.offset)
-        if highest:
-            await cur.executemany(
-                'INSERT INTO sink_offsets (topic, partition, "offset") VALUES (%s, %s, %s)'
-                ' ON CONFLICT (topic, partition) DO UPDATE SET "offset" = EXCLUDED."offset", updated_at = now()',
-                [(topic, partition, offset) for partition, offset in sorted(highest.items())],
-            )
+        result.groups = await _persisted_groups(cur, identities)
+        await _map_hashes(cur, missing, result.groups)  # 5
+        await _upsert_occurrences(cur, applied, result.groups)  # 6
+        hourly: Counter[tuple[int, datetime]] = Counter()
+        environments: dict[tuple[int, str], datetime] = {}
+        for change in grouped:
+            group_id = result.groups[change.group_identity].id
+            if change.kind == "occurrence" and not change.body.get("occurrence_stored"):
+                hourly[(group_id, _hour(change.body["t"]))] += 1
+                environment = change.body.get("environment") or ""
+                environments.setdefault((group_id, environment), _ts(change.body["t"]))  # type: ignore[arg-type]
+            if change.body.get("link"):
+                await _link(cur, change, group_id, hourly, environments)  # 7
+        await _refuse(cur, applied)  # 8
+        await _add_hourly_counts(cur, hourly, environments)  # 9
+        await _store_activities(cur, grouped, result.groups)  # 10
+        await _count_drops(cur, applied)  # 11
+        await _record_offsets(cur, topic, applied)  # 12
     return result
 
 
-async def _existing_groups(cur: Any, identities: Sequence[tuple[str, int]]) -> dict[tuple[str, int], tuple[int, int]]:
+async def _split_applied(cur: AsyncCursor[Any], topic: str, changes: Sequence[ChangeRecord], result: BatchResult) -> None:
+    partitions = sorted({change.partition for change in changes})
+    await cur.execute(
+        'SELECT partition, "offset" FROM sink_offsets WHERE topic = %s AND partition = ANY(%s)'
+        " ORDER BY partition FOR UPDATE",
+        (topic, partitions),
+    )
+    applied_up_to = dict(await cur.fetchall())
+    for change in changes:
+        if change.offset <= applied_up_to.get(change.partition, -1):
+            result.skipped.append(change)
+        else:
+            result.applied.append(change)
+
+
+async def _create_projects(cur: AsyncCursor[Any], applied: Sequence[ChangeRecord]) -> None:
+    project_ids = sorted({change.body["project_id"] for change in applied})
+    if project_ids:
+        await cur.executemany(
+            "INSERT INTO projects (id, slug) VALUES (%s, %s) ON CONFLICT (id) DO NOTHING",
+            [(pid, f"p{pid}") for pid in project_ids],
+        )
+
+
+async def _store_events(cur: AsyncCursor[Any], applied: Sequence[ChangeRecord]) -> None:
+    events: dict[tuple[int, str], tuple[dict[str, Any], float]] = {}
+    for change in applied:
+        event = change.body.get("event")
+        if event:
+            events.setdefault((event["project_id"], event["event_id"]), (event, change.body["t"]))
+    if events:
+        await cur.executemany(
+            "INSERT INTO events (project_id, event_id, platform, timestamp, received, environment, data)"
+            " VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (project_id, event_id) DO NOTHING",
+            [
+                (
+                    project_id, event_id, event["platform"], _parse_ts(event["timestamp"]),
+                    # `received` defaults to T (spec §5.3).
+                    _parse_ts(event["received"]) if event.get("received") is not None else _ts(t),
+                    event.get("environment"), Jsonb(event),
+                )
+                for (project_id, event_id), (event, t) in sorted(events.items())
+            ],
+        )
+
+
+async def _upsert_groups(
+    cur: AsyncCursor[Any], grouped: Sequence[ChangeRecord], changes: Sequence[ChangeRecord]
+) -> tuple[dict[tuple[str, int], dict[str, Any]], list[tuple[str, int]]]:
+    newest: dict[tuple[str, int], dict[str, Any]] = {}
+    for change in grouped:
+        current = newest.get(change.group_identity)
+        if current is None or change.group["version"] > current["version"]:
+            newest[change.group_identity] = change.group
+    existing = await _existing_groups(cur, sorted(newest))
+    missing = [identity for identity in sorted(newest) if identity not in existing]
+    short_ids = await _allocate_short_ids(cur, [newest[identity] for identity in missing])
+    rows = []
+    for identity in sorted(newest):
+        short_id = short_ids[identity] if identity in short_ids else existing[identity][1]
+        rows.append(_group_row(newest[identity], short_id))
+    if rows:
+        await cur.executemany(_UPSERT_GROUP, rows)
+    return newest, missing
+
+
+async def _map_hashes(
+    cur: AsyncCursor[Any], missing: Sequence[tuple[str, int]], persisted: dict[tuple[str, int], PersistedGroup]
+) -> None:
+    rows = []
+    for identity in missing:
+        project_id, group_hash = identity[0].split(":", 1)
+        rows.append((int(project_id), group_hash, persisted[identity].id))
+    if rows:
+        await cur.executemany(
+            "INSERT INTO group_hashes (project_id, hash, group_id) VALUES (%s, %s, %s)"
+            " ON CONFLICT (project_id, hash) DO UPDATE SET group_id = EXCLUDED.group_id",
+            rows,
+        )
+
+
+async def _upsert_occurrences(
+    cur: AsyncCursor[Any], applied: Sequence[ChangeRecord], persisted: dict[tuple[str, int], PersistedGroup]
+) -> None:
+    rows = [
+        _occurrence_row(change, persisted[change.group_identity].id if change.has_group else None)
+        for change in applied
+        if change.body.get("occurrence") is not None and not change.body.get("occurrence_stored")
+    ]
+    if rows:
+        rows.sort(key=lambda row: (row[0], row[1]))
+        await cur.executemany(_UPSERT_OCCURRENCE, rows)
+
+
+async def _link(
+    cur: AsyncCursor[Any],
+    change: ChangeRecord,
+    group_id: int,
+    hourly: Counter[tuple[int, datetime]],
+    environments: dict[tuple[int, str], datetime],
+) -> None:
+    link = change.body["link"]
+    window = link.get("window")
+    await cur.execute(
+        """
+        UPDATE occurrences SET group_id = %(group_id)s,
+            outcome = CASE WHEN outcome = 'pending_quota'
+                           THEN CASE WHEN id = %(creator)s THEN 'created' ELSE 'applied' END
+                           ELSE outcome END
+        WHERE project_id = %(project_id)s AND group_key = %(group_key)s AND group_id IS NULL
+          AND (id = ANY(%(ids)s)
+               OR (%(start)s::timestamptz IS NOT NULL AND outcome IN ('held_back', 'quota_refused')
+                   AND received BETWEEN %(start)s AND %(end)s))
+        RETURNING received, environment
+        """,
+        {
+            "group_id": group_id,
+            "creator": link["creator_id"],
+            "project_id": change.body["project_id"],
+            "group_key": change.body["group_key"],
+            "ids": link["ids"],
+            "start": _ts(window[0]) if window else None,
+            "end": _ts(window[1]) if window else None,
+        },
+    )
+    for received, environment in await cur.fetchall():
+        hourly[(group_id, _hour(received.timestamp()))] += 1
+        environments.setdefault((group_id, environment), received)
+
+
+async def _refuse(cur: AsyncCursor[Any], applied: Sequence[ChangeRecord]) -> None:
+    for change in applied:
+        if change.kind != "quota_refused":
+            continue
+        await cur.execute(
+            "UPDATE occurrences SET outcome = 'quota_refused'"
+            " WHERE project_id = %s AND id = ANY(%s) AND outcome = 'pending_quota'",
+            (change.body["project_id"], change.body["ids"]),
+        )
+
+
+async def _add_hourly_counts(
+    cur: AsyncCursor[Any], hourly: Counter[tuple[int, datetime]], environments: dict[tuple[int, str], datetime]
+) -> None:
+    if hourly:
+        await cur.executemany(
+            "INSERT INTO hourly_counts (group_id, hour, count) VALUES (%s, %s, %s)"
+            " ON CONFLICT (group_id, hour) DO UPDATE SET count = hourly_counts.count + EXCLUDED.count",
+            [(group_id, hour, count) for (group_id, hour), count in sorted(hourly.items())],
+        )
+    if environments:
+        await cur.executemany(
+            "INSERT INTO group_environments (group_id, environment, first_seen) VALUES (%s, %s, %s)"
+            " ON CONFLICT (group_id, environment) DO NOTHING",
+            [(group_id, environment, seen) for (group_id, environment), seen in sorted(environments.items())],
+        )
+
+
+async def _store_activities(
+    cur: AsyncCursor[Any], grouped: Sequence[ChangeRecord], persisted: dict[tuple[str, int], PersistedGroup]
+) -> None:
+    rows = []
+    for change in grouped:
+        group_id = persisted[change.group_identity].id
+        for activity in change.body.get("activities", ()):
+            rows.append((
+                activity["id"], group_id, change.body["project_id"], activity["type"], Jsonb(activity["data"]),
+                _ts(activity["datetime"]), activity.get("actor"), activity["source"], change.body["cause_id"],
+            ))
+    if rows:
+        rows.sort()
+        await cur.executemany(
+            "INSERT INTO activities (id, group_id, project_id, type, data, datetime, actor, source, cause_id)"
+            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (id) DO NOTHING",
+            rows,
+        )
+
+
+async def _count_drops(cur: AsyncCursor[Any], applied: Sequence[ChangeRecord]) -> None:
+    drops: Counter[tuple[int, int, str]] = Counter()
+    for change in applied:
+        body = change.body
+        if body["kind"] == "drop" and body["outcome"] in COUNTED_OUTCOMES:
+            drops[(body["project_id"], body["type_id"], body["outcome"])] += 1
+        elif body["kind"] == "quota_refused":
+            drops[(body["project_id"], body["type_id"], "quota_refused")] += len(body["ids"])
+    if drops:
+        await cur.executemany(
+            "INSERT INTO drop_counters (project_id, type_id, outcome, count) VALUES (%s, %s, %s, %s)"
+            " ON CONFLICT (project_id, type_id, outcome) DO UPDATE"
+            " SET count = drop_counters.count + EXCLUDED.count, updated_at = now()",
+            [(*key, count) for key, count in sorted(drops.items())],
+        )
+
+
+async def _record_offsets(cur: AsyncCursor[Any], topic: str, applied: Sequence[ChangeRecord]) -> None:
+    highest: dict[int, int] = {}
+    for change in applied:
+        highest[change.partition] = max(highest.get(change.partition, -1), change.offset)
+    if highest:
+        await cur.executemany(
+            'INSERT INTO sink_offsets (topic, partition, "offset") VALUES (%s, %s, %s)'
+            ' ON CONFLICT (topic, partition) DO UPDATE SET "offset" = EXCLUDED."offset", updated_at = now()',
+            [(topic, partition, offset) for partition, offset in sorted(highest.items())],
+        )
+
+
+async def _existing_groups(cur: AsyncCursor[Any], identities: Sequence[tuple[str, int]]) -> dict[tuple[str, int], tuple[int, int]]:
     if not identities:
         return {}
     await cur.execute(
@@ -205,7 +341,9 @@ async def _existing_groups(cur: Any, identities: Sequence[tuple[str, int]]) -> d
     return {(key, generation): (gid, short_id) for key, generation, gid, short_id in await cur.fetchall()}
 
 
-async def _persisted_groups(cur: Any, identities: Sequence[tuple[str, int]]) -> dict[tuple[str, int], PersistedGroup]:
+async def _persisted_groups(cur: AsyncCursor[Any], identities: Sequence[tuple[str, int]]) -> dict[tuple[str, int], PersistedGroup]:
+    if not identities:
+        return {}
     await cur.execute(
         "SELECT g.group_key, g.generation, g.id, g.short_id, p.slug FROM groups g JOIN projects p ON p.id = g.project_id"
         " WHERE (g.group_key, g.generation) IN (SELECT * FROM unnest(%s::text[], %s::int[]))",
@@ -217,7 +355,7 @@ async def _persisted_groups(cur: Any, identities: Sequence[tuple[str, int]]) -> 
     }
 
 
-async def _allocate_short_ids(cur: Any, groups: Sequence[dict[str, Any]]) -> dict[tuple[str, int], int]:
+async def _allocate_short_ids(cur: AsyncCursor[Any], groups: Sequence[dict[str, Any]]) -> dict[tuple[str, int], int]:
     """Take a block of consecutive values per project from its counter (spec §13.4.1)."""
     by_project: dict[int, list[dict[str, Any]]] = {}
     for group in groups:
@@ -229,24 +367,26 @@ async def _allocate_short_ids(cur: Any, groups: Sequence[dict[str, Any]]) -> dic
             "UPDATE projects SET next_short_id = next_short_id + %s WHERE id = %s RETURNING next_short_id",
             (len(members), project_id),
         )
-        (next_free,) = await cur.fetchone()
-        first = next_free - len(members)
+        row = await cur.fetchone()
+        assert row is not None, f"project {project_id} must exist before its groups"
+        first = row[0] - len(members)
         for index, group in enumerate(members):
             allocated[(group["group_key"], group["generation"])] = first + index
     return allocated
 
 
 _GROUP_COLUMNS = (
-    "project_id, group_key, generation, type, status, substatus, substatus_since, priority, short_id,"
-    " assignee, first_seen, last_seen, times_seen, level, culprit, title, subtitle, message, platform,"
+    "project_id, group_key, generation, type, status, substatus, substatus_since, priority, priority_locked_at,"
+    " short_id, assignee, first_seen, last_seen, times_seen, level, culprit, title, subtitle, message, platform,"
     " resolved_at, data, version"
 )
 _UPSERT_GROUP = f"""
 INSERT INTO groups ({_GROUP_COLUMNS})
-VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
 ON CONFLICT (group_key, generation) DO UPDATE SET
     status = EXCLUDED.status, substatus = EXCLUDED.substatus, substatus_since = EXCLUDED.substatus_since,
-    priority = EXCLUDED.priority, assignee = EXCLUDED.assignee, first_seen = EXCLUDED.first_seen,
+    priority = EXCLUDED.priority, priority_locked_at = EXCLUDED.priority_locked_at,
+    assignee = EXCLUDED.assignee, first_seen = EXCLUDED.first_seen,
     last_seen = EXCLUDED.last_seen, times_seen = EXCLUDED.times_seen, level = EXCLUDED.level,
     culprit = EXCLUDED.culprit, title = EXCLUDED.title, subtitle = EXCLUDED.subtitle,
     message = EXCLUDED.message, platform = EXCLUDED.platform, resolved_at = EXCLUDED.resolved_at,
@@ -256,6 +396,7 @@ WHERE groups.version < EXCLUDED.version
 
 
 def _group_row(group: dict[str, Any], short_id: int) -> tuple[Any, ...]:
+    # spec §12.4: metadata.title/value follow the occurrence; metadata.initial_priority never changes.
     data = {
         "metadata": {
             "title": group["title"],
@@ -265,9 +406,9 @@ def _group_row(group: dict[str, Any], short_id: int) -> tuple[Any, ...]:
     }
     return (
         group["project_id"], group["group_key"], group["generation"], group["type_id"], group["status"],
-        group["substatus"], _ts(group["substatus_since"]), group["priority"], short_id, group["assignee"],
-        _ts(group["first_seen"]), _ts(group["last_seen"]), group["times_seen"], group["level"],
-        group["culprit"], group["title"], group["subtitle"], group["message"], group["platform"],
+        group["substatus"], _ts(group["substatus_since"]), group["priority"], _ts(group.get("priority_locked_at")),
+        short_id, group["assignee"], _ts(group["first_seen"]), _ts(group["last_seen"]), group["times_seen"],
+        group["level"], group["culprit"], group["title"], group["subtitle"], group["message"], group["platform"],
         _ts(group.get("resolved_at")), Jsonb(data), group["version"],
     )
 
@@ -275,25 +416,27 @@ def _group_row(group: dict[str, Any], short_id: int) -> tuple[Any, ...]:
 _UPSERT_OCCURRENCE = """
 INSERT INTO occurrences (project_id, id, group_id, group_key, outcome, received, event_id, fingerprint, type,
     issue_title, subtitle, culprit, level, detection_time, evidence_display, evidence_data, priority,
-    assignee, resource_id)
-VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+    assignee, resource_id, environment)
+VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
 ON CONFLICT (project_id, id) DO UPDATE SET
     group_id = EXCLUDED.group_id, group_key = EXCLUDED.group_key, outcome = EXCLUDED.outcome,
     received = EXCLUDED.received, event_id = EXCLUDED.event_id, fingerprint = EXCLUDED.fingerprint,
     type = EXCLUDED.type, issue_title = EXCLUDED.issue_title, subtitle = EXCLUDED.subtitle,
     culprit = EXCLUDED.culprit, level = EXCLUDED.level, detection_time = EXCLUDED.detection_time,
     evidence_display = EXCLUDED.evidence_display, evidence_data = EXCLUDED.evidence_data,
-    priority = EXCLUDED.priority, assignee = EXCLUDED.assignee, resource_id = EXCLUDED.resource_id
+    priority = EXCLUDED.priority, assignee = EXCLUDED.assignee, resource_id = EXCLUDED.resource_id,
+    environment = EXCLUDED.environment
 """
 
 
 def _occurrence_row(change: ChangeRecord, group_id: int | None) -> tuple[Any, ...]:
     occurrence = change.body["occurrence"]
+    environment = change.body.get("environment") or occurrence.get("environment") or ""
     return (
         occurrence["project_id"], occurrence["id"], group_id, change.body["group_key"], change.body["outcome"],
         _ts(change.body["t"]), occurrence["event_id"], occurrence["fingerprint"], occurrence["type"],
-        occurrence["issue_title"], occurrence["subtitle"], occurrence["culprit"],
-        occurrence["level"], _parse_ts(occurrence["detection_time"]),
-        Jsonb(occurrence.get("evidence_display", [])), Jsonb(occurrence.get("evidence_data", {})),
-        occurrence.get("priority"), occurrence.get("assignee"), occurrence.get("resource_id"),
+        occurrence["issue_title"], occurrence["subtitle"], occurrence["culprit"], occurrence["level"],
+        _parse_ts(occurrence["detection_time"]), Jsonb(occurrence.get("evidence_display", [])),
+        Jsonb(occurrence.get("evidence_data", {})), occurrence.get("priority"), occurrence.get("assignee"),
+        occurrence.get("resource_id"), environment,
     )

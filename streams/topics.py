@@ -11,6 +11,8 @@ DLQ = "ingest-occurrences-dlq"
 GROUPING = "issue-platform-grouping"
 GROUP_CHANGES = "issue-platform-group-changes"
 POST_PROCESS = "issue-platform-post-process"
+ACTIVITY = "issue-platform-activity"
+QUOTA = "issue-platform-quota"
 
 # Records up to 8 MiB on every topic (spec §2.1.1).
 _TOPIC_CONFIG = {"max.message.bytes": str(MAX_RECORD_BYTES)}
@@ -36,12 +38,15 @@ dlq_topic = _declare(DLQ, raw_key=True)
 # Keyed by group key (JSON string), co-partitioned with the tables that follow it.
 grouping_topic = _declare(GROUPING, raw_key=False)
 group_changes_topic = _declare(GROUP_CHANGES, raw_key=False)
+# Keyed by "{project_id}:{type_id}": one writer per creation quota (spec §13.2.5).
+quota_topic = _declare(QUOTA, raw_key=False)
 # Downstream consumers get the group key as plain UTF-8 bytes.
 post_process_topic = _declare(POST_PROCESS, raw_key=True)
+activity_topic = _declare(ACTIVITY, raw_key=True)
 
 
 @app.task
 async def declare_output_topics() -> None:
     """Faust creates the topics its agents read; the ones we only write to are declared here."""
-    for topic in (dlq_topic, post_process_topic):
+    for topic in (dlq_topic, post_process_topic, activity_topic):
         await topic.maybe_declare()

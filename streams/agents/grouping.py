@@ -2,36 +2,89 @@
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 from typing import Any
 
 from faust import StreamT
 
+from grouptypes import GroupType
 from streams.agents.ingest import dead_letter
 from streams.app import app, settings
-from streams.core.grouping import GroupState, Outcome, apply_occurrence, apply_status_change
+from streams.core.engine import (
+    Decision,
+    IncomingOccurrence,
+    KeyState,
+    SeenRecord,
+    TypeRules,
+    decide_occurrence,
+    decide_quota_answer,
+    decide_status_change,
+)
 from streams.core.messages import (
     SourceCoordinates,
     decode,
     encode,
     facts_from_message,
-    group_change_message,
+    quota_key,
+    quota_request_message,
     raw_key_bytes,
 )
+from streams.core.noise import NoiseState, count_in_window, deciding_window_delta, window_step
 from streams.core.payload import Reason, Rejection
 from streams.failfast import stop_worker
 from streams.services import registry
-from streams.topics import group_changes_topic, grouping_topic
+from streams.topics import group_changes_topic, grouping_topic, quota_topic
+from streams.window_expiry import expire_restored_windows
 
 log = logging.getLogger(__name__)
 
-# group key → GroupState as a dict; changelogged, on RocksDB, co-partitioned with the grouping topic.
+# group key → KeyState (live group, pending quota request, watermark); changelogged, on RocksDB.
 groups = app.Table(
     "groups",
     key_type=str,
     value_type=None,  # plain dicts, JSON in the changelog (Faust picks json for non-Record types)
     partitions=settings.partitions,
-    help="Live group state per group key (spec §1.1)",
+    help="Per group key: the live group, a pending creation, the offset watermark (spec §1.1, §2.4.2)",
 )
+
+# "{group key}/{id}" → {t, offset}: ids recorded within the dedupe window (spec §12.3). Tumbling windows
+# of the window size: an id recorded at t0 is in the window of T or the one before while t0 > T − W.
+DEDUPE_SECONDS = settings.dedupe_window_seconds
+seen_ids = app.Table(
+    f"seen-ids-{DEDUPE_SECONDS}s", value_type=None, partitions=settings.partitions,
+    help="Occurrence and status-change ids seen per group key (spec §12.3)",
+).tumbling(timedelta(seconds=DEDUPE_SECONDS), expires=timedelta(seconds=DEDUPE_SECONDS)).relative_to_stream()
+expire_restored_windows(seen_ids)
+
+
+def _noise_tables() -> dict[int, Any]:
+    """One hopping windowed table per distinct NoiseConfig expiry among the registered types (§10.4.1)."""
+    tables: dict[int, Any] = {}
+    for group_type in registry.all():
+        rules = type_rules(group_type)
+        if rules.has_noise_gate and rules.noise_seconds not in tables:
+            size = rules.noise_seconds
+            assert size is not None
+            table = app.Table(
+                f"noise-{size}s", value_type=None, partitions=settings.partitions,
+                help=f"Noise windows of {size}s, hopping by {window_step(size)}s (spec §13.1.3)",
+            ).hopping(size, window_step(size), expires=timedelta(seconds=size)).relative_to_stream()
+            expire_restored_windows(table)
+            tables[size] = table
+    return tables
+
+
+def type_rules(group_type: type[GroupType]) -> TypeRules:
+    noise = group_type.noise_config
+    return TypeRules(
+        type_id=group_type.type_id,
+        default_priority=int(group_type.default_priority),
+        noise_limit=noise.ignore_limit if noise else None,
+        noise_seconds=noise.expiry_seconds if noise else None,
+    )
+
+
+noise_tables = _noise_tables()
 
 
 @app.agent(grouping_topic, name="grouping", concurrency=1)
@@ -46,84 +99,106 @@ async def grouping(stream: StreamT[bytes]) -> None:
             log.error("grouping: undecodable internal message at %s offset %s: %s", key, offset, error)
             continue
         try:
-            await apply(key, offset, message)
+            await apply(key, offset, message, event.message.timestamp)
         except Exception as error:
             stop_worker(f"grouping of {key} at offset {offset}", error)
 
 
-async def apply(key: str, offset: int, message: dict[str, Any]) -> None:
+async def apply(key: str, offset: int, message: dict[str, Any], timestamp: float) -> None:
     kind = message["kind"]
+    state = KeyState.from_dict(groups.get(key))
     if kind == "occurrence":
-        await on_occurrence(key, offset, message)
+        decision = await on_occurrence(key, offset, message, state)
     elif kind == "status_change":
-        await on_status_change(key, offset, message)
+        change = message["status_change"]
+        decision = decide_status_change(
+            state, change_id=change["id"], new_status=change["new_status"],
+            new_substatus=change.get("new_substatus"), group_key=key, offset=offset, t=message["t"],
+            seen=_seen(key, change["id"]), dedupe_seconds=DEDUPE_SECONDS,
+        )
+        if decision.record_seen:
+            _record_seen(key, change["id"], message["t"], offset)
+    elif kind == "quota_answer":
+        type_id = state.pending.creator.type_id if state.pending else None
+        rules = type_rules(registry.get_by_type_id(type_id)) if type_id is not None else TypeRules(0, 50)
+        decision = decide_quota_answer(
+            state, request_id=message["request_id"], granted=message["granted"], group_key=key, offset=offset,
+            t=message["t"], rules=rules,
+        )
     else:
         log.error("grouping: unknown message kind %r at %s offset %s", kind, key, offset)
+        return
+    await carry_out(key, message, decision)
 
 
-def _state(key: str) -> GroupState | None:
-    stored = groups.get(key)
-    return GroupState.from_dict(stored) if stored else None
-
-
-async def on_occurrence(key: str, offset: int, message: dict[str, Any]) -> None:
+async def on_occurrence(key: str, offset: int, message: dict[str, Any], state: KeyState) -> Decision | None:
     facts = facts_from_message(message)
-    group_type = registry.get_by_type_id(facts.type_id) if registry.is_registered(facts.type_id) else None
-    if group_type is None:
-        # The registry is the same on every worker (spec §9.5.5), so this only follows a plugin removal.
+    if not registry.is_registered(facts.type_id):
+        # The registry is the same on every worker (spec §9.5.5); this only follows a plugin removal.
         await _reject(message, Rejection(Reason.UNKNOWN_GROUP_TYPE, f"type {facts.type_id} is not registered", "type"))
-        return
-    state = _state(key)
-    decision = apply_occurrence(
-        state, facts, group_key=key, t=message["t"], offset=offset, default_priority=int(group_type.default_priority)
-    )
-    if decision.outcome is Outcome.REDELIVERED:
-        return
-    if decision.outcome is Outcome.TYPE_MISMATCH:
-        assert state is not None
-        await _reject(
-            message,
-            Rejection(Reason.TYPE_MISMATCH, f"occurrence type {facts.type_id} differs from the group's type {state.type_id}", "type"),
-        )
-        return
-    assert decision.state is not None
-    groups[key] = decision.state.to_dict()
+        return None
+    rules = type_rules(registry.get_by_type_id(facts.type_id))
+    noise_before = None
+    if rules.has_noise_gate and state.group is None:
+        assert rules.noise_seconds is not None
+        windows = noise_tables[rules.noise_seconds][key]
+        noise_before = NoiseState.from_dict(_window_get(lambda: windows.delta(deciding_window_delta(rules.noise_seconds))))
     occurrence = {**message["occurrence"], "level": facts.level}
-    change = group_change_message(
-        kind="occurrence",
-        outcome=decision.outcome.value,
-        t=decision.t,
-        group=decision.state.to_dict(),
-        occurrence=occurrence,
-        event=message.get("event"),
-        environment=facts.environment,
-        is_new=decision.is_new,
-        is_new_group_environment=decision.is_new_group_environment,
-    )
-    change["event_timestamp"] = facts.event_timestamp
-    await group_changes_topic.send(key=key, value=encode(change), timestamp=decision.t)
-
-
-async def on_status_change(key: str, offset: int, message: dict[str, Any]) -> None:
-    change = message["status_change"]
-    state = _state(key)
-    decision = apply_status_change(
+    decision = decide_occurrence(
         state,
-        new_status=change["new_status"],
-        new_substatus=change.get("new_substatus"),
-        t=message["t"],
-        offset=offset,
+        IncomingOccurrence(facts, occurrence, message.get("event")),
+        group_key=key, offset=offset, t=message["t"], rules=rules, noise_before=noise_before,
+        seen=_seen(key, facts.id), dedupe_seconds=DEDUPE_SECONDS,
     )
-    if decision.outcome is Outcome.GROUP_NOT_FOUND:
-        await _reject(message, Rejection(Reason.GROUP_NOT_FOUND, f"no live group for key {key}", "fingerprint"))
+    if decision.count_noise is not None:
+        assert rules.noise_seconds is not None
+        noise_tables[rules.noise_seconds][key].apply(count_in_window, decision.count_noise)
+    if decision.record_seen:
+        _record_seen(key, facts.id, message["t"], offset)
+    return decision
+
+
+async def carry_out(key: str, message: dict[str, Any], decision: Decision | None) -> None:
+    if decision is None:
         return
-    if decision.outcome in (Outcome.REDELIVERED, Outcome.NOOP):
+    if decision.rejection is not None:
+        rejection = decision.rejection
+        await _reject(message, Rejection(Reason(rejection.reason), rejection.message, rejection.field))
         return
-    assert decision.state is not None
-    groups[key] = decision.state.to_dict()
-    body = group_change_message(kind="status_change", outcome=decision.outcome.value, t=decision.t,
-                                group=decision.state.to_dict())
-    await group_changes_topic.send(key=key, value=encode(body), timestamp=decision.t)
+    if decision.state_changed:
+        groups[key] = decision.state.to_dict()
+    for change in decision.changes:
+        await group_changes_topic.send(key=key, value=encode(change), timestamp=decision.t)
+    request = decision.quota_request
+    if request is not None:
+        body = quota_request_message(request_id=request.request_id, group_key=request.group_key,
+                                     project_id=request.project_id, type_id=request.type_id, t=request.t)
+        await quota_topic.send(key=quota_key(request.project_id, request.type_id), value=encode(body),
+                               timestamp=request.t)
+
+
+def _window_get(read: Any) -> Any:
+    try:
+        return read()
+    except KeyError:
+        return None
+
+
+def _seen_key(key: str, item_id: str) -> str:
+    return f"{key}/{item_id}"
+
+
+def _seen(key: str, item_id: str) -> SeenRecord | None:
+    windows = seen_ids[_seen_key(key, item_id)]
+    for read in (windows.current, lambda: windows.delta(DEDUPE_SECONDS)):
+        value = _window_get(read)
+        if value is not None:
+            return SeenRecord(t=value["t"], offset=value["offset"])
+    return None
+
+
+def _record_seen(key: str, item_id: str, t: float, offset: int) -> None:
+    seen_ids[_seen_key(key, item_id)] = {"t": t, "offset": offset}
 
 
 async def _reject(message: dict[str, Any], rejection: Rejection) -> None:

@@ -9,12 +9,12 @@ from grouptypes import gate_passes
 from storage.sink_writer import BatchResult, ChangeRecord, write_batch
 from streams.app import app, settings
 from streams.core.messages import decode, encode
-from streams.core.postprocess import post_process_message
+from streams.core.postprocess import activity_message, post_process_entries, post_process_message
 from streams.failfast import stop_worker
 from streams.retry import retry_transient
 from streams.runtime_options import current_options
 from streams.services import postgres, registry
-from streams.topics import group_changes_topic, post_process_topic
+from streams.topics import activity_topic, group_changes_topic, post_process_topic
 
 log = logging.getLogger(__name__)
 
@@ -41,24 +41,34 @@ async def _commit(changes: list[ChangeRecord]) -> BatchResult:
 
 
 async def _forward(result: BatchResult) -> None:
-    """Post-process events for every occurrence of the batch, re-sent ones included (same id, §2.3.4)."""
+    """Post-process and activity messages for the whole batch, re-sent ones included (same ids, §2.3.4)."""
+    options = current_options()
     for change in sorted(result.applied + result.skipped, key=lambda c: (c.partition, c.offset)):
         body = change.body
-        if body["kind"] != "occurrence":
+        if not change.has_group:
             continue
         group = body["group"]
-        group_type = registry.get_by_type_id(group["type_id"])
-        if not gate_passes(group_type, "post_process", group["project_id"], current_options()):
-            continue
         persisted = result.groups[change.group_identity]
-        message = post_process_message(
-            change=body,
-            group_id=persisted.id,
-            short_id=persisted.short_id,
-            project_slug=persisted.project_slug,
-            type_slug=group_type.slug,
-            category=int(getattr(group_type.category, "value", group_type.category)),
-        )
-        await post_process_topic.send(
-            key=group["group_key"].encode("utf-8"), value=encode(message), timestamp=body["t"]
-        )
+        key = group["group_key"].encode("utf-8")
+        for activity in body.get("activities", ()):
+            message = activity_message(change=body, activity=activity, group_id=persisted.id,
+                                       short_id=persisted.short_id, project_slug=persisted.project_slug)
+            await activity_topic.send(key=key, value=encode(message), timestamp=body["t"])
+        # Status changes never produce post-process messages (spec §14.3.2).
+        entries = post_process_entries(body)
+        if not entries:
+            continue
+        group_type = registry.get_by_type_id(group["type_id"])
+        if not gate_passes(group_type, "post_process", group["project_id"], options):  # spec §10.3.2
+            continue
+        for entry in entries:
+            message = post_process_message(
+                change=body,
+                entry=entry,
+                group_id=persisted.id,
+                short_id=persisted.short_id,
+                project_slug=persisted.project_slug,
+                type_slug=group_type.slug,
+                category=int(group_type.category),
+            )
+            await post_process_topic.send(key=key, value=encode(message), timestamp=body["t"])

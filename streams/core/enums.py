@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from enum import IntEnum
 
+from grouptypes.priority import PriorityLevel
+
 
 class GroupStatus(IntEnum):  # spec §8.1
     UNRESOLVED = 0
@@ -37,3 +39,7 @@ class ActivityType(IntEnum):  # spec §8.6
 
 # spec §8.5: stored as the integer, shown by name.
 LEVELS: dict[str, int] = {"sample": 0, "debug": 10, "info": 20, "warning": 30, "error": 40, "fatal": 50}
+
+
+# spec §8.4: the API's lowercase names of the group priorities (PriorityLevel lives with the group types).
+PRIORITY_NAMES: dict[int, str] = {int(level): level.api_name for level in PriorityLevel}

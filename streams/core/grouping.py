@@ -1,15 +1,15 @@
-"""What happens to a group when an occurrence is applied: pure decisions over plain data (spec §12, §13.3).
+"""What happens to a group when an occurrence is applied to it: pure rules over plain data (spec §12, §13.3).
 
-This is the first slice of the grouping engine: create or update, type mismatch, environment novelty.
-Noise, quotas, dedupe and regression build on the same `GroupState`.
+`streams.core.engine` decides *whether* an occurrence reaches a group (redelivery, dedupe, noise, quota);
+this module says what applying it, or creating the group, does to the group's state.
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, replace
 from enum import StrEnum
 from typing import Any
 
-from streams.core.enums import GroupStatus, GroupSubStatus
+from streams.core.enums import PRIORITY_NAMES, ActivityType, GroupStatus, GroupSubStatus
 
 MESSAGE_MAX_CHARS = 255  # spec §13.3.3
 
@@ -17,11 +17,16 @@ MESSAGE_MAX_CHARS = 255  # spec §13.3.3
 class Outcome(StrEnum):
     CREATED = "created"
     APPLIED = "applied"
+    HELD_BACK = "held_back"  # spec §13.1.4
+    PENDING_QUOTA = "pending_quota"  # waiting for the quota agent's answer (spec §13.2.5)
+    QUOTA_REFUSED = "quota_refused"  # spec §13.2
+    DUPLICATE = "duplicate"  # spec §12.3
     REDELIVERED = "redelivered"  # offset already applied to this key (spec §2.3.2)
-    TYPE_MISMATCH = "type_mismatch"  # DLQ at the grouping stage (spec §12.9)
+    TYPE_MISMATCH = "type_mismatch"  # DLQ at the grouping stage (spec §12.9, §13.1.7)
     GROUP_NOT_FOUND = "group_not_found"  # DLQ at the grouping stage (spec §14.3)
     STATUS_CHANGED = "status_changed"
     NOOP = "noop"  # status change equal to the current state (spec §14.3 T1)
+    IGNORED_ANSWER = "ignored_answer"  # a quota answer for a request that is not pending (§13.2.5 step 4)
 
 
 @dataclass(frozen=True)
@@ -42,10 +47,29 @@ class OccurrenceFacts:
     priority: int | None  # the given priority (§4.3), or None
     assignee: str | None
 
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> OccurrenceFacts:
+        return cls(**data)
+
+
+@dataclass(frozen=True)
+class Activity:
+    """One recorded activity (spec §8.6, §18.3); its id is derived by the sink from the cause and position."""
+
+    type: int
+    data: dict[str, Any]
+    datetime: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"type": self.type, "data": self.data, "datetime": self.datetime}
+
 
 @dataclass(frozen=True)
 class GroupState:
-    """The owner's view of one live group, kept in the `groups` table under its group key."""
+    """The owner's view of one live group."""
 
     group_key: str
     project_id: int
@@ -56,6 +80,7 @@ class GroupState:
     substatus_since: float
     priority: int
     initial_priority: int
+    priority_locked_at: float | None
     assignee: str | None
     first_seen: float
     last_seen: float
@@ -69,11 +94,8 @@ class GroupState:
     created_at: float
     resolved_at: float | None = None
     environments: tuple[str, ...] = ()
-    # Watermark: the last grouping offset and decision time applied to this key (spec §2.4.2, §0.2).
-    offset: int = -1
-    last_t: float = 0.0
-    version: int = 0
-    extra: dict[str, Any] = field(default_factory=dict)
+    # Bumped by every change; the sink's upsert only applies a newer version.
+    version: int = 1
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -88,11 +110,10 @@ class GroupState:
 
 
 @dataclass(frozen=True)
-class Decision:
-    outcome: Outcome
-    state: GroupState | None
-    t: float  # the monotonic decision time T' the rules used (spec §0.2)
-    is_new: bool = False
+class Applied:
+    state: GroupState
+    activities: tuple[Activity, ...]
+    is_regression: bool = False
     is_new_group_environment: bool = False
 
 
@@ -107,25 +128,15 @@ def build_message(title: str, subtitle: str, culprit: str) -> str:
     return first_line[:MESSAGE_MAX_CHARS]
 
 
-def apply_occurrence(
-    state: GroupState | None,
-    occurrence: OccurrenceFacts,
-    *,
-    group_key: str,
-    t: float,
-    offset: int,
-    default_priority: int,
-) -> Decision:
-    """Create the group or update it with one occurrence received at decision time `t` from `offset`."""
-    if state is not None and offset <= state.offset:
-        return Decision(Outcome.REDELIVERED, state, max(t, state.last_t))
-    if state is None:
-        return _create(occurrence, group_key=group_key, t=t, offset=offset, default_priority=default_priority)
-    effective_t = max(t, state.last_t)
-    if state.type_id != occurrence.type_id:
-        return Decision(Outcome.TYPE_MISMATCH, state, effective_t)
+def assignee_activity_data(assignee: str) -> dict[str, str]:
+    kind, _, identifier = assignee.partition(":")
+    return {"assignee": identifier, "assigneeType": kind}
+
+
+def apply_to_group(state: GroupState, occurrence: OccurrenceFacts, *, t: float) -> Applied:
+    """An occurrence of a live group (spec §12.4 update, §12.5 regression, §12.6 priority, §12.8 env)."""
+    activities: list[Activity] = []
     is_new_environment = occurrence.environment not in state.environments
-    environments = state.environments + ((occurrence.environment,) if is_new_environment else ())
     updated = replace(
         state,
         times_seen=state.times_seen + 1,
@@ -137,69 +148,94 @@ def apply_occurrence(
         title=occurrence.title,
         subtitle=occurrence.subtitle,
         message=build_message(occurrence.title, occurrence.subtitle, occurrence.culprit),
-        environments=environments,
-        offset=offset,
-        last_t=effective_t,
+        environments=state.environments + ((occurrence.environment,) if is_new_environment else ()),
         version=state.version + 1,
     )
-    return Decision(Outcome.APPLIED, updated, effective_t, is_new_group_environment=is_new_environment)
+    is_regression = False
+    # IGNORED groups never regress (§12.5.3); there are no release resolutions that could veto (§12.5).
+    if updated.status == GroupStatus.RESOLVED:
+        updated = replace(
+            updated,
+            status=GroupStatus.UNRESOLVED,
+            substatus=GroupSubStatus.REGRESSED,
+            substatus_since=t,
+            resolved_at=None,
+        )
+        activities.append(Activity(ActivityType.SET_REGRESSION, {"event_id": occurrence.event_id}, t))
+        is_regression = True
+    # §12.6 runs after §12.5; a locked priority changes only through the API (§17).
+    given = occurrence.priority
+    if given is not None and given != updated.priority and updated.priority_locked_at is None:
+        updated = replace(updated, priority=given)
+        activities.append(
+            Activity(ActivityType.SET_PRIORITY, {"priority": PRIORITY_NAMES[given], "reason": "issue_platform"}, t)
+        )
+    return Applied(updated, tuple(activities), is_regression, is_new_environment)
 
 
-def _create(
-    occurrence: OccurrenceFacts, *, group_key: str, t: float, offset: int, default_priority: int
-) -> Decision:
-    priority = occurrence.priority if occurrence.priority is not None else default_priority  # spec §4.3
+@dataclass(frozen=True)
+class Candidate:
+    """Everything counted for a key that has no group yet (spec §13.1.8, §13.2.5 step 4)."""
+
+    creator: OccurrenceFacts  # supplies type, priority and assignee
+    latest: OccurrenceFacts  # supplies level, culprit, title, subtitle: processing order wins
+    times_seen: int
+    first_seen: float
+    last_seen: float
+    environments: tuple[str, ...]
+
+
+def create_group(
+    candidate: Candidate, *, group_key: str, generation: int, t: float, default_priority: int
+) -> tuple[GroupState, tuple[Activity, ...]]:
+    """A new group (spec §13.3.1) and its activities, in order: FIRST_SEEN, then ASSIGNED (§13.3.2)."""
+    creator, latest = candidate.creator, candidate.latest
+    priority = creator.priority if creator.priority is not None else default_priority  # spec §4.3
     state = GroupState(
         group_key=group_key,
-        project_id=occurrence.project_id,
-        type_id=occurrence.type_id,
-        generation=0,
+        project_id=creator.project_id,
+        type_id=creator.type_id,
+        generation=generation,
         status=GroupStatus.UNRESOLVED,
         substatus=GroupSubStatus.NEW,
         substatus_since=t,
         priority=priority,
         initial_priority=priority,
-        assignee=occurrence.assignee,
-        first_seen=occurrence.event_timestamp,
-        last_seen=occurrence.event_timestamp,
-        times_seen=1,
-        level=occurrence.level,
-        culprit=occurrence.culprit,
-        title=occurrence.title,
-        subtitle=occurrence.subtitle,
-        message=build_message(occurrence.title, occurrence.subtitle, occurrence.culprit),
-        platform=occurrence.platform,
+        priority_locked_at=None,
+        assignee=creator.assignee,
+        first_seen=candidate.first_seen,
+        last_seen=candidate.last_seen,
+        times_seen=candidate.times_seen,
+        level=latest.level,
+        culprit=latest.culprit,
+        title=latest.title,
+        subtitle=latest.subtitle,
+        message=build_message(latest.title, latest.subtitle, latest.culprit),
+        platform=creator.platform,
         created_at=t,
-        environments=(occurrence.environment,),
-        offset=offset,
-        last_t=t,
-        version=1,
+        environments=candidate.environments,
     )
-    return Decision(Outcome.CREATED, state, t, is_new=True, is_new_group_environment=True)
+    activities = [Activity(ActivityType.FIRST_SEEN, {"priority": PRIORITY_NAMES[priority]}, t)]
+    if creator.assignee:
+        activities.append(Activity(ActivityType.ASSIGNED, assignee_activity_data(creator.assignee), t))
+    return state, tuple(activities)
 
 
 def apply_status_change(
-    state: GroupState | None, *, new_status: int, new_substatus: int | None, t: float, offset: int
-) -> Decision:
-    """Set (status, substatus) of a live group (spec §14.3 rows T1 and T2–T5 without their side effects).
+    state: GroupState, *, new_status: int, new_substatus: int | None, t: float
+) -> tuple[GroupState, Outcome]:
+    """Set (status, substatus) of a live group (spec §14.3 rows T1 and T2–T5, T7, T9 without side effects).
 
-    Interim: activities, snoozes, forecasts and resolved_at from update_date come with the lifecycle work.
+    Interim: activities, snoozes, forecasts, escalation priority and update_date come with the lifecycle work.
     """
-    if state is None:
-        return Decision(Outcome.GROUP_NOT_FOUND, None, t)
-    effective_t = max(t, state.last_t)
-    if offset <= state.offset:
-        return Decision(Outcome.REDELIVERED, state, effective_t)
     if (state.status, state.substatus) == (new_status, new_substatus):
-        return Decision(Outcome.NOOP, replace(state, offset=offset, last_t=effective_t), effective_t)
+        return state, Outcome.NOOP
     updated = replace(
         state,
         status=new_status,
         substatus=new_substatus,
-        substatus_since=effective_t,
-        resolved_at=effective_t if new_status == GroupStatus.RESOLVED else None,
-        offset=offset,
-        last_t=effective_t,
+        substatus_since=t,
+        resolved_at=t if new_status == GroupStatus.RESOLVED else None,
         version=state.version + 1,
     )
-    return Decision(Outcome.STATUS_CHANGED, updated, effective_t)
+    return updated, Outcome.STATUS_CHANGED

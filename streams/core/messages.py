@@ -107,34 +107,6 @@ def status_change_message(
     }
 
 
-def group_change_message(
-    *,
-    kind: str,
-    outcome: str,
-    t: float,
-    group: dict[str, Any],
-    occurrence: dict[str, Any] | None = None,
-    event: dict[str, Any] | None = None,
-    environment: str | None = None,
-    is_new: bool = False,
-    is_new_group_environment: bool = False,
-) -> dict[str, Any]:
-    """What the sink persists and forwards for one applied grouping message."""
-    return {
-        "kind": kind,
-        "group_key": group["group_key"],
-        "project_id": group["project_id"],
-        "outcome": outcome,
-        "t": t,
-        "group": group,
-        "occurrence": occurrence,
-        "event": event,
-        "environment": environment,
-        "is_new": is_new,
-        "is_new_group_environment": is_new_group_environment,
-    }
-
-
 def drop_message(
     *,
     outcome: str,
@@ -157,3 +129,24 @@ def drop_message(
         "group": None,
         "occurrence": occurrence,
     }
+
+
+def quota_request_message(*, request_id: str, group_key: str, project_id: int, type_id: int, t: float) -> dict[str, Any]:
+    """To the quota agent, keyed by `"{project_id}:{type_id}"` (spec §13.2.5 step 1)."""
+    return {
+        "kind": "quota_request",
+        "request_id": request_id,
+        "group_key": group_key,
+        "project_id": project_id,
+        "type_id": type_id,
+        "t": t,
+    }
+
+
+def quota_answer_message(*, request_id: str, granted: bool, t: float) -> dict[str, Any]:
+    """Back to the owner of the group key (spec §13.2.5 step 2)."""
+    return {"kind": "quota_answer", "request_id": request_id, "granted": granted, "t": t}
+
+
+def quota_key(project_id: int, type_id: int) -> str:
+    return f"{project_id}:{type_id}"

@@ -4,14 +4,32 @@ from __future__ import annotations
 from typing import Any
 
 from streams.core.dlq import format_timestamp
+from streams.core.enums import ActivityType
 from streams.core.short_id import display_short_id
 
 POST_PROCESS_VERSION = 1
 
 
+def post_process_entries(change: dict[str, Any]) -> list[dict[str, Any]]:
+    """The occurrences a group change applied, each with the group's times_seen right after it."""
+    if change.get("post_process") is not None:  # a creation applies everything counted (spec §13.2.5)
+        return change["post_process"]
+    if change["kind"] != "occurrence" or change.get("occurrence") is None:
+        return []
+    return [{
+        "occurrence": change["occurrence"],
+        "event_timestamp": change.get("event_timestamp"),
+        "environment": change.get("environment"),
+        "times_seen": change["group"]["times_seen"],
+        "is_new": change["is_new"],
+        "is_new_group_environment": change["is_new_group_environment"],
+    }]
+
+
 def post_process_message(
     *,
     change: dict[str, Any],
+    entry: dict[str, Any],
     group_id: int,
     short_id: int,
     project_slug: str,
@@ -19,9 +37,10 @@ def post_process_message(
     category: int,
 ) -> dict[str, Any]:
     group = change["group"]
-    occurrence = dict(change["occurrence"])
+    occurrence = dict(entry["occurrence"])
     occurrence.pop("evidence_data", None)  # spec §18.1: the occurrence without evidence_data
-    event_timestamp = change.get("event_timestamp")
+    occurrence.pop("environment", None)
+    event_timestamp = entry.get("event_timestamp")
     return {
         "id": occurrence["id"],
         "version": POST_PROCESS_VERSION,
@@ -35,16 +54,39 @@ def post_process_message(
         "status": group["status"],
         "substatus": group["substatus"],
         "priority": group["priority"],
-        "times_seen": group["times_seen"],
-        "is_new": change["is_new"],
+        "times_seen": entry["times_seen"],
+        "is_new": entry["is_new"],
         "is_regression": change.get("is_regression", False),
         "is_escalating": change.get("is_escalating", False),
-        "is_new_group_environment": change["is_new_group_environment"],
+        "is_new_group_environment": entry["is_new_group_environment"],
         "event_id": occurrence["event_id"],
-        "environment": change.get("environment") or "",
+        "environment": entry.get("environment") or "",
         "first_seen": format_timestamp(group["first_seen"]),
         "last_seen": format_timestamp(group["last_seen"]),
         "event_timestamp": format_timestamp(event_timestamp) if event_timestamp is not None else None,
         "received": format_timestamp(change["t"]),
         "occurrence": occurrence,
+    }
+
+
+def activity_message(
+    *, change: dict[str, Any], activity: dict[str, Any], group_id: int, short_id: int, project_slug: str
+) -> dict[str, Any]:
+    """One recorded activity for integrations (spec §18.2), whatever the type's flags."""
+    group = change["group"]
+    return {
+        "id": activity["id"],
+        "group_id": group_id,
+        "project_id": group["project_id"],
+        "short_id": display_short_id(project_slug, short_id),
+        "type": activity["type"],
+        "type_name": ActivityType(activity["type"]).name.lower(),
+        "data": activity["data"],
+        "datetime": format_timestamp(activity["datetime"]),
+        "actor": activity.get("actor"),
+        "source": activity["source"],
+        "cause_id": change["cause_id"],
+        "status": group["status"],
+        "substatus": group["substatus"],
+        "priority": group["priority"],
     }

@@ -1,0 +1,478 @@
+"""The owner's decision for one grouping-topic message: pure, over the key's state and what tables hold.
+
+Order for an occurrence (spec §12.2): redelivery → dedupe → live group (type check, apply) or the
+new-group path (noise gate §13.1 → creation quota §13.2.5 → creation §13.3). The agent reads the tables
+(key state, deciding noise window, dedupe record), calls `decide_*`, and carries out the `Decision`:
+write the tables, emit `changes` to the sink, send a quota request, or dead-letter.
+"""
+from __future__ import annotations
+
+import uuid
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
+
+from streams.core.grouping import (
+    Activity,
+    Candidate,
+    GroupState,
+    OccurrenceFacts,
+    Outcome,
+    apply_status_change,
+    apply_to_group,
+    create_group,
+)
+from streams.core.noise import NoiseCount, NoiseState, counted
+from streams.core.payload import ID_NAMESPACE
+
+
+@dataclass(frozen=True)
+class TypeRules:
+    """What the engine needs of a group type (spec §9.2)."""
+
+    type_id: int
+    default_priority: int
+    noise_limit: int | None = None  # NoiseConfig.ignore_limit; None or ≤ 1: no noise gate (§13.1.2)
+    noise_seconds: int | None = None
+
+    @property
+    def has_noise_gate(self) -> bool:
+        return self.noise_limit is not None and self.noise_limit > 1
+
+
+@dataclass(frozen=True)
+class Pending:
+    """A quota request in flight for a key without a group (spec §13.2.5 steps 1 and 3)."""
+
+    request_id: str
+    t: float
+    creator: OccurrenceFacts
+    latest: OccurrenceFacts
+    times_seen: int
+    first_seen: float
+    last_seen: float
+    environments: tuple[str, ...]
+    # Bounds (first T, last T) of the deciding noise window: its held-back occurrences are linked (§13.1.5).
+    link_window: tuple[float, float] | None
+    # Occurrences stored groupless while waiting: linked on a grant, refused with the request otherwise.
+    waiting_ids: tuple[str, ...]
+    # What the post-process messages of the creator and of each waiting occurrence need, in arrival order
+    # (spec §18.1): the normalised occurrence without evidence_data, its event timestamp and environment.
+    forwards: tuple[dict[str, Any], ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["creator"] = self.creator.to_dict()
+        data["latest"] = self.latest.to_dict()
+        data["environments"] = list(self.environments)
+        data["waiting_ids"] = list(self.waiting_ids)
+        data["forwards"] = list(self.forwards)
+        data["link_window"] = list(self.link_window) if self.link_window else None
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Pending:
+        values = dict(data)
+        values["creator"] = OccurrenceFacts.from_dict(values["creator"])
+        values["latest"] = OccurrenceFacts.from_dict(values["latest"])
+        values["environments"] = tuple(values["environments"])
+        values["waiting_ids"] = tuple(values["waiting_ids"])
+        values["forwards"] = tuple(values.get("forwards", ()))
+        values["link_window"] = tuple(values["link_window"]) if values.get("link_window") else None
+        return cls(**values)
+
+
+@dataclass(frozen=True)
+class KeyState:
+    """Everything the owner keeps per group key in the `groups` table."""
+
+    offset: int = -1  # watermark: last grouping offset applied to this key (spec §2.4.2)
+    last_t: float = 0.0  # the monotonic decision time T' (spec §0.2)
+    generation: int = 0
+    group: GroupState | None = None
+    pending: Pending | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "offset": self.offset,
+            "last_t": self.last_t,
+            "generation": self.generation,
+            "group": self.group.to_dict() if self.group else None,
+            "pending": self.pending.to_dict() if self.pending else None,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | None) -> KeyState:
+        if not data:
+            return cls()
+        return cls(
+            offset=data["offset"],
+            last_t=data["last_t"],
+            generation=data.get("generation", 0),
+            group=GroupState.from_dict(data["group"]) if data.get("group") else None,
+            pending=Pending.from_dict(data["pending"]) if data.get("pending") else None,
+        )
+
+
+@dataclass(frozen=True)
+class SeenRecord:
+    """A dedupe window entry: when (T) and from which offset an id was recorded (spec §12.3)."""
+
+    t: float
+    offset: int
+
+
+@dataclass(frozen=True)
+class QuotaRequest:
+    request_id: str
+    group_key: str
+    project_id: int
+    type_id: int
+    t: float
+
+
+@dataclass(frozen=True)
+class Rejection:
+    reason: str
+    message: str
+    field: str | None
+
+
+@dataclass(frozen=True)
+class Decision:
+    outcome: Outcome
+    state: KeyState
+    t: float
+    changes: tuple[dict[str, Any], ...] = ()
+    count_noise: NoiseCount | None = None
+    record_seen: bool = False
+    quota_request: QuotaRequest | None = None
+    rejection: Rejection | None = None
+
+    @property
+    def state_changed(self) -> bool:
+        return self.outcome not in (Outcome.REDELIVERED, Outcome.TYPE_MISMATCH, Outcome.IGNORED_ANSWER)
+
+
+@dataclass(frozen=True)
+class IncomingOccurrence:
+    """An occurrence message as the engine sees it."""
+
+    facts: OccurrenceFacts
+    occurrence: dict[str, Any]  # normalised JSON, stored by the sink
+    event: dict[str, Any] | None  # embedded event to store, if any
+
+
+def activity_id(cause_id: str, position: int) -> str:
+    """Deterministic from the causing message's id and the activity's position among its own (§18.2)."""
+    return uuid.uuid5(ID_NAMESPACE, f"activity:{cause_id}:{position}").hex
+
+
+def is_duplicate(seen: SeenRecord | None, *, t: float, offset: int, window_seconds: int) -> bool:
+    """Recorded for this key within the last window, by another message than this one (spec §12.3)."""
+    return seen is not None and seen.offset != offset and seen.t > t - window_seconds
+
+
+# ---------------------------------------------------------------------------------------------- changes
+
+
+def _group_change(
+    outcome: Outcome,
+    state: GroupState,
+    *,
+    t: float,
+    cause_id: str,
+    activities: tuple[Activity, ...],
+    occurrence: dict[str, Any] | None = None,
+    event: dict[str, Any] | None = None,
+    facts: OccurrenceFacts | None = None,
+    is_new: bool = False,
+    is_regression: bool = False,
+    is_new_group_environment: bool = False,
+    occurrence_stored: bool = False,
+    link: dict[str, Any] | None = None,
+    kind: str = "occurrence",
+) -> dict[str, Any]:
+    source = "occurrence" if kind == "occurrence" else "status_change"
+    return {
+        "kind": kind,
+        "outcome": outcome.value,
+        "t": t,
+        "group_key": state.group_key,
+        "project_id": state.project_id,
+        "group": state.to_dict(),
+        "cause_id": cause_id,
+        "activities": [
+            {**activity.to_dict(), "id": activity_id(cause_id, position), "source": source, "actor": None}
+            for position, activity in enumerate(activities)
+        ],
+        "occurrence": occurrence,
+        "occurrence_stored": occurrence_stored,
+        "event": event,
+        "environment": facts.environment if facts else None,
+        "event_timestamp": facts.event_timestamp if facts else None,
+        "is_new": is_new,
+        "is_regression": is_regression,
+        "is_new_group_environment": is_new_group_environment,
+        "link": link,
+    }
+
+
+def _groupless_change(
+    outcome: Outcome, incoming: IncomingOccurrence, *, group_key: str, t: float
+) -> dict[str, Any]:
+    """An occurrence stored without a group (held back, waiting, refused): spec §7.4."""
+    facts = incoming.facts
+    return {
+        "kind": "drop",
+        "outcome": outcome.value,
+        "t": t,
+        "group_key": group_key,
+        "project_id": facts.project_id,
+        "type_id": facts.type_id,
+        "id": facts.id,
+        "group": None,
+        "occurrence": {**incoming.occurrence, "environment": facts.environment},
+        "event": incoming.event,
+    }
+
+
+def _counted_drop(outcome: Outcome, facts: OccurrenceFacts, *, group_key: str, t: float) -> dict[str, Any]:
+    return {
+        "kind": "drop",
+        "outcome": outcome.value,
+        "t": t,
+        "group_key": group_key,
+        "project_id": facts.project_id,
+        "type_id": facts.type_id,
+        "id": facts.id,
+        "group": None,
+        "occurrence": None,
+        "event": None,
+    }
+
+
+# ------------------------------------------------------------------------------------------- occurrence
+
+
+def decide_occurrence(
+    state: KeyState,
+    incoming: IncomingOccurrence,
+    *,
+    group_key: str,
+    offset: int,
+    t: float,
+    rules: TypeRules,
+    noise_before: NoiseState | None,
+    seen: SeenRecord | None,
+    dedupe_seconds: int,
+) -> Decision:
+    facts = incoming.facts
+    if offset <= state.offset:  # step 1: redelivery (spec §2.3.2)
+        return Decision(Outcome.REDELIVERED, state, max(t, state.last_t))
+    now = max(t, state.last_t)  # T' (spec §0.2)
+    advanced = replace(state, offset=offset, last_t=now)
+    if is_duplicate(seen, t=t, offset=offset, window_seconds=dedupe_seconds):  # step 2 (spec §12.3)
+        return Decision(
+            Outcome.DUPLICATE, advanced, now, changes=(_counted_drop(Outcome.DUPLICATE, facts, group_key=group_key, t=now),)
+        )
+
+    group = state.group
+    if group is not None:  # step 4: a live group
+        if group.type_id != facts.type_id:  # spec §12.9
+            return _type_mismatch(state, now, f"occurrence type {facts.type_id} differs from the group's type {group.type_id}")
+        applied = apply_to_group(group, facts, t=now)
+        change = _group_change(
+            Outcome.APPLIED, applied.state, t=now, cause_id=facts.id, activities=applied.activities,
+            occurrence=incoming.occurrence, event=incoming.event, facts=facts,
+            is_regression=applied.is_regression, is_new_group_environment=applied.is_new_group_environment,
+        )
+        return Decision(Outcome.APPLIED, replace(advanced, group=applied.state), now, changes=(change,), record_seen=True)
+
+    return _new_group_path(advanced, incoming, group_key=group_key, offset=offset, t=t, now=now, rules=rules,
+                           noise_before=noise_before)
+
+
+def _type_mismatch(state: KeyState, now: float, message: str) -> Decision:
+    # The key's state is unchanged, watermark included: the message had no effect (spec §12.9).
+    return Decision(Outcome.TYPE_MISMATCH, state, now, rejection=Rejection("type_mismatch", message, "type"))
+
+
+def _new_group_path(
+    state: KeyState,
+    incoming: IncomingOccurrence,
+    *,
+    group_key: str,
+    offset: int,
+    t: float,
+    now: float,
+    rules: TypeRules,
+    noise_before: NoiseState | None,
+) -> Decision:
+    facts = incoming.facts
+    pending = state.pending
+    if pending is not None and pending.creator.type_id != facts.type_id:
+        return _type_mismatch(state, now, f"occurrence type {facts.type_id} differs from the pending group's type "
+                                          f"{pending.creator.type_id}")
+    contribution: NoiseCount | None = None
+    deciding: NoiseState | None = None
+    if rules.has_noise_gate:  # spec §13.1.2: types without noise never touch the table
+        if noise_before is not None and noise_before.type_id != facts.type_id:  # spec §13.1.7
+            return _type_mismatch(state, now, f"occurrence type {facts.type_id} differs from the type "
+                                              f"{noise_before.type_id} of the key's noise state")
+        # Windows follow the message timestamp, which is T as ingest produced it (spec §0.2).
+        # Bounds in T' like the stored occurrences' `received`, so the sink links exactly what was counted.
+        contribution = NoiseCount(facts.event_timestamp, now, facts.type_id, offset)
+        deciding = counted(noise_before, contribution)
+
+    if pending is not None:  # spec §13.2.5 step 3: counted, and waits for the answer
+        waiting = replace(
+            pending,
+            latest=facts,
+            times_seen=pending.times_seen + 1,
+            first_seen=min(pending.first_seen, facts.event_timestamp),
+            last_seen=max(pending.last_seen, facts.event_timestamp),
+            environments=_with(pending.environments, facts.environment),
+            waiting_ids=(*pending.waiting_ids, facts.id),
+            forwards=(*pending.forwards, _forward(incoming)),
+        )
+        return Decision(
+            Outcome.PENDING_QUOTA, replace(state, pending=waiting), now,
+            changes=(_groupless_change(Outcome.PENDING_QUOTA, incoming, group_key=group_key, t=now),),
+            count_noise=contribution, record_seen=True,
+        )
+
+    if deciding is not None and rules.noise_limit is not None and deciding.count < rules.noise_limit:
+        return Decision(  # spec §13.1.4
+            Outcome.HELD_BACK, state, now,
+            changes=(_groupless_change(Outcome.HELD_BACK, incoming, group_key=group_key, t=now),),
+            count_noise=contribution, record_seen=True,
+        )
+
+    # Would create: ask the quota agent (spec §13.2.5 step 1). The request id is the occurrence id.
+    if deciding is not None:
+        times_seen, first_seen, last_seen = deciding.count, deciding.earliest_event, deciding.latest_event
+        link_window: tuple[float, float] | None = (deciding.first_t, deciding.last_t)
+    else:
+        times_seen, first_seen, last_seen, link_window = 1, facts.event_timestamp, facts.event_timestamp, None
+    request = Pending(
+        request_id=facts.id,
+        t=now,
+        creator=facts,
+        latest=facts,
+        times_seen=times_seen,
+        first_seen=first_seen,
+        last_seen=last_seen,
+        environments=(facts.environment,),
+        link_window=link_window,
+        waiting_ids=(facts.id,),
+        forwards=(_forward(incoming),),
+    )
+    return Decision(
+        Outcome.PENDING_QUOTA, replace(state, pending=request), now,
+        changes=(_groupless_change(Outcome.PENDING_QUOTA, incoming, group_key=group_key, t=now),),
+        count_noise=contribution, record_seen=True,
+        quota_request=QuotaRequest(facts.id, group_key, facts.project_id, facts.type_id, now),
+    )
+
+
+def _forward(incoming: IncomingOccurrence) -> dict[str, Any]:
+    return {
+        "occurrence": {k: v for k, v in incoming.occurrence.items() if k != "evidence_data"},
+        "event_timestamp": incoming.facts.event_timestamp,
+        "environment": incoming.facts.environment,
+    }
+
+
+def _post_process_entries(pending: Pending) -> list[dict[str, Any]]:
+    """One post-process entry per occurrence applied at creation: the creator, then those that waited."""
+    entries = []
+    first_times_seen = pending.times_seen - len(pending.forwards) + 1
+    environments: set[str] = set()
+    for position, forward in enumerate(pending.forwards):
+        entries.append({
+            **forward,
+            "times_seen": first_times_seen + position,
+            "is_new": position == 0,
+            "is_new_group_environment": forward["environment"] not in environments,
+        })
+        environments.add(forward["environment"])
+    return entries
+
+
+def _with(values: tuple[str, ...], value: str) -> tuple[str, ...]:
+    return values if value in values else (*values, value)
+
+
+# ------------------------------------------------------------------------------------------ quota answer
+
+
+def decide_quota_answer(
+    state: KeyState, *, request_id: str, granted: bool, group_key: str, offset: int, t: float, rules: TypeRules
+) -> Decision:
+    """Create the group from everything counted, or refuse what waited (spec §13.2.5 step 4)."""
+    if offset <= state.offset:
+        return Decision(Outcome.REDELIVERED, state, max(t, state.last_t))
+    now = max(t, state.last_t)
+    pending = state.pending
+    if pending is None or pending.request_id != request_id or state.group is not None:
+        return Decision(Outcome.IGNORED_ANSWER, replace(state, offset=offset, last_t=now), now)
+    if not granted:
+        refused = {
+            "kind": "quota_refused",
+            "outcome": Outcome.QUOTA_REFUSED.value,
+            "t": now,
+            "group_key": group_key,
+            "project_id": pending.creator.project_id,
+            "type_id": pending.creator.type_id,
+            "ids": list(pending.waiting_ids),
+            "group": None,
+            "occurrence": None,
+        }
+        return Decision(Outcome.QUOTA_REFUSED, replace(state, offset=offset, last_t=now, pending=None), now,
+                        changes=(refused,))
+    candidate = Candidate(
+        creator=pending.creator,
+        latest=pending.latest,
+        times_seen=pending.times_seen,
+        first_seen=pending.first_seen,
+        last_seen=pending.last_seen,
+        environments=pending.environments,
+    )
+    group, activities = create_group(candidate, group_key=group_key, generation=state.generation, t=now,
+                                     default_priority=rules.default_priority)
+    link = {
+        "window": list(pending.link_window) if pending.link_window else None,
+        "ids": list(pending.waiting_ids),
+        "creator_id": pending.creator.id,
+    }
+    change = _group_change(
+        Outcome.CREATED, group, t=now, cause_id=pending.creator.id, activities=activities,
+        occurrence=None, facts=pending.creator, is_new=True, is_new_group_environment=True,
+        occurrence_stored=True, link=link,
+    )
+    change["post_process"] = _post_process_entries(pending)
+    return Decision(Outcome.CREATED, replace(state, offset=offset, last_t=now, group=group, pending=None), now,
+                    changes=(change,))
+
+
+# ----------------------------------------------------------------------------------------- status change
+
+
+def decide_status_change(
+    state: KeyState, *, change_id: str, new_status: int, new_substatus: int | None, group_key: str, offset: int,
+    t: float, seen: SeenRecord | None, dedupe_seconds: int,
+) -> Decision:
+    if offset <= state.offset:
+        return Decision(Outcome.REDELIVERED, state, max(t, state.last_t))
+    now = max(t, state.last_t)
+    if state.group is None:  # spec §14.3: no live group
+        return Decision(Outcome.GROUP_NOT_FOUND, state, now,
+                        rejection=Rejection("group_not_found", f"no live group for key {group_key}", "fingerprint"))
+    advanced = replace(state, offset=offset, last_t=now)
+    if is_duplicate(seen, t=t, offset=offset, window_seconds=dedupe_seconds):  # ids share the window (§12.3)
+        return Decision(Outcome.DUPLICATE, advanced, now)
+    updated, outcome = apply_status_change(state.group, new_status=new_status, new_substatus=new_substatus, t=now)
+    if outcome is Outcome.NOOP:
+        return Decision(Outcome.NOOP, advanced, now, record_seen=True)
+    change = _group_change(outcome, updated, t=now, cause_id=change_id, activities=(), kind="status_change")
+    return Decision(outcome, replace(advanced, group=updated), now, changes=(change,), record_seen=True)

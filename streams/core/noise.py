@@ -1,0 +1,80 @@
+"""Noise windows (spec §13.1): the aggregate of the occurrences counted in one hopping window of a key."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+# Hopping windows of size W step W/4 (spec §13.1.3).
+STEPS_PER_WINDOW = 4
+
+
+def window_step(expiry_seconds: int) -> int:
+    """Whole seconds (spec §13.1.3); at least one."""
+    return max(1, expiry_seconds // STEPS_PER_WINDOW)
+
+
+def deciding_window_delta(expiry_seconds: int) -> int:
+    """How far back to look so Faust's `.delta()` returns the earliest window containing T (§13.1.3)."""
+    return expiry_seconds - window_step(expiry_seconds)
+
+
+@dataclass(frozen=True)
+class NoiseState:
+    """What one window knows about a key: an aggregate, never the occurrences themselves (§13.1.5)."""
+
+    count: int
+    earliest_event: float  # event timestamps, epoch seconds
+    latest_event: float
+    first_t: float  # decision time of the first counted occurrence
+    last_t: float
+    type_id: int
+    offset: int  # watermark: the last grouping offset counted here (spec §2.4.2)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | None) -> NoiseState | None:
+        return cls(**data) if data else None
+
+
+@dataclass(frozen=True)
+class NoiseCount:
+    """One occurrence's contribution to every window that contains its T."""
+
+    event_timestamp: float
+    t: float
+    type_id: int
+    offset: int
+
+
+def count_in_window(current: dict[str, Any] | None, contribution: NoiseCount) -> dict[str, Any]:
+    """Window operation: add one occurrence, unless this window already counted its offset."""
+    state = NoiseState.from_dict(current)
+    if state is None:
+        return NoiseState(
+            count=1,
+            earliest_event=contribution.event_timestamp,
+            latest_event=contribution.event_timestamp,
+            first_t=contribution.t,
+            last_t=contribution.t,
+            type_id=contribution.type_id,
+            offset=contribution.offset,
+        ).to_dict()
+    if contribution.offset <= state.offset:
+        return state.to_dict()
+    return NoiseState(
+        count=state.count + 1,
+        earliest_event=min(state.earliest_event, contribution.event_timestamp),
+        latest_event=max(state.latest_event, contribution.event_timestamp),
+        first_t=state.first_t,
+        last_t=max(state.last_t, contribution.t),
+        type_id=state.type_id,
+        offset=contribution.offset,
+    ).to_dict()
+
+
+def counted(before: NoiseState | None, contribution: NoiseCount) -> NoiseState:
+    """The deciding window's state after counting (the same arithmetic as `count_in_window`)."""
+    after = count_in_window(before.to_dict() if before else None, contribution)
+    return NoiseState(**after)

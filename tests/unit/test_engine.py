@@ -1,0 +1,199 @@
+"""The owner's decisions for one key: redelivery, dedupe, noise gate, quota protocol (spec §12.2, §13)."""
+from __future__ import annotations
+
+from dataclasses import replace
+
+from streams.core.engine import (
+    IncomingOccurrence,
+    KeyState,
+    SeenRecord,
+    TypeRules,
+    decide_occurrence,
+    decide_quota_answer,
+    decide_status_change,
+)
+from streams.core.grouping import OccurrenceFacts, Outcome
+from streams.core.noise import NoiseState, count_in_window
+
+KEY = "1:" + "b" * 32
+NO_NOISE = TypeRules(type_id=2001, default_priority=25)
+NOISE_3 = TypeRules(type_id=1008, default_priority=25, noise_limit=3, noise_seconds=3600)
+DEDUPE = 3600
+
+
+def facts(n: int, *, type_id: int = 2001, environment: str = "production") -> OccurrenceFacts:
+    return OccurrenceFacts(
+        id=f"{n:032x}", project_id=1, type_id=type_id, title="Title", subtitle=f"sub {n}", culprit="c",
+        level=20, event_id="e" * 32, event_timestamp=1_000.0 + n, platform="python", environment=environment,
+        priority=None, assignee=None,
+    )
+
+
+def incoming(n: int, **kwargs: object) -> IncomingOccurrence:
+    occurrence_facts = facts(n, **kwargs)  # type: ignore[arg-type]
+    return IncomingOccurrence(occurrence_facts, {"id": occurrence_facts.id, "evidence_data": {"big": 1}}, None)
+
+
+def occur(state: KeyState, n: int, offset: int, *, t: float | None = None, rules: TypeRules = NO_NOISE,
+          noise: NoiseState | None = None, seen: SeenRecord | None = None, **kwargs: object):
+    return decide_occurrence(state, incoming(n, **kwargs), group_key=KEY, offset=offset,
+                             t=t if t is not None else 2_000.0 + offset, rules=rules, noise_before=noise, seen=seen,
+                             dedupe_seconds=DEDUPE)
+
+
+def grant(state: KeyState, request_id: str, offset: int, *, granted: bool = True, rules: TypeRules = NO_NOISE):
+    return decide_quota_answer(state, request_id=request_id, granted=granted, group_key=KEY, offset=offset,
+                               t=3_000.0 + offset, rules=rules)
+
+
+def created_state() -> KeyState:
+    first = occur(KeyState(), 1, 0)
+    return grant(first.state, facts(1).id, 1).state
+
+
+def test_a_new_key_without_noise_asks_the_quota_first() -> None:  # spec §13.2.5 step 1
+    decision = occur(KeyState(), 1, 0)
+    assert decision.outcome is Outcome.PENDING_QUOTA
+    assert decision.quota_request is not None and decision.quota_request.request_id == facts(1).id
+    assert decision.count_noise is None  # spec §13.1.2: no noise config, no noise table
+    assert decision.state.pending is not None and decision.state.group is None
+    (change,) = decision.changes
+    assert (change["kind"], change["outcome"], change["occurrence"]["id"]) == ("drop", "pending_quota", facts(1).id)
+
+
+def test_a_grant_creates_the_group_and_links_the_waiting_occurrences() -> None:  # spec §13.2.5 steps 3–4
+    state = occur(KeyState(), 1, 0).state
+    waiting = occur(state, 2, 1)
+    assert waiting.outcome is Outcome.PENDING_QUOTA and waiting.quota_request is None  # one request per key
+    decision = grant(waiting.state, facts(1).id, 2)
+    assert decision.outcome is Outcome.CREATED
+    group = decision.state.group
+    assert group is not None and group.times_seen == 2 and decision.state.pending is None
+    (change,) = decision.changes
+    assert change["link"] == {"window": None, "ids": [facts(1).id, facts(2).id], "creator_id": facts(1).id}
+    assert [(e["times_seen"], e["is_new"]) for e in change["post_process"]] == [(1, True), (2, False)]
+    assert all("evidence_data" not in e["occurrence"] for e in change["post_process"])
+    assert [a["type"] for a in change["activities"]] == [9]  # FIRST_SEEN
+
+
+def test_a_refusal_refuses_the_request_and_what_waited_then_the_next_one_asks_again() -> None:  # §13.2.5
+    state = occur(occur(KeyState(), 1, 0).state, 2, 1).state
+    refused = grant(state, facts(1).id, 2, granted=False)
+    assert refused.outcome is Outcome.QUOTA_REFUSED and refused.state.pending is None
+    (change,) = refused.changes
+    assert change["kind"] == "quota_refused" and change["ids"] == [facts(1).id, facts(2).id]
+    again = occur(refused.state, 3, 3)
+    assert again.quota_request is not None and again.quota_request.request_id == facts(3).id
+
+
+def test_an_answer_for_another_request_is_ignored() -> None:  # spec §13.2.5 step 4
+    state = occur(KeyState(), 1, 0).state
+    decision = grant(state, "not-the-pending-one", 1)
+    assert decision.outcome is Outcome.IGNORED_ANSWER and decision.state.pending == state.pending
+
+
+def test_an_existing_group_is_updated_without_the_quota() -> None:  # spec §13.2.5: only would-be new groups
+    decision = occur(created_state(), 2, 5)
+    assert decision.outcome is Outcome.APPLIED and decision.quota_request is None
+    assert decision.state.group is not None and decision.state.group.times_seen == 2
+    assert decision.record_seen
+
+
+def test_a_redelivered_offset_has_no_effect() -> None:  # spec §2.3.2
+    state = created_state()
+    decision = occur(state, 2, 1)
+    assert decision.outcome is Outcome.REDELIVERED and decision.state == state and not decision.changes
+
+
+def test_an_id_seen_within_the_window_is_a_counted_duplicate() -> None:  # spec §12.3
+    state = created_state()
+    decision = occur(state, 2, 5, t=5_000.0, seen=SeenRecord(t=5_000.0 - DEDUPE + 1, offset=3))
+    assert decision.outcome is Outcome.DUPLICATE
+    assert decision.state.group == state.group
+    (change,) = decision.changes
+    assert (change["kind"], change["outcome"], change["occurrence"]) == ("drop", "duplicate", None)
+
+
+def test_an_id_seen_before_the_window_is_processed_as_new() -> None:  # spec §12.3
+    decision = occur(created_state(), 2, 5, t=5_000.0, seen=SeenRecord(t=5_000.0 - DEDUPE, offset=3))
+    assert decision.outcome is Outcome.APPLIED
+
+
+def test_the_same_message_redelivered_is_not_its_own_duplicate() -> None:  # spec §2.3.2 vs §12.3
+    decision = occur(created_state(), 2, 5, t=5_000.0, seen=SeenRecord(t=5_000.0, offset=5))
+    assert decision.outcome is Outcome.APPLIED
+
+
+def test_another_type_for_a_live_group_is_a_type_mismatch() -> None:  # spec §12.9
+    state = created_state()
+    decision = occur(state, 2, 5, type_id=2002)
+    assert decision.outcome is Outcome.TYPE_MISMATCH and decision.rejection is not None
+    assert decision.rejection.reason == "type_mismatch" and decision.state == state and not decision.changes
+
+
+def noise_after(*counts: tuple[int, float]) -> NoiseState | None:
+    state = None
+    for offset, t in counts:
+        from streams.core.noise import NoiseCount
+
+        state = count_in_window(state, NoiseCount(1_000.0 + offset, t, 1008, offset))
+    return NoiseState(**state) if state else None
+
+
+def test_below_the_noise_limit_occurrences_are_held_back_and_counted() -> None:  # spec §13.1.4
+    first = occur(KeyState(), 1, 0, rules=NOISE_3, type_id=1008, noise=None)
+    assert first.outcome is Outcome.HELD_BACK and first.count_noise is not None and first.quota_request is None
+    second = occur(first.state, 2, 1, rules=NOISE_3, type_id=1008, noise=noise_after((0, 2_000.0)))
+    assert second.outcome is Outcome.HELD_BACK
+    assert [c["outcome"] for c in (*first.changes, *second.changes)] == ["held_back", "held_back"]
+
+
+def test_the_third_occurrence_in_the_window_asks_to_create_with_the_window_count() -> None:  # §13.1.5, §13.1.8
+    before = noise_after((0, 2_000.0), (1, 2_001.0))
+    decision = occur(KeyState(offset=1, last_t=2_001.0), 3, 2, rules=NOISE_3, type_id=1008, noise=before)
+    assert decision.outcome is Outcome.PENDING_QUOTA and decision.quota_request is not None
+    pending = decision.state.pending
+    assert pending is not None and pending.times_seen == 3
+    assert (pending.first_seen, pending.last_seen) == (1_000.0, 1_003.0)
+    assert pending.link_window == (2_000.0, 2_002.0)
+    created = grant(decision.state, facts(3, type_id=1008).id, 3, rules=NOISE_3)
+    assert created.state.group is not None and created.state.group.times_seen == 3
+    assert created.changes[0]["link"]["window"] == [2_000.0, 2_002.0]
+    assert [(e["times_seen"], e["is_new"]) for e in created.changes[0]["post_process"]] == [(3, True)]
+
+
+def test_a_quota_refusal_keeps_the_noise_count() -> None:  # spec §13.1.6
+    before = noise_after((0, 2_000.0), (1, 2_001.0))
+    asked = occur(KeyState(offset=1, last_t=2_001.0), 3, 2, rules=NOISE_3, type_id=1008, noise=before)
+    refused = grant(asked.state, facts(3, type_id=1008).id, 3, granted=False, rules=NOISE_3)
+    after_refusal = noise_after((0, 2_000.0), (1, 2_001.0), (2, 2_002.0))
+    retry = occur(refused.state, 4, 4, rules=NOISE_3, type_id=1008, noise=after_refusal)
+    assert retry.quota_request is not None
+    assert retry.state.pending is not None and retry.state.pending.times_seen == 4
+
+
+def test_a_noise_state_of_another_type_is_a_type_mismatch() -> None:  # spec §13.1.7
+    decision = occur(KeyState(), 1, 0, rules=TypeRules(1006, 25, 3, 3600), type_id=1006, noise=noise_after((0, 1.0)))
+    assert decision.outcome is Outcome.TYPE_MISMATCH
+
+
+def test_key_state_round_trips_through_its_table_form() -> None:
+    state = occur(occur(KeyState(), 1, 0).state, 2, 1).state
+    assert KeyState.from_dict(state.to_dict()) == state
+    created = created_state()
+    assert KeyState.from_dict(created.to_dict()) == created
+
+
+def test_status_change_without_a_group_is_group_not_found() -> None:  # spec §14.3
+    decision = decide_status_change(KeyState(), change_id="c", new_status=1, new_substatus=None, group_key=KEY,
+                                    offset=0, t=1.0, seen=None, dedupe_seconds=DEDUPE)
+    assert decision.outcome is Outcome.GROUP_NOT_FOUND and decision.rejection is not None
+
+
+def test_status_change_resolves_and_emits_a_change_without_post_process() -> None:  # spec §14.3 T2, §14.3.2
+    decision = decide_status_change(created_state(), change_id="c", new_status=1, new_substatus=None,
+                                    group_key=KEY, offset=9, t=9_000.0, seen=None, dedupe_seconds=DEDUPE)
+    assert decision.outcome is Outcome.STATUS_CHANGED
+    (change,) = decision.changes
+    assert change["kind"] == "status_change" and change["group"]["status"] == 1
+    assert replace(decision.state, offset=0).group is not None

@@ -1,0 +1,95 @@
+"""Noise window aggregates (spec §13.1) and the creation quota's sliding window (spec §13.2.2–§13.2.3)."""
+from __future__ import annotations
+
+import random
+
+from streams.core.noise import NoiseCount, NoiseState, count_in_window, counted, deciding_window_delta, window_step
+from streams.core.quota import QuotaRule, QuotaState, decide_quota
+
+HOUR = QuotaRule(3600, 60, 5)
+
+
+def test_windows_hop_by_a_quarter_of_their_size_in_whole_seconds() -> None:  # spec §13.1.3
+    assert window_step(86_400) == 21_600
+    assert window_step(3_600) == 900
+    assert window_step(3) == 1 and window_step(1) == 1
+    assert deciding_window_delta(3_600) == 2_700
+
+
+def test_counting_aggregates_count_event_bounds_and_first_t() -> None:
+    state = None
+    for offset, (event_ts, t) in enumerate([(50.0, 100.0), (40.0, 110.0), (70.0, 120.0)]):
+        state = count_in_window(state, NoiseCount(event_ts, t, 1008, offset))
+    assert NoiseState(**state) == NoiseState(count=3, earliest_event=40.0, latest_event=70.0, first_t=100.0,
+                                             last_t=120.0, type_id=1008, offset=2)
+
+
+def test_a_window_never_counts_the_same_offset_twice() -> None:  # spec §2.4.2
+    once = count_in_window(None, NoiseCount(1.0, 1.0, 1008, 7))
+    assert count_in_window(once, NoiseCount(1.0, 1.0, 1008, 7)) == once
+    assert count_in_window(once, NoiseCount(1.0, 1.0, 1008, 6)) == once
+
+
+def test_counted_matches_the_window_operation() -> None:
+    before = NoiseState(**count_in_window(None, NoiseCount(1.0, 1.0, 1008, 1)))
+    assert counted(before, NoiseCount(2.0, 3.0, 1008, 2)).count == 2
+    assert counted(None, NoiseCount(2.0, 3.0, 1008, 2)).count == 1
+
+
+def grant(state: QuotaState, request_id: str, t: float, offset: int, rule: QuotaRule = HOUR) -> tuple[QuotaState, bool]:
+    decision = decide_quota(state, request_id=request_id, t=t, offset=offset, rule=rule)
+    return decision.state, decision.granted
+
+
+def test_five_grants_per_hour_then_refusals() -> None:  # spec §9.2 default, §13.2.2
+    state = QuotaState()
+    answers = []
+    for index in range(8):
+        state, granted = grant(state, f"r{index}", 1_000.0 + index, index)
+        answers.append(granted)
+    assert answers == [True] * 5 + [False] * 3
+
+
+def test_grants_free_up_once_their_granule_leaves_the_window() -> None:
+    state = QuotaState()
+    for index in range(5):
+        state, _ = grant(state, f"r{index}", 60.0 * index, index)  # granules 0..4
+    state, granted = grant(state, "late", 3_599.0, 10)  # granule 59: 0..4 still inside
+    assert not granted
+    state, granted = grant(state, "later", 3_600.0, 11)  # granule 60: granule 0 has left
+    assert granted
+
+
+def test_a_refusal_records_nothing() -> None:  # spec §13.2.2
+    state = QuotaState()
+    for index in range(5):
+        state, _ = grant(state, f"r{index}", 10.0, index)
+    refused_state, granted = grant(state, "x", 10.0, 9)
+    assert not granted and refused_state.grants == state.grants
+
+
+def test_a_redelivered_request_gets_the_same_answer_and_consumes_nothing() -> None:  # spec §13.2.3
+    state, first = grant(QuotaState(), "same", 10.0, 1)
+    again = decide_quota(state, request_id="same", t=10.0, offset=2, rule=HOUR)
+    assert first and again.granted and again.redelivered and again.state == state
+
+
+def test_state_round_trips_through_json_shapes() -> None:
+    state, _ = grant(QuotaState(), "a", 100.0, 3)
+    assert QuotaState.from_dict(state.to_dict()) == state
+
+
+def test_no_run_of_window_granules_ever_holds_more_than_the_limit() -> None:  # spec §13.2.3, exactness
+    rule = QuotaRule(600, 60, 3)
+    generator = random.Random(7)
+    state = QuotaState()
+    granted_at: list[int] = []
+    for offset in range(2_000):
+        # Requests come from many group keys, so T is only roughly ordered.
+        t = offset * 7.0 + generator.uniform(-300, 300)
+        state, granted = grant(state, f"r{offset}", t, offset, rule)
+        if granted:
+            granted_at.append(int(t // 60))
+    assert granted_at, "some requests must be granted"
+    for end in range(min(granted_at), max(granted_at) + 1):
+        assert sum(1 for granule in granted_at if end - 10 < granule <= end) <= 3
