@@ -31,5 +31,5 @@ app = faust.App(
 
 # Registering agents, tables and CLI commands is a side effect of importing their modules.
 from streams import topics  # noqa: E402,F401
-from streams.agents import dlq, grouping, ingest, quota, sink  # noqa: E402,F401
+from streams.agents import dlq, grouping, ingest, options, quota, sink  # noqa: E402,F401
 from streams import commands  # noqa: E402,F401

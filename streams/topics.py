@@ -50,3 +50,21 @@ async def declare_output_topics() -> None:
     """Faust creates the topics its agents read; the ones we only write to are declared here."""
     for topic in (dlq_topic, post_process_topic, activity_topic):
         await topic.maybe_declare()
+
+
+OPTIONS = "issue-platform-options"
+
+# Keyed by option name (UTF-8), value the JSON of the option's value (spec §2.1, §10.4.1). Compacted: the
+# latest value of every option is kept for good. One partition: every change is applied in the order
+# it was written, and the GlobalTable `options` it feeds has one changelog partition to match.
+options_topic = app.topic(
+    settings.topic_prefix + OPTIONS,
+    key_type=bytes,
+    value_type=bytes,
+    key_serializer="raw",
+    value_serializer="raw",
+    partitions=1,
+    internal=True,
+    compacting=True,
+    config={**_TOPIC_CONFIG, "cleanup.policy": "compact"},
+)
