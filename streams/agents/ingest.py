@@ -8,14 +8,22 @@ from typing import Any
 
 from faust import StreamT
 
+from grouptypes import gate_passes
 from streams.app import app
 from streams.core.dlq import dlq_headers, replay_marker
-from streams.core.messages import SourceCoordinates, encode, occurrence_message, status_change_message
+from streams.core.messages import (
+    SourceCoordinates,
+    drop_message,
+    encode,
+    occurrence_message,
+    status_change_message,
+)
 from streams.core.payload import Occurrence, Reason, Rejection, StatusChange, derive_id, parse_payload
 from streams.failfast import stop_worker
 from streams.retry import retry_transient
+from streams.runtime_options import current_options
 from streams.services import postgres, registry
-from streams.topics import dlq_topic, grouping_topic, ingest_topic
+from streams.topics import dlq_topic, group_changes_topic, grouping_topic, ingest_topic
 from storage.events import find_event
 
 log = logging.getLogger(__name__)
@@ -58,6 +66,16 @@ async def handle_input(key: bytes | None, value: bytes, source: SourceCoordinate
 async def forward_occurrence(
     occurrence: Occurrence, *, key: bytes | None, value: bytes, source: SourceCoordinates, t: float
 ) -> None:
+    # spec §3.2 row 8, §10.3.1: after the event checks of rows 1-7, before the stored-event lookup of row 9.
+    # A counted drop, not a DLQ entry; the sink adds it to drop_counters and creates the project (§11.1).
+    group_type = registry.get_by_type_id(occurrence.type)
+    if not gate_passes(group_type, "ingest", occurrence.project_id, current_options()):
+        drop = drop_message(
+            outcome="ingest_disabled", t=t, group_key=occurrence.group_key, project_id=occurrence.project_id,
+            type_id=occurrence.type, drop_id=derive_id(source.topic, source.partition or 0, source.offset or 0),
+        )
+        await group_changes_topic.send(key=occurrence.group_key, value=encode(drop), timestamp=t)
+        return
     event_ref = await resolve_event(occurrence, t=t)
     if event_ref is None:
         rejection = Rejection(
