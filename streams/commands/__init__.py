@@ -1,2 +1,2 @@
 """CLI commands beside Faust's own (`worker`, …), one module per area (spec §22)."""
-from streams.commands import basics, dlq, validate  # noqa: F401
+from streams.commands import basics, dlq, flags, validate  # noqa: F401
