@@ -22,12 +22,14 @@ def main() -> None:
     if datadir:
         os.environ["ISSUE_PLATFORM_DATA_DIR"] = datadir
 
+    from grouptypes import GroupTypeLoadError, GroupTypeRegistrationError
     from streams.settings import SettingsError
 
     try:
         from streams.app import app
-    except SettingsError as error:
-        # One clear line naming the setting, not a traceback.
+    except (SettingsError, GroupTypeLoadError, GroupTypeRegistrationError) as error:
+        # One clear line naming the setting or the plugin module, not a traceback; a broken plugin aborts
+        # the start (spec §9.5.3).
         print(f"issue-platform: {error}", file=sys.stderr)
         raise SystemExit(2) from None
     app.main()
