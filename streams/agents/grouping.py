@@ -50,8 +50,9 @@ groups = app.Table(
 # "{group key}/{id}" → {t, offset}: ids recorded within the dedupe window (spec §12.3). Tumbling windows
 # of the window size: an id recorded at t0 is in the window of T or the one before while t0 > T − W.
 DEDUPE_SECONDS = settings.dedupe_window_seconds
+# `default=dict`: Faust's window operations read every window first, and a missing one must read as empty.
 seen_ids = app.Table(
-    f"seen-ids-{DEDUPE_SECONDS}s", value_type=None, partitions=settings.partitions,
+    f"seen-ids-{DEDUPE_SECONDS}s", default=dict, value_type=None, partitions=settings.partitions,
     help="Occurrence and status-change ids seen per group key (spec §12.3)",
 ).tumbling(timedelta(seconds=DEDUPE_SECONDS), expires=timedelta(seconds=DEDUPE_SECONDS)).relative_to_stream()
 expire_restored_windows(seen_ids)
@@ -66,7 +67,7 @@ def _noise_tables() -> dict[int, Any]:
             size = rules.noise_seconds
             assert size is not None
             table = app.Table(
-                f"noise-{size}s", value_type=None, partitions=settings.partitions,
+                f"noise-{size}s", default=dict, value_type=None, partitions=settings.partitions,
                 help=f"Noise windows of {size}s, hopping by {window_step(size)}s (spec §13.1.3)",
             ).hopping(size, window_step(size), expires=timedelta(seconds=size)).relative_to_stream()
             expire_restored_windows(table)
@@ -178,10 +179,7 @@ async def carry_out(key: str, message: dict[str, Any], decision: Decision | None
 
 
 def _window_get(read: Any) -> Any:
-    try:
-        return read()
-    except KeyError:
-        return None
+    return read() or None  # an empty dict is a window that holds nothing for the key
 
 
 def _seen_key(key: str, item_id: str) -> str:

@@ -11,6 +11,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -24,6 +25,7 @@ ADMIN_DATABASE_URL = os.environ.get(
     "postgresql://issue_platform:issue_platform@127.0.0.1:5432/issue_platform",
 )
 CLI = str(Path(sys.executable).with_name("issue-platform"))
+REPO_ROOT = Path(__file__).resolve().parents[2]
 T = TypeVar("T")
 
 
@@ -65,6 +67,7 @@ class Deployment:
     partitions: int = 12
     name: str = field(default_factory=lambda: f"t{uuid.uuid4().hex[:10]}")
     workers: list[Worker] = field(default_factory=list)
+    extra_env: dict[str, str] = field(default_factory=dict)
 
     @property
     def topic_prefix(self) -> str:
@@ -86,7 +89,10 @@ class Deployment:
             ISSUE_PLATFORM_DATABASE_URL=self.database_url,
             ISSUE_PLATFORM_PARTITIONS=str(self.partitions),
             ISSUE_PLATFORM_SINK_BATCH_SECONDS="0.2",
+            ISSUE_PLATFORM_GROUPTYPE_MODULES="tests.integration.plugin_types",
+            PYTHONPATH=os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")])),
         )
+        env.update(self.extra_env)
         return env
 
     def create_database(self) -> None:
@@ -113,6 +119,23 @@ class Deployment:
         worker = Worker(process, port, log_path)
         self.workers.append(worker)
         return worker
+
+    def kill_worker(self, worker: Worker) -> None:
+        """kill -9: no shutdown, no commit, no flush (the crash the delivery guarantees are about)."""
+        worker.process.kill()
+        worker.process.wait(10)
+
+    def restart_worker(self, worker: Worker) -> Worker:
+        """The same data dir and web port again, as an operator restarting a crashed worker would."""
+        index = self.workers.index(worker)
+        process = subprocess.Popen(
+            [CLI, "--datadir", str(self.root / f"data-{index}"), "worker", "-l", "info",
+             "--web-host", "127.0.0.1", "--web-port", str(worker.web_port)],
+            env=self.env(), cwd=self.root, stdout=worker.log_path.open("ab"), stderr=subprocess.STDOUT,
+        )
+        restarted = Worker(process, worker.web_port, worker.log_path)
+        self.workers[index] = restarted
+        return restarted
 
     def stop_workers(self) -> None:
         for worker in self.workers:
@@ -179,3 +202,36 @@ async def consume_all(topic: str, *, expected: int, timeout: float = 60) -> list
 
 def json_value(record: Any) -> Any:
     return orjson.loads(record.value)
+
+
+def make_occurrence(
+    project_id: int,
+    fingerprint: str,
+    *,
+    type_id: int = 2001,
+    occurrence_id: str | None = None,
+    environment: str = "production",
+    detected_at: datetime | None = None,
+) -> dict[str, Any]:
+    """A valid occurrence with an embedded event, as a detector would produce it (spec §4, §5)."""
+    when = (detected_at or datetime.now(UTC)).isoformat()
+    return {
+        "id": occurrence_id or str(uuid.uuid4()),
+        "project_id": project_id,
+        "fingerprint": [fingerprint],
+        "issue_title": "File I/O on Main Thread",
+        "subtitle": "open('/etc/app.conf') blocked the UI thread",
+        "culprit": "app.io.read_config",
+        "type": type_id,
+        "detection_time": when,
+        "level": "warning",
+        "evidence_display": [{"name": "Duration", "value": "120 ms", "important": True}],
+        "evidence_data": {"duration_ms": 120},
+        "event": {
+            "event_id": uuid.uuid4().hex,
+            "project_id": project_id,
+            "platform": "python",
+            "timestamp": when,
+            "environment": environment,
+        },
+    }
