@@ -76,6 +76,15 @@ class BatchResult:
     groups: dict[tuple[str, int], PersistedGroup] = field(default_factory=dict)
 
 
+async def _insert_rows(cur: AsyncCursor[Any], statement: str, types: Sequence[str], rows: Sequence[tuple[Any, ...]]) -> None:
+    """Many rows in one statement: one array per column, unnested server-side (far fewer round trips
+    and plans than executemany). `statement` names the row source `{rows}`; keys must be unique."""
+    if not rows:
+        return
+    source = "unnest(" + ", ".join(f"%s::{column_type}[]" for column_type in types) + ")"
+    await cur.execute(statement.format(rows=source), [list(column) for column in zip(*rows)])  # type: ignore[arg-type]
+
+
 def _ts(epoch: float | None) -> datetime | None:
     return None if epoch is None else datetime.fromtimestamp(epoch, UTC)
 
@@ -107,6 +116,7 @@ async def write_batch(conn: AsyncConnection, topic: str, changes: Sequence[Chang
         await _upsert_occurrences(cur, applied, result.groups)  # 6
         hourly: Counter[tuple[int, datetime]] = Counter()
         environments: dict[tuple[int, str], datetime] = {}
+        creations: list[tuple[ChangeRecord, int]] = []
         for change in grouped:
             group_id = result.groups[change.group_identity].id
             if change.kind == "occurrence" and not change.body.get("occurrence_stored"):
@@ -114,7 +124,8 @@ async def write_batch(conn: AsyncConnection, topic: str, changes: Sequence[Chang
                 environment = change.body.get("environment") or ""
                 environments.setdefault((group_id, environment), _ts(change.body["t"]))  # type: ignore[arg-type]
             if change.body.get("link"):
-                await _link(cur, change, group_id, hourly, environments)  # 7
+                creations.append((change, group_id))
+        await _link(cur, creations, hourly, environments)  # 7
         await _refuse(cur, applied)  # 8
         await _add_hourly_counts(cur, hourly, environments)  # 9
         await _store_activities(cur, grouped, result.groups)  # 10
@@ -142,7 +153,8 @@ async def _create_projects(cur: AsyncCursor[Any], applied: Sequence[ChangeRecord
     project_ids = sorted({change.body["project_id"] for change in applied})
     if project_ids:
         await cur.executemany(
-            "INSERT INTO projects (id, slug) VALUES (%s, %s) ON CONFLICT (id) DO NOTHING",
+            # No conflict target: two sinks creating one project at once collide on the slug index too.
+            "INSERT INTO projects (id, slug) VALUES (%s, %s) ON CONFLICT DO NOTHING",
             [(pid, f"p{pid}") for pid in project_ids],
         )
 
@@ -184,8 +196,7 @@ async def _upsert_groups(
     for identity in sorted(newest):
         short_id = short_ids[identity] if identity in short_ids else existing[identity][1]
         rows.append(_group_row(newest[identity], short_id))
-    if rows:
-        await cur.executemany(_UPSERT_GROUP, rows)
+    await _insert_rows(cur, _UPSERT_GROUP, _GROUP_TYPES, rows)
     return newest, missing
 
 
@@ -207,48 +218,61 @@ async def _map_hashes(
 async def _upsert_occurrences(
     cur: AsyncCursor[Any], applied: Sequence[ChangeRecord], persisted: dict[tuple[str, int], PersistedGroup]
 ) -> None:
-    rows = [
-        _occurrence_row(change, persisted[change.group_identity].id if change.has_group else None)
-        for change in applied
-        if change.body.get("occurrence") is not None and not change.body.get("occurrence_stored")
-    ]
-    if rows:
-        rows.sort(key=lambda row: (row[0], row[1]))
-        await cur.executemany(_UPSERT_OCCURRENCE, rows)
+    # One row per (project_id, id), the latest change winning: an id may come again under another
+    # group key (spec §12.3), and one statement cannot upsert a key twice.
+    latest: dict[tuple[int, str], tuple[Any, ...]] = {}
+    for change in applied:
+        if change.body.get("occurrence") is not None and not change.body.get("occurrence_stored"):
+            row = _occurrence_row(change, persisted[change.group_identity].id if change.has_group else None)
+            latest[(row[0], row[1])] = row
+    await _insert_rows(cur, _UPSERT_OCCURRENCE, _OCCURRENCE_TYPES, [latest[key] for key in sorted(latest)])
 
 
 async def _link(
     cur: AsyncCursor[Any],
-    change: ChangeRecord,
-    group_id: int,
+    creations: Sequence[tuple[ChangeRecord, int]],
     hourly: Counter[tuple[int, datetime]],
     environments: dict[tuple[int, str], datetime],
 ) -> None:
-    link = change.body["link"]
-    window = link.get("window")
-    await cur.execute(
-        """
-        UPDATE occurrences SET group_id = %(group_id)s,
-            outcome = CASE WHEN outcome = 'pending_quota'
-                           THEN CASE WHEN id = %(creator)s THEN 'created' ELSE 'applied' END
-                           ELSE outcome END
-        WHERE project_id = %(project_id)s AND group_key = %(group_key)s AND group_id IS NULL
-          AND (id = ANY(%(ids)s)
-               OR (%(start)s::timestamptz IS NOT NULL AND outcome IN ('held_back', 'quota_refused')
-                   AND received BETWEEN %(start)s AND %(end)s))
-        RETURNING received, environment
-        """,
-        {
-            "group_id": group_id,
-            "creator": link["creator_id"],
-            "project_id": change.body["project_id"],
-            "group_key": change.body["group_key"],
-            "ids": link["ids"],
-            "start": _ts(window[0]) if window else None,
-            "end": _ts(window[1]) if window else None,
-        },
-    )
-    for received, environment in await cur.fetchall():
+    """Attach what each creation counted, for all creations of the batch in two statements (§13.1.5)."""
+    by_id: list[tuple[int, str, int, str]] = []
+    by_window: list[tuple[int, str, int, datetime, datetime]] = []
+    for change, group_id in creations:
+        link = change.body["link"]
+        project_id, key = change.body["project_id"], change.body["group_key"]
+        by_id.extend((project_id, occurrence_id, group_id, link["creator_id"]) for occurrence_id in link["ids"])
+        if link.get("window"):
+            start, end = link["window"]
+            by_window.append((project_id, key, group_id, _ts(start), _ts(end)))  # type: ignore[arg-type]
+    linked: list[tuple[int, datetime, str]] = []
+    if by_id:
+        await cur.execute(
+            """
+            UPDATE occurrences o SET group_id = l.group_id,
+                outcome = CASE WHEN o.outcome = 'pending_quota'
+                               THEN CASE WHEN o.id = l.creator THEN 'created' ELSE 'applied' END
+                               ELSE o.outcome END
+            FROM unnest(%s::bigint[], %s::text[], %s::bigint[], %s::text[]) AS l(project_id, id, group_id, creator)
+            WHERE o.project_id = l.project_id AND o.id = l.id AND o.group_id IS NULL
+            RETURNING o.group_id, o.received, o.environment
+            """,
+            [list(column) for column in zip(*by_id)],
+        )
+        linked.extend(await cur.fetchall())
+    if by_window:
+        await cur.execute(
+            """
+            UPDATE occurrences o SET group_id = l.group_id
+            FROM unnest(%s::bigint[], %s::text[], %s::bigint[], %s::timestamptz[], %s::timestamptz[])
+                AS l(project_id, group_key, group_id, first_t, last_t)
+            WHERE o.project_id = l.project_id AND o.group_key = l.group_key AND o.group_id IS NULL
+              AND o.outcome IN ('held_back', 'quota_refused') AND o.received BETWEEN l.first_t AND l.last_t
+            RETURNING o.group_id, o.received, o.environment
+            """,
+            [list(column) for column in zip(*by_window)],
+        )
+        linked.extend(await cur.fetchall())
+    for group_id, received, environment in linked:
         hourly[(group_id, _hour(received.timestamp()))] += 1
         environments.setdefault((group_id, environment), received)
 
@@ -267,18 +291,20 @@ async def _refuse(cur: AsyncCursor[Any], applied: Sequence[ChangeRecord]) -> Non
 async def _add_hourly_counts(
     cur: AsyncCursor[Any], hourly: Counter[tuple[int, datetime]], environments: dict[tuple[int, str], datetime]
 ) -> None:
-    if hourly:
-        await cur.executemany(
-            "INSERT INTO hourly_counts (group_id, hour, count) VALUES (%s, %s, %s)"
-            " ON CONFLICT (group_id, hour) DO UPDATE SET count = hourly_counts.count + EXCLUDED.count",
-            [(group_id, hour, count) for (group_id, hour), count in sorted(hourly.items())],
-        )
-    if environments:
-        await cur.executemany(
-            "INSERT INTO group_environments (group_id, environment, first_seen) VALUES (%s, %s, %s)"
-            " ON CONFLICT (group_id, environment) DO NOTHING",
-            [(group_id, environment, seen) for (group_id, environment), seen in sorted(environments.items())],
-        )
+    await _insert_rows(
+        cur,
+        "INSERT INTO hourly_counts (group_id, hour, count) SELECT * FROM {rows}"
+        " ON CONFLICT (group_id, hour) DO UPDATE SET count = hourly_counts.count + EXCLUDED.count",
+        ("bigint", "timestamptz", "bigint"),
+        [(group_id, hour, count) for (group_id, hour), count in sorted(hourly.items())],
+    )
+    await _insert_rows(
+        cur,
+        "INSERT INTO group_environments (group_id, environment, first_seen) SELECT * FROM {rows}"
+        " ON CONFLICT (group_id, environment) DO NOTHING",
+        ("bigint", "text", "timestamptz"),
+        [(group_id, environment, seen) for (group_id, environment), seen in sorted(environments.items())],
+    )
 
 
 async def _store_activities(
@@ -292,13 +318,14 @@ async def _store_activities(
                 activity["id"], group_id, change.body["project_id"], activity["type"], Jsonb(activity["data"]),
                 _ts(activity["datetime"]), activity.get("actor"), activity["source"], change.body["cause_id"],
             ))
-    if rows:
-        rows.sort()
-        await cur.executemany(
-            "INSERT INTO activities (id, group_id, project_id, type, data, datetime, actor, source, cause_id)"
-            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (id) DO NOTHING",
-            rows,
-        )
+    rows.sort(key=lambda row: row[0])
+    await _insert_rows(
+        cur,
+        "INSERT INTO activities (id, group_id, project_id, type, data, datetime, actor, source, cause_id)"
+        " SELECT * FROM {rows} ON CONFLICT (id) DO NOTHING",
+        ("text", "bigint", "bigint", "smallint", "jsonb", "timestamptz", "text", "text", "text"),
+        rows,
+    )
 
 
 async def _count_drops(cur: AsyncCursor[Any], applied: Sequence[ChangeRecord]) -> None:
@@ -380,9 +407,15 @@ _GROUP_COLUMNS = (
     " short_id, assignee, first_seen, last_seen, times_seen, level, culprit, title, subtitle, message, platform,"
     " resolved_at, data, version"
 )
+_GROUP_TYPES = (
+    "bigint", "text", "int", "int", "smallint", "smallint", "timestamptz", "smallint", "timestamptz", "bigint",
+    "text", "timestamptz", "timestamptz", "bigint", "smallint", "text", "text", "text", "text", "text",
+    "timestamptz", "jsonb", "bigint",
+)
 _UPSERT_GROUP = f"""
 INSERT INTO groups ({_GROUP_COLUMNS})
-VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+SELECT * FROM {{rows}}
+ORDER BY 2, 3
 ON CONFLICT (group_key, generation) DO UPDATE SET
     status = EXCLUDED.status, substatus = EXCLUDED.substatus, substatus_since = EXCLUDED.substatus_since,
     priority = EXCLUDED.priority, priority_locked_at = EXCLUDED.priority_locked_at,
@@ -413,11 +446,20 @@ def _group_row(group: dict[str, Any], short_id: int) -> tuple[Any, ...]:
     )
 
 
+_OCCURRENCE_TYPES = (
+    "bigint", "text", "bigint", "text", "text", "timestamptz", "text", "text", "int", "text", "text", "text",
+    "smallint", "timestamptz", "jsonb", "jsonb", "smallint", "text", "text", "text",
+)
 _UPSERT_OCCURRENCE = """
 INSERT INTO occurrences (project_id, id, group_id, group_key, outcome, received, event_id, fingerprint, type,
     issue_title, subtitle, culprit, level, detection_time, evidence_display, evidence_data, priority,
     assignee, resource_id, environment)
-VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+SELECT project_id, id, group_id, group_key, outcome, received, event_id, string_to_array(fingerprint, ','), type,
+    issue_title, subtitle, culprit, level, detection_time, evidence_display, evidence_data, priority,
+    assignee, resource_id, environment
+FROM {rows} AS r(project_id, id, group_id, group_key, outcome, received, event_id, fingerprint, type,
+    issue_title, subtitle, culprit, level, detection_time, evidence_display, evidence_data, priority,
+    assignee, resource_id, environment)
 ON CONFLICT (project_id, id) DO UPDATE SET
     group_id = EXCLUDED.group_id, group_key = EXCLUDED.group_key, outcome = EXCLUDED.outcome,
     received = EXCLUDED.received, event_id = EXCLUDED.event_id, fingerprint = EXCLUDED.fingerprint,
@@ -434,7 +476,8 @@ def _occurrence_row(change: ChangeRecord, group_id: int | None) -> tuple[Any, ..
     environment = change.body.get("environment") or occurrence.get("environment") or ""
     return (
         occurrence["project_id"], occurrence["id"], group_id, change.body["group_key"], change.body["outcome"],
-        _ts(change.body["t"]), occurrence["event_id"], occurrence["fingerprint"], occurrence["type"],
+        # Fingerprint hashes are hex, so a comma-joined string is an unambiguous array (see the upsert).
+        _ts(change.body["t"]), occurrence["event_id"], ",".join(occurrence["fingerprint"]), occurrence["type"],
         occurrence["issue_title"], occurrence["subtitle"], occurrence["culprit"], occurrence["level"],
         _parse_ts(occurrence["detection_time"]), Jsonb(occurrence.get("evidence_display", [])),
         Jsonb(occurrence.get("evidence_data", {})), occurrence.get("priority"), occurrence.get("assignee"),

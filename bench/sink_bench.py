@@ -1,0 +1,81 @@
+"""Benchmark of the sink alone: rows/s of the batch writer vs a naive one-transaction-per-change writer.
+
+Run with the services up (`make services`):  .venv/bin/python -m bench.sink_bench
+Each batch size is measured in the same run against a fresh database, so the ratio is like for like.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import time
+import uuid
+
+import psycopg
+
+from bench.workload import group_changes
+from storage.migrate import migrate
+from storage.sink_writer import ChangeRecord, write_batch
+
+ADMIN_URL = "postgresql://issue_platform:issue_platform@127.0.0.1:5432/issue_platform"
+TOPIC = "issue-platform-group-changes"
+
+
+def fresh_database() -> tuple[str, str]:
+    name = f"bench_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    url = ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    migrate(url)
+    return name, url
+
+
+def drop_database(name: str) -> None:
+    with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def records(total: int, partition: int) -> list[ChangeRecord]:
+    # About three changes per fingerprint (pending, created, applied): mixed inserts and updates.
+    bodies = group_changes(1, [f"bench-{partition}-{i}" for i in range(total // 3 + 1)], occurrences_each=2)
+    return [ChangeRecord(partition, offset, body) for offset, body in enumerate(bodies[:total])]
+
+
+async def batched(url: str, changes: list[ChangeRecord], batch_size: int) -> float:
+    async with await psycopg.AsyncConnection.connect(url) as conn:
+        started = time.perf_counter()
+        for start in range(0, len(changes), batch_size):
+            async with conn.transaction():
+                await write_batch(conn, TOPIC, changes[start:start + batch_size])
+        return time.perf_counter() - started
+
+
+async def naive(url: str, changes: list[ChangeRecord]) -> float:
+    """What a straightforward consumer does: one transaction per change, committed before the next."""
+    async with await psycopg.AsyncConnection.connect(url) as conn:
+        started = time.perf_counter()
+        for change in changes:
+            async with conn.transaction():
+                await write_batch(conn, TOPIC, [change])
+        return time.perf_counter() - started
+
+
+async def main(sizes: list[int], batches_per_size: int) -> None:
+    print(f"{'batch':>6} {'changes':>8} {'batched rows/s':>15} {'naive rows/s':>13} {'ratio':>7}")
+    for size in sizes:
+        total = size * batches_per_size
+        name, url = fresh_database()
+        try:
+            batched_seconds = await batched(url, records(total, 0), size)
+            naive_seconds = await naive(url, records(total, 1))
+        finally:
+            drop_database(name)
+        batched_rate, naive_rate = total / batched_seconds, total / naive_seconds
+        print(f"{size:>6} {total:>8} {batched_rate:>15,.0f} {naive_rate:>13,.0f} {batched_rate / naive_rate:>6.1f}x")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="100,1000,5000", help="batch sizes, comma-separated")
+    parser.add_argument("--batches", type=int, default=4, help="batches per size")
+    arguments = parser.parse_args()
+    asyncio.run(main([int(s) for s in arguments.sizes.split(",")], arguments.batches))
