@@ -27,6 +27,7 @@ app = faust.App(
     # Our agents are declared explicitly below; no module scanning.
     autodiscover=False,
     consumer_auto_offset_reset="earliest",
+    table_cleanup_interval=settings.table_cleanup_seconds,
 )
 
 # Registering agents, tables and CLI commands is a side effect of importing their modules.

@@ -43,6 +43,8 @@ class Settings(BaseSettings):
     sink_batch_seconds: float = Field(0.5, gt=0, le=60)
     topic_replication_factor: int = Field(1, ge=1, le=10)
     # NoDecode: a comma-separated list in the environment, not JSON.
+    # How often expired windows are removed from the windowed tables (noise, dedupe).
+    table_cleanup_seconds: float = Field(30.0, gt=0, le=3600)
     # A start-up setting, not a runtime option: the windowed table's size is fixed when declared (§10.4).
     dedupe_window_seconds: int = Field(3600, ge=60, le=604_800)
     grouptype_modules: Annotated[list[str], NoDecode] = Field(default_factory=list)

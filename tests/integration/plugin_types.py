@@ -27,3 +27,15 @@ class NoisyTestGroupType(GroupType):
     released = True
     noise_config = NoiseConfig(ignore_limit=3, expiry_time=timedelta(hours=1))
     creation_quota = Quota(3600, 60, 1_000_000)
+
+
+class ShortNoiseTestGroupType(GroupType):
+    """NoiseConfig(3, 8 s): windows that expire within a test's patience (spec §13.1.3)."""
+
+    type_id = 9803
+    slug = "it_noisy_short"
+    description = "Integration test: short noise window"
+    category = GroupCategory.PERFORMANCE
+    released = True
+    noise_config = NoiseConfig(ignore_limit=3, expiry_time=timedelta(seconds=8))
+    creation_quota = Quota(3600, 60, 1_000_000)
