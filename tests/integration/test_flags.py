@@ -189,7 +189,8 @@ async def test_ingest_flag_flipped_to_la_applies_on_both_running_workers_and_sur
     time.sleep(max(0.0, 5 - (time.monotonic() - flipped_at)))
 
     await produce_to_every_partition(deployment, batch(1, ["c1", "c2"], per_phase) + batch(2, ["d1"], per_phase))
-    settle(deployment, lambda: grouped_occurrences(deployment, 1) == per_phase and drops(deployment)[2] == 2 * per_phase,
+    settle(deployment,
+           lambda: grouped_occurrences(deployment, 1) == per_phase and drops(deployment)[2] == 2 * per_phase,
            timeout=60, what="project 1 grouped, project 2 dropped")
     # Two fingerprints, so two groups: well under the creation quota of 5 per hour (spec §9.6).
     assert sorted(groups_of(deployment, 1).values()) == [per_phase // 2, per_phase // 2]
@@ -197,7 +198,7 @@ async def test_ingest_flag_flipped_to_la_applies_on_both_running_workers_and_sur
     assert drops(deployment) == {1: per_phase, 2: 2 * per_phase}
     assert all(worker.process.poll() is None and "Traceback" not in worker.log() for worker in workers)
 
-    # 3. Restart both workers: the flag comes back from the compacted topic / GlobalTable changelog.
+    # 3. Restart both workers on their data dirs: the flag comes back with their GlobalTable state.
     await ingest_offsets_committed(deployment)
     deployment.stop_workers()
     workers = [restart_worker(deployment, 0), restart_worker(deployment, 1)]
