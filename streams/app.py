@@ -3,7 +3,10 @@ from __future__ import annotations
 
 import faust
 
+from streams import faust_fixes
 from streams.settings import MAX_RECORD_BYTES, get_settings
+
+faust_fixes.apply()
 
 settings = get_settings()
 
@@ -33,4 +36,4 @@ app = faust.App(
 # Registering agents, tables and CLI commands is a side effect of importing their modules.
 from streams import topics  # noqa: E402,F401
 from streams.agents import dlq, grouping, ingest, options, quota, sink  # noqa: E402,F401
-from streams import commands  # noqa: E402,F401
+from streams import commands, diagnostics  # noqa: E402,F401
