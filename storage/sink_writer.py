@@ -35,6 +35,8 @@ from psycopg.types.json import Jsonb
 # The outcomes of spec §7.4 that are counted per (project, type, outcome). `pending_quota` is a transient
 # state of a stored occurrence, not a drop.
 COUNTED_OUTCOMES = frozenset({"ingest_disabled", "rate_limited", "duplicate", "held_back", "quota_refused"})
+# Decided at ingest, before any table remembers the input: their ids come from the input's coordinates.
+INGEST_DROP_OUTCOMES = frozenset({"ingest_disabled"})
 
 
 @dataclass(frozen=True)
@@ -330,8 +332,11 @@ async def _store_activities(
 
 async def _count_drops(cur: AsyncCursor[Any], applied: Sequence[ChangeRecord]) -> None:
     drops: Counter[tuple[int, int, str]] = Counter()
+    first_time = await _first_counts_of_ingest_drops(cur, applied)
     for change in applied:
         body = change.body
+        if body["kind"] == "drop" and body["outcome"] in INGEST_DROP_OUTCOMES and body["id"] not in first_time:
+            continue  # the same input, re-read after a restart: counted already
         if body["kind"] == "drop" and body["outcome"] in COUNTED_OUTCOMES:
             drops[(body["project_id"], body["type_id"], body["outcome"])] += 1
         elif body["kind"] == "quota_refused":
@@ -343,6 +348,18 @@ async def _count_drops(cur: AsyncCursor[Any], applied: Sequence[ChangeRecord]) -
             " SET count = drop_counters.count + EXCLUDED.count, updated_at = now()",
             [(*key, count) for key, count in sorted(drops.items())],
         )
+
+
+async def _first_counts_of_ingest_drops(cur: AsyncCursor[Any], applied: Sequence[ChangeRecord]) -> set[str]:
+    """Record the ids of ingest-stage drops; returns those seen for the first time (spec §2.4.1)."""
+    ids = sorted({c.body["id"] for c in applied if c.kind == "drop" and c.body["outcome"] in INGEST_DROP_OUTCOMES})
+    if not ids:
+        return set()
+    await cur.execute(
+        "INSERT INTO counted_ingest_drops (id) SELECT unnest(%s::text[]) ON CONFLICT DO NOTHING RETURNING id",
+        (ids,),
+    )
+    return {row[0] for row in await cur.fetchall()}
 
 
 async def _record_offsets(cur: AsyncCursor[Any], topic: str, applied: Sequence[ChangeRecord]) -> None:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -74,3 +75,17 @@ async def test_two_sinks_writing_one_projects_groups_concurrently_never_deadlock
         short_ids = [row[0] for row in conn.execute("SELECT short_id FROM groups WHERE project_id = 5").fetchall()]
     assert len(short_ids) == 300
     assert len(set(short_ids)) == 300  # unique per project (spec §13.4.1)
+
+
+def ingest_drop(drop_id: str) -> dict[str, Any]:
+    return {"kind": "drop", "outcome": "ingest_disabled", "t": 1_700_000_000.0, "group_key": "9:" + "a" * 32,
+            "project_id": 9, "type_id": 5001, "id": drop_id, "group": None, "occurrence": None, "event": None}
+
+
+async def test_an_ingest_drop_re_produced_after_a_restart_is_counted_once(database: str) -> None:  # §2.4.1
+    first, second = uuid.uuid4().hex, uuid.uuid4().hex
+    await write(database, [ChangeRecord(0, 0, ingest_drop(first)), ChangeRecord(0, 1, ingest_drop(second))])
+    # The input of `first` was read again after a restart: same derived id, new group-changes offset.
+    await write(database, [ChangeRecord(0, 2, ingest_drop(first))])
+    with psycopg.connect(database) as conn:
+        assert conn.execute("SELECT count FROM drop_counters WHERE outcome = 'ingest_disabled'").fetchall() == [(2,)]
