@@ -268,7 +268,7 @@ def decide_occurrence(
 ) -> Decision:
     facts = incoming.facts
     if offset <= state.offset:  # step 1: redelivery (spec §2.3.2)
-        return Decision(Outcome.REDELIVERED, state, max(t, state.last_t))
+        return Decision(Outcome.REDELIVERED, state, max(t, state.last_t), quota_request=_request_again(state, facts, group_key))
     now = max(t, state.last_t)  # T' (spec §0.2)
     advanced = replace(state, offset=offset, last_t=now)
     if is_duplicate(seen, t=t, offset=offset, window_seconds=dedupe_seconds):  # step 2 (spec §12.3)
@@ -290,6 +290,19 @@ def decide_occurrence(
 
     return _new_group_path(advanced, incoming, group_key=group_key, offset=offset, t=t, now=now, rules=rules,
                            noise_before=noise_before)
+
+
+def _request_again(state: KeyState, facts: OccurrenceFacts, group_key: str) -> QuotaRequest | None:
+    """The quota request of a redelivered creator, sent again: the first may not have left before a crash.
+
+    The key state (with its pending mark) and the request travel on different topics, so a crash can
+    keep one and lose the other. Asking twice is harmless: the quota agent answers a request id it has
+    decided with the same answer, and an answer for a request that is no longer pending is ignored.
+    """
+    pending = state.pending
+    if pending is None or pending.request_id != facts.id:
+        return None
+    return QuotaRequest(pending.request_id, group_key, facts.project_id, facts.type_id, pending.t)
 
 
 def _type_mismatch(state: KeyState, now: float, message: str) -> Decision:

@@ -197,3 +197,16 @@ def test_status_change_resolves_and_emits_a_change_without_post_process() -> Non
     (change,) = decision.changes
     assert change["kind"] == "status_change" and change["group"]["status"] == 1
     assert replace(decision.state, offset=0).group is not None
+
+
+def test_a_redelivered_creator_asks_the_quota_again() -> None:  # spec §2.3.2 with §13.2.5
+    # The pending mark (table) and the request (quota topic) can be split by a crash: ask again.
+    asked = occur(KeyState(), 1, 0)
+    again = occur(asked.state, 1, 0)
+    assert again.outcome is Outcome.REDELIVERED and again.state == asked.state and not again.changes
+    assert again.quota_request == asked.quota_request
+
+
+def test_a_redelivered_waiting_occurrence_does_not_ask_again() -> None:
+    waiting = occur(occur(KeyState(), 1, 0).state, 2, 1)
+    assert occur(waiting.state, 2, 1).quota_request is None
