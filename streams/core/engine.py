@@ -237,18 +237,9 @@ def _groupless_change(
 
 
 def _counted_drop(outcome: Outcome, facts: OccurrenceFacts, *, group_key: str, t: float) -> dict[str, Any]:
-    return {
-        "kind": "drop",
-        "outcome": outcome.value,
-        "t": t,
-        "group_key": group_key,
-        "project_id": facts.project_id,
-        "type_id": facts.type_id,
-        "id": facts.id,
-        "group": None,
-        "occurrence": None,
-        "event": None,
-    }
+    """A counted drop whose occurrence is not stored (spec §7.4: `duplicate`)."""
+    return {**_groupless_change(outcome, IncomingOccurrence(facts, {}, None), group_key=group_key, t=t),
+            "occurrence": None}
 
 
 # ------------------------------------------------------------------------------------------- occurrence

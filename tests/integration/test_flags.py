@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import asyncio
-import subprocess
 import time
 import urllib.request
 import uuid
@@ -15,7 +14,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
-from tests.integration.harness import BROKER, CLI, Deployment, Worker, free_port, wait_for
+from tests.integration.harness import BROKER, Deployment, Worker, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -75,20 +74,6 @@ def grouped_occurrences(deployment: Deployment, project_id: int) -> int:
     rows = deployment.query("SELECT count(*) FROM occurrences WHERE project_id = %s AND group_id IS NOT NULL",
                             (project_id,))
     return rows[0][0]
-
-
-def restart_worker(deployment: Deployment, index: int) -> Worker:
-    """Start worker `index` again on its own data directory, as an operator restarts it."""
-    port = free_port()
-    log_path = deployment.root / f"worker-{index}-restarted.log"
-    process = subprocess.Popen(
-        [CLI, "--datadir", str(deployment.root / f"data-{index}"), "worker", "-l", "info",
-         "--web-host", "127.0.0.1", "--web-port", str(port)],
-        env=deployment.env(), cwd=deployment.root, stdout=log_path.open("wb"), stderr=subprocess.STDOUT,
-    )
-    worker = Worker(process, port, log_path)
-    deployment.workers.append(worker)  # the fixture stops it and shows its log on a traceback
-    return worker
 
 
 def settle(deployment: Deployment, predicate: Callable[[], bool], *, timeout: float, what: str) -> None:
@@ -201,7 +186,7 @@ async def test_ingest_flag_flipped_to_la_applies_on_both_running_workers_and_sur
     # 3. Restart both workers on their data dirs: the flag comes back with their GlobalTable state.
     await ingest_offsets_committed(deployment)
     deployment.stop_workers()
-    workers = [restart_worker(deployment, 0), restart_worker(deployment, 1)]
+    workers = [deployment.restart_worker(worker) for worker in list(deployment.workers)]
     both_workers_own_partitions(workers)
     await produce_to_every_partition(deployment, batch(1, ["e1", "e2"], per_phase) + batch(2, ["f1"], per_phase))
     settle(deployment,

@@ -4,40 +4,15 @@ from __future__ import annotations
 import urllib.error
 import urllib.request
 import uuid
-from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 import pytest
 
 from streams.core.fingerprint import group_key, hash_fingerprint
-from tests.integration.harness import Deployment, consume_all, json_value, produce, wait_for
+from tests.integration.harness import Deployment, consume_all, json_value, make_occurrence, produce, wait_for
 
 pytestmark = pytest.mark.integration
-
-
-def occurrence(project_id: int, fingerprint: str, *, type_id: int = 2001) -> dict[str, Any]:
-    now = datetime.now(UTC).isoformat()
-    return {
-        "id": str(uuid.uuid4()),
-        "project_id": project_id,
-        "fingerprint": [fingerprint],
-        "issue_title": "File I/O on Main Thread",
-        "subtitle": "open('/etc/app.conf') blocked the UI thread",
-        "culprit": "app.io.read_config",
-        "type": type_id,
-        "detection_time": now,
-        "level": "warning",
-        "evidence_display": [{"name": "Duration", "value": "120 ms", "important": True}],
-        "evidence_data": {"duration_ms": 120},
-        "event": {
-            "event_id": uuid.uuid4().hex,
-            "project_id": project_id,
-            "platform": "python",
-            "timestamp": now,
-            "environment": "production",
-        },
-    }
 
 
 def get_json(port: int, path: str) -> Any:
@@ -60,8 +35,8 @@ def groups_by_key(deployment: Deployment) -> dict[str, tuple[int, int]]:
 
 
 async def _three_and_one(deployment: Deployment) -> dict[str, tuple[int, int]]:
-    first = [occurrence(1, "fp-a") for _ in range(3)]
-    second = occurrence(1, "fp-b")
+    first = [make_occurrence(1, "fp-a") for _ in range(3)]
+    second = make_occurrence(1, "fp-b")
     # Keys as the reference producer writes them; never relied on (spec §2.1).
     await produce(
         deployment.topic("ingest-occurrences"),
