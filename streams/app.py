@@ -30,6 +30,9 @@ app = faust.App(
     # Our agents are declared explicitly below; no module scanning.
     autodiscover=False,
     consumer_auto_offset_reset="earliest",
+    # A topic missing from the metadata when the group was assigned stays unconsumed until the next
+    # refresh; aiokafka's default of five minutes is too long a stall (see faust_fixes).
+    consumer_metadata_max_age_ms=30_000,
     table_cleanup_interval=settings.table_cleanup_seconds,
 )
 

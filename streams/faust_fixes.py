@@ -8,13 +8,29 @@ committed before the table state they reflect was produced; a `kill -9` at that 
 while the input was not read again (seen as keys stuck waiting for a quota answer that had been
 applied). Here flush waits until the queue is empty and no message is in flight, so a committed offset
 always has its changelog writes in aiokafka, which the same flush then drains.
+
+Also: a declared topic is waited for until the broker lists it with a leader for every partition.
+Faust creates its topics just before the consumer subscribes. When the broker has not yet published a
+new topic in its metadata at the moment the group leader computes the assignment, that topic gets no
+partitions at all, and aiokafka notices only at its next metadata refresh (five minutes by default).
+Seen in CI: the quota topic unassigned, every new group waiting for an answer that nobody computed.
 """
 from __future__ import annotations
 
 import asyncio
+import logging
+import time
 from typing import Any
 
+from aiokafka import TopicPartition
+from aiokafka.cluster import ClusterMetadata
+from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.transport.producer import ProducerBuffer
+
+log = logging.getLogger(__name__)
+
+# How long a freshly declared topic may take to appear in the broker's metadata before we start anyway.
+TOPIC_VISIBLE_TIMEOUT_SECONDS = 60.0
 
 _IN_FLIGHT = "_issue_platform_in_flight"
 
@@ -38,6 +54,41 @@ async def _flush(self: Any) -> None:
             continue  # still waiting: never report a flush that did not happen
 
 
+def is_topic_ready(cluster: Any, topic: str, partitions: int) -> bool:
+    """Listed with at least `partitions` partitions, each of which has a leader."""
+    listed = cluster.partitions_for_topic(topic)
+    if not listed or len(listed) < partitions:
+        return False
+    return all(cluster.leader_for_partition(TopicPartition(topic, p)) not in (None, -1) for p in listed)
+
+
+async def wait_until_topic_ready(client: Any, topic: str, partitions: int,
+                                 timeout: float = TOPIC_VISIBLE_TIMEOUT_SECONDS) -> bool:
+    deadline = time.monotonic() + timeout
+    delay = 0.05
+    while True:
+        # Only this topic's metadata: a broker can hold thousands of topics. While the topic is not yet
+        # known, aiokafka logs "not found in cluster metadata"; that is expected here.
+        cluster = ClusterMetadata()
+        if await client._metadata_update(cluster, [topic]) and is_topic_ready(cluster, topic, partitions):
+            return True
+        if time.monotonic() > deadline:
+            log.warning("topic %s is still not in the broker's metadata after %.0f s", topic, timeout)
+            return False
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, 1.0)
+
+
+_original_create_topic = faust_aiokafka.Producer.create_topic
+
+
+async def _create_topic_and_wait(self: Any, topic: str, partitions: int, replication: int, **kwargs: Any) -> None:
+    await _original_create_topic(self, topic, partitions, replication, **kwargs)
+    if self.app.conf.topic_allow_declare:
+        await wait_until_topic_ready(self._ensure_producer().client, topic, partitions)
+
+
 def apply() -> None:
+    faust_aiokafka.Producer.create_topic = _create_topic_and_wait  # type: ignore[method-assign]
     ProducerBuffer._send_pending = _send_pending  # type: ignore[method-assign]
     ProducerBuffer.flush = _flush  # type: ignore[method-assign]

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import asyncio
 
-from streams.faust_fixes import _flush, _send_pending
+from streams.faust_fixes import _flush, _send_pending, is_topic_ready, wait_until_topic_ready
 
 
 class SlowBuffer:
@@ -50,3 +50,35 @@ async def test_flush_waits_for_a_message_that_is_being_published() -> None:
     await asyncio.wait_for(_flush(buffer), timeout=5)
     assert published.is_set()
     await sending
+
+
+class EmptyMetadataClient:
+    """An aiokafka client whose metadata answers never list the topic."""
+
+    def __init__(self) -> None:
+        self.requests = 0
+
+    async def _metadata_update(self, cluster: object, topics: list[str]) -> bool:
+        self.requests += 1
+        return True
+
+
+async def test_waiting_for_a_topic_gives_up_after_the_timeout_and_says_so() -> None:
+    client = EmptyMetadataClient()
+    started = asyncio.get_running_loop().time()
+    assert not await wait_until_topic_ready(client, "never-there", 12, timeout=0.5)
+    assert 0.5 <= asyncio.get_running_loop().time() - started < 3
+    assert client.requests >= 3  # it kept asking, backing off
+
+
+def test_a_topic_is_ready_only_with_every_partition_led() -> None:
+    from aiokafka.cluster import ClusterMetadata
+
+    cluster = ClusterMetadata()
+    assert not is_topic_ready(cluster, "t", 2)
+    cluster._partitions["t"] = {0: object(), 1: object()}
+    cluster.leader_for_partition = lambda tp: {0: 1, 1: -1}[tp.partition]  # type: ignore[method-assign]
+    assert not is_topic_ready(cluster, "t", 2)
+    cluster.leader_for_partition = lambda tp: 1  # type: ignore[method-assign]
+    assert is_topic_ready(cluster, "t", 2)
+    assert not is_topic_ready(cluster, "t", 3)
