@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 
 def _datadir_from_argv(argv: Sequence[str]) -> str | None:
@@ -24,6 +25,7 @@ def main() -> None:
 
     from grouptypes import GroupTypeLoadError, GroupTypeRegistrationError
     from streams.settings import SettingsError
+    from streams.unclean_stop import begin_run, end_run
 
     try:
         from streams.app import app
@@ -32,7 +34,20 @@ def main() -> None:
         # the start (spec §9.5.3).
         print(f"issue-platform: {error}", file=sys.stderr)
         raise SystemExit(2) from None
-    app.main()
+    if "worker" not in sys.argv[1:]:
+        app.main()
+        return
+    data_dir = Path(app.conf.datadir)
+    begin_run(data_dir, Path(app.conf.tabledir))
+    clean = False
+    try:
+        app.main()
+        clean = True
+    except SystemExit as exit_:
+        clean = exit_.code in (0, None)
+        raise
+    finally:
+        end_run(data_dir, clean=clean)
 
 
 if __name__ == "__main__":

@@ -67,8 +67,6 @@ def settle(deployment: Deployment, expected: dict[str, int], *, timeout: float =
                              f"{len(extra)} unexpected groups") from None
 
 
-@pytest.mark.xfail(strict=False, reason="failed in a fresh-clone cold run (no group at all within 300 s); "
-                   "passed in warm runs; under investigation, see the issue 5 notes")
 async def test_twenty_thousand_occurrences_over_500_fingerprints_give_exact_groups(deployment: Deployment) -> None:
     start(deployment)
     picks = workload(500, 20_000, seed=1)
@@ -132,8 +130,8 @@ async def test_the_same_occurrence_produced_twice_counts_once(deployment: Deploy
 
 @pytest.mark.xfail(
     strict=False,
-    reason="known gap (issue 5 notes): after kill -9 some keys can stay waiting for a quota answer that was "
-           "already applied; passes in about half of the runs",
+    reason="known gap (issue 5 notes): a change emitted by the killed worker can be lost while the key's "
+           "state that follows it was published (one occurrence row missing, counts exact)",
 )
 async def test_kill_minus_nine_mid_stream_keeps_counts_exact(deployment: Deployment) -> None:  # §2.4
     start(deployment)
@@ -146,7 +144,11 @@ async def test_kill_minus_nine_mid_stream_keeps_counts_exact(deployment: Deploym
              what="processing started")
     deployment.kill_worker(victim)
     await produce_concurrently(deployment, picks[half:], type_id=BULK)
-    deployment.restart_worker(victim)
+    restarted = deployment.restart_worker(victim)
     settle(deployment, expected_counts(picks), timeout=180)
     assert deployment.query("SELECT count(*) FROM occurrences") == [(len(picks),)]
     assert deployment.query("SELECT sum(count) FROM hourly_counts") == [(len(picks),)]
+    # The crashed worker's local tables were rebuilt from the changelogs, not trusted (streams/unclean_stop).
+    assert "did not stop cleanly" in restarted.log()
+    deployment.stop_workers()
+    assert not list(deployment.root.glob("data-*/worker-running")), "a clean stop leaves no marker"
