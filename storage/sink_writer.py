@@ -2,7 +2,8 @@
 
 Commit protocol of a batch (the caller opens the transaction, commits it, and only then forwards and acks):
 1. Lock this topic's `sink_offsets` rows of the batch's partitions and drop every change at or below
-   them: those were committed by an earlier attempt, so additive writes happen once.
+   them: those were committed by an earlier attempt, so additive writes happen once. Drop, too, every
+   change marked `replay` (sent again by the engine after a crash) whose occurrence is already stored.
 2. Create the projects the batch mentions (default settings, spec §11.1), in id order.
 3. Store embedded events; the first event written for (project_id, event_id) wins (spec §5.6).
 4. Upsert groups, coalesced to the newest version per (group key, generation), in key order so that
@@ -12,11 +13,13 @@ Commit protocol of a batch (the caller opens the transaction, commits it, and on
 6. Upsert occurrence rows: linked to their group, or groupless with their outcome (spec §7.4).
 7. Link what a creation counted: the key's groupless held-back and refused occurrences whose T lies in
    the deciding noise window, and those that waited for the quota answer (spec §13.1.5, §13.2.5).
-8. Mark the occurrences of a refused quota request `quota_refused` (spec §13.2.5 step 4).
+8. Mark the occurrences of a refused quota request `quota_refused` (spec §13.2.5 step 4); only rows
+   really marked are counted, so a refusal applied twice counts once.
 9. Add hourly counts in the bucket of each linked occurrence's own T (spec §15.5.3) and register group
    environments (spec §12.8).
 10. Store activities under their deterministic ids (spec §18.2).
-11. Add counted drops (spec §7.4) to `drop_counters`, one statement per (project, type, outcome).
+11. Add counted drops (spec §7.4) to `drop_counters`, one statement per (project, type, outcome). A drop
+    with a count id (ingest-stage drops, duplicates) is counted the first time its id is recorded.
 12. Record the highest applied offset per partition in `sink_offsets`.
 The groups of every change in the batch, applied now or before, are returned so the caller can forward
 post-process and activity messages for all of them (re-sent messages carry the same id, spec §2.3.4).
@@ -128,10 +131,10 @@ async def write_batch(conn: AsyncConnection, topic: str, changes: Sequence[Chang
             if change.body.get("link"):
                 creations.append((change, group_id))
         await _link(cur, creations, hourly, environments)  # 7
-        await _refuse(cur, applied)  # 8
+        refused = await _refuse(cur, applied)  # 8
         await _add_hourly_counts(cur, hourly, environments)  # 9
         await _store_activities(cur, grouped, result.groups)  # 10
-        await _count_drops(cur, applied)  # 11
+        await _count_drops(cur, applied, refused)  # 11
         await _record_offsets(cur, topic, applied)  # 12
     return result
 
@@ -144,8 +147,27 @@ async def _split_applied(cur: AsyncCursor[Any], topic: str, changes: Sequence[Ch
         (topic, partitions),
     )
     applied_up_to = dict(await cur.fetchall())
+    fresh = []
     for change in changes:
         if change.offset <= applied_up_to.get(change.partition, -1):
+            result.skipped.append(change)
+        else:
+            fresh.append(change)
+    # A change sent again after a crash (engine.replayed_changes) is applied only if its occurrence is not
+    # stored yet: the occurrence row and every additive effect of the change commit together.
+    replays = sorted({(c.body["occurrence"]["project_id"], c.body["occurrence"]["id"])
+                      for c in fresh if c.body.get("replay") and c.body.get("occurrence") is not None})
+    stored: set[tuple[int, str]] = set()
+    if replays:
+        await cur.execute(
+            "SELECT o.project_id, o.id FROM occurrences o"
+            " JOIN unnest(%s::bigint[], %s::text[]) AS r(project_id, id) USING (project_id, id)",
+            [list(column) for column in zip(*replays)],
+        )
+        stored = {(row[0], row[1]) for row in await cur.fetchall()}
+    for change in fresh:
+        occurrence = change.body.get("occurrence")
+        if change.body.get("replay") and occurrence is not None and (occurrence["project_id"], occurrence["id"]) in stored:
             result.skipped.append(change)
         else:
             result.applied.append(change)
@@ -279,7 +301,12 @@ async def _link(
         environments.setdefault((group_id, environment), received)
 
 
-async def _refuse(cur: AsyncCursor[Any], applied: Sequence[ChangeRecord]) -> None:
+async def _refuse(cur: AsyncCursor[Any], applied: Sequence[ChangeRecord]) -> Counter[tuple[int, int]]:
+    """Mark refused occurrences; returns how many were refused per (project, type), to be counted.
+
+    Counted from the rows really marked, so a refusal applied twice (a replay) counts once.
+    """
+    refused: Counter[tuple[int, int]] = Counter()
     for change in applied:
         if change.kind != "quota_refused":
             continue
@@ -288,6 +315,8 @@ async def _refuse(cur: AsyncCursor[Any], applied: Sequence[ChangeRecord]) -> Non
             " WHERE project_id = %s AND id = ANY(%s) AND outcome = 'pending_quota'",
             (change.body["project_id"], change.body["ids"]),
         )
+        refused[(change.body["project_id"], change.body["type_id"])] += cur.rowcount
+    return refused
 
 
 async def _add_hourly_counts(
@@ -330,17 +359,20 @@ async def _store_activities(
     )
 
 
-async def _count_drops(cur: AsyncCursor[Any], applied: Sequence[ChangeRecord]) -> None:
+async def _count_drops(
+    cur: AsyncCursor[Any], applied: Sequence[ChangeRecord], refused: Counter[tuple[int, int]]
+) -> None:
     drops: Counter[tuple[int, int, str]] = Counter()
-    first_time = await _first_counts_of_ingest_drops(cur, applied)
+    first_time = await _first_counts(cur, applied)
     for change in applied:
         body = change.body
-        if body["kind"] == "drop" and body["outcome"] in INGEST_DROP_OUTCOMES and body["id"] not in first_time:
-            continue  # the same input, re-read after a restart: counted already
+        if body["kind"] == "drop" and _count_id(change) is not None and _count_id(change) not in first_time:
+            continue  # the same drop again (input re-read, or a replayed change): counted already
         if body["kind"] == "drop" and body["outcome"] in COUNTED_OUTCOMES:
             drops[(body["project_id"], body["type_id"], body["outcome"])] += 1
-        elif body["kind"] == "quota_refused":
-            drops[(body["project_id"], body["type_id"], "quota_refused")] += len(body["ids"])
+    for (project_id, type_id), count in refused.items():
+        if count:
+            drops[(project_id, type_id, "quota_refused")] += count
     if drops:
         await cur.executemany(
             "INSERT INTO drop_counters (project_id, type_id, outcome, count) VALUES (%s, %s, %s, %s)"
@@ -350,13 +382,20 @@ async def _count_drops(cur: AsyncCursor[Any], applied: Sequence[ChangeRecord]) -
         )
 
 
-async def _first_counts_of_ingest_drops(cur: AsyncCursor[Any], applied: Sequence[ChangeRecord]) -> set[str]:
-    """Record the ids of ingest-stage drops; returns those seen for the first time (spec §2.4.1)."""
-    ids = sorted({c.body["id"] for c in applied if c.kind == "drop" and c.body["outcome"] in INGEST_DROP_OUTCOMES})
+def _count_id(change: ChangeRecord) -> str | None:
+    """The id a drop is counted once by: the input's for ingest-stage drops, the engine's for duplicates."""
+    if change.body["outcome"] in INGEST_DROP_OUTCOMES:
+        return change.body["id"]
+    return change.body.get("count_id")
+
+
+async def _first_counts(cur: AsyncCursor[Any], applied: Sequence[ChangeRecord]) -> set[str]:
+    """Record the count ids of drops that have one; returns those seen for the first time (spec §2.4.1)."""
+    ids = sorted({count_id for c in applied if c.kind == "drop" and (count_id := _count_id(c)) is not None})
     if not ids:
         return set()
     await cur.execute(
-        "INSERT INTO counted_ingest_drops (id) SELECT unnest(%s::text[]) ON CONFLICT DO NOTHING RETURNING id",
+        "INSERT INTO counted_drops (id) SELECT unnest(%s::text[]) ON CONFLICT DO NOTHING RETURNING id",
         (ids,),
     )
     return {row[0] for row in await cur.fetchall()}

@@ -90,6 +90,9 @@ class KeyState:
     generation: int = 0
     group: GroupState | None = None
     pending: Pending | None = None
+    # The changes the message at `offset` emitted, without what the message itself or `group` holds: sent
+    # again if that message is read again (see `replayed_changes`).
+    replay: tuple[dict[str, Any], ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -98,6 +101,7 @@ class KeyState:
             "generation": self.generation,
             "group": self.group.to_dict() if self.group else None,
             "pending": self.pending.to_dict() if self.pending else None,
+            "replay": list(self.replay),
         }
 
     @classmethod
@@ -110,6 +114,7 @@ class KeyState:
             generation=data.get("generation", 0),
             group=GroupState.from_dict(data["group"]) if data.get("group") else None,
             pending=Pending.from_dict(data["pending"]) if data.get("pending") else None,
+            replay=tuple(data.get("replay") or ()),
         )
 
 
@@ -236,10 +241,16 @@ def _groupless_change(
     }
 
 
-def _counted_drop(outcome: Outcome, facts: OccurrenceFacts, *, group_key: str, t: float) -> dict[str, Any]:
-    """A counted drop whose occurrence is not stored (spec §7.4: `duplicate`)."""
+def _counted_drop(
+    outcome: Outcome, facts: OccurrenceFacts, *, group_key: str, offset: int, t: float
+) -> dict[str, Any]:
+    """A counted drop whose occurrence is not stored (spec §7.4: `duplicate`).
+
+    It carries the id of the message that was dropped (its key and grouping offset), so the sink counts
+    it once even when it is sent again (`replayed_changes`).
+    """
     return {**_groupless_change(outcome, IncomingOccurrence(facts, {}, None), group_key=group_key, t=t),
-            "occurrence": None}
+            "occurrence": None, "count_id": f"{outcome.value}:{group_key}@{offset}"}
 
 
 # ------------------------------------------------------------------------------------------- occurrence
@@ -259,12 +270,33 @@ def decide_occurrence(
 ) -> Decision:
     facts = incoming.facts
     if offset <= state.offset:  # step 1: redelivery (spec §2.3.2)
-        return Decision(Outcome.REDELIVERED, state, max(t, state.last_t), quota_request=_request_again(state, facts, group_key))
+        return Decision(Outcome.REDELIVERED, state, max(t, state.last_t),
+                        changes=replayed_changes(state, offset, incoming),
+                        quota_request=_request_again(state, facts, group_key))
+    return remembered(_decide_new_occurrence(state, incoming, group_key=group_key, offset=offset, t=t, rules=rules,
+                                             noise_before=noise_before, seen=seen, dedupe_seconds=dedupe_seconds),
+                      offset)
+
+
+def _decide_new_occurrence(
+    state: KeyState,
+    incoming: IncomingOccurrence,
+    *,
+    group_key: str,
+    offset: int,
+    t: float,
+    rules: TypeRules,
+    noise_before: NoiseState | None,
+    seen: SeenRecord | None,
+    dedupe_seconds: int,
+) -> Decision:
+    facts = incoming.facts
     now = max(t, state.last_t)  # T' (spec §0.2)
     advanced = replace(state, offset=offset, last_t=now)
     if is_duplicate(seen, t=t, offset=offset, window_seconds=dedupe_seconds):  # step 2 (spec §12.3)
         return Decision(
-            Outcome.DUPLICATE, advanced, now, changes=(_counted_drop(Outcome.DUPLICATE, facts, group_key=group_key, t=now),)
+            Outcome.DUPLICATE, advanced, now,
+            changes=(_counted_drop(Outcome.DUPLICATE, facts, group_key=group_key, offset=offset, t=now),)
         )
 
     group = state.group
@@ -281,6 +313,59 @@ def decide_occurrence(
 
     return _new_group_path(advanced, incoming, group_key=group_key, offset=offset, t=t, now=now, rules=rules,
                            noise_before=noise_before)
+
+
+def remembered(decision: Decision, offset: int) -> Decision:
+    """Keep the changes of the message at `offset` in the key's state, for `replayed_changes`."""
+    if decision.state.offset != offset:
+        return decision  # the message left the key's state as it was (a rejection): nothing to remember
+    return replace(decision, state=replace(decision.state, replay=tuple(_stripped(c) for c in decision.changes)))
+
+
+def _stripped(change: dict[str, Any]) -> dict[str, Any]:
+    """What is needed to send `change` again: the group is the key's state, the payload the message's."""
+    stripped = dict(change)
+    if stripped.get("group") is not None:
+        stripped["group"] = None
+        stripped["group_from_state"] = True
+    if stripped["kind"] in ("occurrence", "drop") and stripped.get("occurrence") is not None:
+        stripped["occurrence"] = None
+        stripped["event"] = None
+        stripped["payload_from_message"] = True
+    return stripped
+
+
+def replayed_changes(
+    state: KeyState, offset: int, incoming: IncomingOccurrence | None = None
+) -> tuple[dict[str, Any], ...]:
+    """The changes of the key's last applied message, sent again when that very message is read again.
+
+    Faust publishes the key's state (changelog) and the changes (group-changes topic) separately; a crash
+    can publish the state and lose a change. Re-read, the message is a redelivery (spec §2.3.2) and
+    would emit nothing, so the sink would never see the change. Sending it again is safe: the sink
+    applies a change marked `replay` only if its effect is not in Postgres yet. Only the last message
+    of a key needs this: an earlier one's changes were handed to the producer before the later state.
+    """
+    if offset != state.offset or not state.replay:
+        return ()
+    changes = []
+    for stripped in state.replay:
+        change = dict(stripped)
+        if change.pop("group_from_state", False):
+            if state.group is None:
+                continue
+            change["group"] = state.group.to_dict()
+        if change.pop("payload_from_message", False):
+            if incoming is None:
+                continue
+            occurrence = incoming.occurrence
+            if change["kind"] == "drop":
+                occurrence = {**occurrence, "environment": incoming.facts.environment}
+            change["occurrence"] = occurrence
+            change["event"] = incoming.event
+        change["replay"] = True
+        changes.append(change)
+    return tuple(changes)
 
 
 def _request_again(state: KeyState, facts: OccurrenceFacts, group_key: str) -> QuotaRequest | None:
@@ -415,7 +500,14 @@ def decide_quota_answer(
 ) -> Decision:
     """Create the group from everything counted, or refuse what waited (spec §13.2.5 step 4)."""
     if offset <= state.offset:
-        return Decision(Outcome.REDELIVERED, state, max(t, state.last_t))
+        return Decision(Outcome.REDELIVERED, state, max(t, state.last_t), changes=replayed_changes(state, offset))
+    return remembered(_decide_new_answer(state, request_id=request_id, granted=granted, group_key=group_key,
+                                         offset=offset, t=t, rules=rules), offset)
+
+
+def _decide_new_answer(
+    state: KeyState, *, request_id: str, granted: bool, group_key: str, offset: int, t: float, rules: TypeRules
+) -> Decision:
     now = max(t, state.last_t)
     pending = state.pending
     if pending is None or pending.request_id != request_id or state.group is not None:
@@ -467,7 +559,16 @@ def decide_status_change(
     t: float, seen: SeenRecord | None, dedupe_seconds: int,
 ) -> Decision:
     if offset <= state.offset:
-        return Decision(Outcome.REDELIVERED, state, max(t, state.last_t))
+        return Decision(Outcome.REDELIVERED, state, max(t, state.last_t), changes=replayed_changes(state, offset))
+    return remembered(_decide_new_status_change(
+        state, change_id=change_id, new_status=new_status, new_substatus=new_substatus, group_key=group_key,
+        offset=offset, t=t, seen=seen, dedupe_seconds=dedupe_seconds), offset)
+
+
+def _decide_new_status_change(
+    state: KeyState, *, change_id: str, new_status: int, new_substatus: int | None, group_key: str, offset: int,
+    t: float, seen: SeenRecord | None, dedupe_seconds: int,
+) -> Decision:
     now = max(t, state.last_t)
     if state.group is None:  # spec §14.3: no live group
         return Decision(Outcome.GROUP_NOT_FOUND, state, now,

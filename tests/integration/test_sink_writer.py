@@ -12,7 +12,10 @@ import pytest
 
 from storage.migrate import migrate
 from storage.sink_writer import ChangeRecord, write_batch
-from bench.workload import group_changes
+from bench.workload import BASE_T, RULES, group_changes, occurrence_json
+from streams.core.engine import IncomingOccurrence, KeyState, SeenRecord, decide_occurrence, decide_quota_answer
+from streams.core.fingerprint import group_key, hash_fingerprint
+from streams.core.grouping import OccurrenceFacts
 from tests.integration.harness import Deployment
 
 pytestmark = pytest.mark.integration
@@ -89,3 +92,100 @@ async def test_an_ingest_drop_re_produced_after_a_restart_is_counted_once(databa
     await write(database, [ChangeRecord(0, 2, ingest_drop(first))])
     with psycopg.connect(database) as conn:
         assert conn.execute("SELECT count FROM drop_counters WHERE outcome = 'ingest_disabled'").fetchall() == [(2,)]
+
+
+class KeyRun:
+    """Drives the real engine for one key, remembering each message's changes and their replays."""
+
+    def __init__(self, project_id: int, fingerprint: str) -> None:
+        self.project_id = project_id
+        self.fingerprint = fingerprint
+        self.key = group_key(project_id, hash_fingerprint([fingerprint]))
+        self.state = KeyState()
+
+    def incoming(self, occurrence_id: str) -> IncomingOccurrence:
+        facts = OccurrenceFacts(
+            id=occurrence_id, project_id=self.project_id, type_id=2001, title="t", subtitle="s", culprit="c",
+            level=30, event_id="e" * 32, event_timestamp=BASE_T, platform="python", environment="prod",
+            priority=None, assignee=None,
+        )
+        return IncomingOccurrence(facts, occurrence_json(self.project_id, self.fingerprint, occurrence_id), None)
+
+    def occur(self, occurrence_id: str, *, seen: SeenRecord | None = None) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """(changes, the changes sent if the same message is read again)."""
+        offset = self.state.offset + 1
+        arguments = dict(group_key=self.key, offset=offset, t=BASE_T + offset, rules=RULES, noise_before=None,
+                         seen=seen, dedupe_seconds=3600)
+        decision = decide_occurrence(self.state, self.incoming(occurrence_id), **arguments)  # type: ignore[arg-type]
+        self.state = decision.state
+        again = decide_occurrence(self.state, self.incoming(occurrence_id), **arguments)  # type: ignore[arg-type]
+        return list(decision.changes), list(again.changes)
+
+    def answer(self, request_id: str, granted: bool) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        offset = self.state.offset + 1
+        arguments = dict(request_id=request_id, granted=granted, group_key=self.key, offset=offset,
+                         t=BASE_T + offset, rules=RULES)
+        decision = decide_quota_answer(self.state, **arguments)  # type: ignore[arg-type]
+        self.state = decision.state
+        return list(decision.changes), list(decide_quota_answer(self.state, **arguments).changes)  # type: ignore[arg-type]
+
+
+def records(bodies: list[dict[str, Any]], first_offset: int) -> list[ChangeRecord]:
+    return [ChangeRecord(0, first_offset + index, body) for index, body in enumerate(bodies)]
+
+
+async def test_replayed_changes_whose_effects_are_stored_change_nothing(database: str) -> None:  # §2.4
+    run = KeyRun(3, "replayed")
+    creator, waiting, later = (uuid.uuid4().hex for _ in range(3))
+    sent: list[dict[str, Any]] = []
+    replays: list[dict[str, Any]] = []
+    for changes, again in (run.occur(creator), run.occur(waiting), run.answer(creator, True), run.occur(later)):
+        sent += changes
+        replays += again
+    assert replays and all(change["replay"] for change in replays)
+    await write(database, records(sent, 0))
+    first = snapshot(database)
+    assert first["groups"][0][3] == 3 and sum(row[2] for row in first["hourly_counts"]) == 3
+    await write(database, records(replays, len(sent)))
+    after = snapshot(database)
+    assert {name: rows for name, rows in after.items() if name != "sink_offsets"} == \
+           {name: rows for name, rows in first.items() if name != "sink_offsets"}
+
+
+async def test_a_replay_stands_in_for_a_change_lost_in_a_crash(database: str) -> None:  # §2.4
+    run = KeyRun(4, "lost")
+    creator, later = uuid.uuid4().hex, uuid.uuid4().hex
+    sent = run.occur(creator)[0] + run.answer(creator, True)[0]
+    lost, replay = run.occur(later)  # its state was published, its change was not
+    await write(database, records(sent + replay, 0))
+    with_replay = snapshot(database)
+    other = await _fresh_database_snapshot(database, sent + lost)
+    linked = lambda rows: [(row[0], row[1], row[2] is not None, row[3]) for row in rows]  # noqa: E731
+    assert linked(with_replay["occurrences"]) == linked(other["occurrences"])
+    assert len(with_replay["occurrences"]) == 2
+    assert [row[1:] for row in with_replay["hourly_counts"]] == [row[1:] for row in other["hourly_counts"]]
+    assert with_replay["groups"][0][3] == 2
+
+
+async def _fresh_database_snapshot(database: str, bodies: list[dict[str, Any]]) -> dict[str, list[tuple[Any, ...]]]:
+    with psycopg.connect(database) as conn:
+        conn.execute("TRUNCATE groups, occurrences, hourly_counts, activities, group_hashes, drop_counters,"
+                      " sink_offsets, group_environments, counted_drops CASCADE")
+    await write(database, records(bodies, 0))
+    return snapshot(database)
+
+
+async def test_a_refusal_and_a_duplicate_sent_twice_are_counted_once(database: str) -> None:  # §7.4
+    refused_run = KeyRun(5, "refused")
+    first, second = uuid.uuid4().hex, uuid.uuid4().hex
+    sent = refused_run.occur(first)[0] + refused_run.occur(second)[0]
+    refusal, refusal_again = refused_run.answer(first, False)
+    duplicate_run = KeyRun(5, "duplicated")
+    original = uuid.uuid4().hex
+    created = duplicate_run.occur(original)[0] + duplicate_run.answer(original, True)[0]
+    duplicate, duplicate_again = duplicate_run.occur(original, seen=SeenRecord(t=BASE_T, offset=0))
+    await write(database, records(sent + refusal + created + duplicate, 0))
+    await write(database, records(refusal_again + duplicate_again, 100))
+    with psycopg.connect(database) as conn:
+        counts = dict(conn.execute("SELECT outcome, count FROM drop_counters WHERE project_id = 5").fetchall())
+    assert counts == {"quota_refused": 2, "duplicate": 1}

@@ -99,10 +99,50 @@ def test_an_existing_group_is_updated_without_the_quota() -> None:  # spec §13.
     assert decision.record_seen
 
 
-def test_a_redelivered_offset_has_no_effect() -> None:  # spec §2.3.2
-    state = created_state()
+def test_a_redelivered_earlier_offset_has_no_effect() -> None:  # spec §2.3.2
+    state = occur(created_state(), 2, 5).state
     decision = occur(state, 2, 1)
     assert decision.outcome is Outcome.REDELIVERED and decision.state == state and not decision.changes
+
+
+def _without_replay_mark(changes: tuple[dict, ...]) -> list[dict]:
+    assert all(change.get("replay") is True for change in changes)
+    return [{k: v for k, v in change.items() if k != "replay"} for change in changes]
+
+
+def test_the_last_message_of_a_key_read_again_sends_its_changes_again() -> None:  # spec §2.3.2, §2.4
+    # Its state may have been published while its change was lost in a crash; the sink skips a replay
+    # whose effect it already has.
+    applied = occur(created_state(), 2, 5)
+    again = occur(applied.state, 2, 5)
+    assert again.outcome is Outcome.REDELIVERED and again.state == applied.state
+    assert _without_replay_mark(again.changes) == list(applied.changes)
+
+
+def test_a_replayed_creation_and_status_change_are_the_originals() -> None:
+    pending = occur(KeyState(), 1, 0)
+    assert _without_replay_mark(occur(pending.state, 1, 0).changes) == list(pending.changes)
+    created = grant(pending.state, facts(1).id, 1)
+    assert _without_replay_mark(grant(created.state, facts(1).id, 1).changes) == list(created.changes)
+    resolved = decide_status_change(created.state, change_id="c", new_status=1, new_substatus=None,
+                                    group_key=KEY, offset=2, t=9_000.0, seen=None, dedupe_seconds=DEDUPE)
+    again = decide_status_change(resolved.state, change_id="c", new_status=1, new_substatus=None,
+                                 group_key=KEY, offset=2, t=9_000.0, seen=None, dedupe_seconds=DEDUPE)
+    assert _without_replay_mark(again.changes) == list(resolved.changes)
+
+
+def test_the_remembered_changes_hold_neither_the_payload_nor_the_group() -> None:
+    # They live in the key's changelogged state: keep them small.
+    applied = occur(created_state(), 2, 5)
+    (remembered,) = applied.state.to_dict()["replay"]
+    assert remembered["occurrence"] is None and remembered["group"] is None
+    assert KeyState.from_dict(applied.state.to_dict()) == applied.state
+
+
+def test_a_duplicate_carries_the_id_its_count_is_deduplicated_by() -> None:  # spec §7.4
+    decision = occur(created_state(), 2, 5, t=5_000.0, seen=SeenRecord(t=4_999.0, offset=3))
+    (change,) = decision.changes
+    assert change["count_id"] == f"duplicate:{KEY}@5"
 
 
 def test_an_id_seen_within_the_window_is_a_counted_duplicate() -> None:  # spec §12.3
@@ -203,7 +243,7 @@ def test_a_redelivered_creator_asks_the_quota_again() -> None:  # spec §2.3.2 w
     # The pending mark (table) and the request (quota topic) can be split by a crash: ask again.
     asked = occur(KeyState(), 1, 0)
     again = occur(asked.state, 1, 0)
-    assert again.outcome is Outcome.REDELIVERED and again.state == asked.state and not again.changes
+    assert again.outcome is Outcome.REDELIVERED and again.state == asked.state
     assert again.quota_request == asked.quota_request
 
 
