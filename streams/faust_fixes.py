@@ -93,7 +93,12 @@ _original_create_topic = faust_aiokafka.Producer.create_topic
 async def _create_topic_and_wait(self: Any, topic: str, partitions: int, replication: int, **kwargs: Any) -> None:
     await _original_create_topic(self, topic, partitions, replication, **kwargs)
     if self.app.conf.topic_allow_declare:
-        await wait_until_topic_ready(self._ensure_producer().client, topic, partitions)
+        client = self._ensure_producer().client
+        await wait_until_topic_ready(client, topic, partitions)
+        # Keep the topic in the producer's metadata even if this worker never writes to it: Faust's web
+        # view routes a table key through the producer's partitioner, which needs the changelog's
+        # partitions (seen: HTTP 500 "NoneType is not iterable" for a table this worker had not written).
+        await client.add_topic(topic)
 
 
 _original_seek_to_committed = AIOKafkaConsumer.seek_to_committed
