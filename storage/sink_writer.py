@@ -165,12 +165,17 @@ async def _split_applied(cur: AsyncCursor[Any], topic: str, changes: Sequence[Ch
             [list(column) for column in zip(*replays)],
         )
         stored = {(row[0], row[1]) for row in await cur.fetchall()}
+    # The original may also be in this very batch, ahead of its replay: then it is the one applied.
+    in_batch: set[tuple[int, str]] = set()
     for change in fresh:
         occurrence = change.body.get("occurrence")
-        if change.body.get("replay") and occurrence is not None and (occurrence["project_id"], occurrence["id"]) in stored:
+        identity = (occurrence["project_id"], occurrence["id"]) if occurrence is not None else None
+        if change.body.get("replay") and identity is not None and (identity in stored or identity in in_batch):
             result.skipped.append(change)
-        else:
-            result.applied.append(change)
+            continue
+        if identity is not None:
+            in_batch.add(identity)
+        result.applied.append(change)
 
 
 async def _create_projects(cur: AsyncCursor[Any], applied: Sequence[ChangeRecord]) -> None:

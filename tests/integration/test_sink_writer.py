@@ -189,3 +189,15 @@ async def test_a_refusal_and_a_duplicate_sent_twice_are_counted_once(database: s
     with psycopg.connect(database) as conn:
         counts = dict(conn.execute("SELECT outcome, count FROM drop_counters WHERE project_id = 5").fetchall())
     assert counts == {"quota_refused": 2, "duplicate": 1}
+
+
+async def test_an_original_and_its_replay_in_one_batch_count_once(database: str) -> None:  # §2.4
+    run = KeyRun(6, "same-batch")
+    creator, later = uuid.uuid4().hex, uuid.uuid4().hex
+    sent = run.occur(creator)[0] + run.answer(creator, True)[0]
+    applied, replay = run.occur(later)
+    await write(database, records(sent + applied + replay + replay, 0))
+    after = snapshot(database)
+    assert after["groups"][0][3] == 2
+    assert sum(row[2] for row in after["hourly_counts"]) == 2
+    assert len(after["occurrences"]) == 2
