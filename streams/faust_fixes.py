@@ -23,14 +23,6 @@ are never processed, and Faust's gap tracking then counts them as done. Seen in 
 of 20,000 never applied after the start-up rebalance. Here those partitions are sought too: to 0, or by
 the consumer's reset policy when nothing was committed. Only input topics: changelog partitions are
 positioned by Faust's recovery, not by committed offsets.
-
-Also: records fetched before that seek must not be delivered after it. Faust's fetch loop hands out a
-fetched batch one record at a time; a batch fetched under the old position and handed out after the seek
-delivers records *ahead* of the new position, moves Faust's read offset past them, and the records the
-seek then fetches again (from the committed offset up to there) are dropped as already read, and their
-offsets counted done. Seen in the kill -9 test: grouping offsets 233-238 of a partition never applied
-after the restart. Input records of a batch fetched before a seek or a generation change are dropped
-here: the seek fetches them again.
 """
 from __future__ import annotations
 
@@ -42,8 +34,6 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.cluster import ClusterMetadata
 from faust.transport.drivers import aiokafka as faust_aiokafka
-from faust.transport.consumer import Consumer as FaustConsumer
-from faust.transport.consumer import ThreadDelegateConsumer
 from faust.transport.producer import ProducerBuffer
 
 log = logging.getLogger(__name__)
@@ -135,55 +125,7 @@ async def _seek_to_committed_always(self: Any, *partitions: TopicPartition) -> d
     return committed
 
 
-_SEEK_EPOCH = "_issue_platform_seek_epoch"
-_original_perform_seek = FaustConsumer.perform_seek
-_original_getmany = FaustConsumer.getmany
-
-
-def _bump_seek_epoch(consumer: Any) -> None:
-    setattr(consumer, _SEEK_EPOCH, getattr(consumer, _SEEK_EPOCH, 0) + 1)
-
-
-async def _perform_seek_fencing_old_batches(self: Any) -> None:
-    _bump_seek_epoch(self)
-    try:
-        await _original_perform_seek(self)
-    finally:
-        _bump_seek_epoch(self)
-
-
-_BATCH_MARK = "_issue_platform_batch_mark"
-_original_fetch = ThreadDelegateConsumer._getmany
-
-
-def _fetch_mark(consumer: Any) -> tuple[int, int]:
-    return getattr(consumer, _SEEK_EPOCH, 0), consumer.app.consumer_generation_id
-
-
-async def _fetch_marking_the_batch(self: Any, active_partitions: Any, timeout: float) -> Any:
-    # Marked when the fetch returns: aiokafka drops what it buffered for a partition when it is sought,
-    # so a batch returned after a seek holds only records from the new position. One returned before
-    # the seek has completed carries an older mark (the epoch moves at the seek's start and end).
-    records = await _original_fetch(self, active_partitions, timeout)
-    setattr(self, _BATCH_MARK, _fetch_mark(self))
-    return records
-
-
-async def _getmany_without_stale_inputs(self: Any, timeout: float) -> Any:
-    dropped = 0
-    async for tp, message in _original_getmany(self, timeout):
-        if getattr(self, _BATCH_MARK, None) != _fetch_mark(self) and not is_changelog(tp.topic):
-            dropped += 1
-            continue
-        yield tp, message
-    if dropped:
-        log.info("dropped %d input records fetched before a seek; they are fetched again", dropped)
-
-
 def apply() -> None:
-    FaustConsumer.perform_seek = _perform_seek_fencing_old_batches  # type: ignore[method-assign]
-    FaustConsumer.getmany = _getmany_without_stale_inputs  # type: ignore[method-assign]
-    ThreadDelegateConsumer._getmany = _fetch_marking_the_batch  # type: ignore[method-assign]
     AIOKafkaConsumer.seek_to_committed = _seek_to_committed_always  # type: ignore[method-assign]
     faust_aiokafka.Producer.create_topic = _create_topic_and_wait  # type: ignore[method-assign]
     ProducerBuffer._send_pending = _send_pending  # type: ignore[method-assign]

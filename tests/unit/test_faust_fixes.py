@@ -82,3 +82,12 @@ def test_a_topic_is_ready_only_with_every_partition_led() -> None:
     cluster.leader_for_partition = lambda tp: 1  # type: ignore[method-assign]
     assert is_topic_ready(cluster, "t", 2)
     assert not is_topic_ready(cluster, "t", 3)
+
+
+def test_changelog_partitions_are_left_to_faust() -> None:
+    from streams.faust_fixes import is_changelog
+
+    assert is_changelog("issue-platform-t1-groups-changelog")
+    assert is_changelog("issue-platform-t1-__assignor-__leader")
+    assert not is_changelog("t1.issue-platform-grouping")
+
