@@ -7,9 +7,11 @@ write the tables, emit `changes` to the sink, send a quota request, or dead-lett
 """
 from __future__ import annotations
 
+import functools
 import uuid
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
-from typing import Any
+from typing import Any, ParamSpec
 
 from streams.core.grouping import (
     Activity,
@@ -23,6 +25,8 @@ from streams.core.grouping import (
 )
 from streams.core.noise import NoiseCount, NoiseState, counted
 from streams.core.payload import ID_NAMESPACE
+
+P = ParamSpec("P")
 
 
 @dataclass(frozen=True)
@@ -256,6 +260,21 @@ def _counted_drop(
 # ------------------------------------------------------------------------------------------- occurrence
 
 
+def _remembering(decide: Callable[P, Decision]) -> Callable[P, Decision]:
+    """Keep the changes a decision emits in the key's state, for `replayed_changes` of the same offset."""
+
+    @functools.wraps(decide)
+    def decide_and_remember(*args: P.args, **kwargs: P.kwargs) -> Decision:
+        decision = decide(*args, **kwargs)
+        if decision.outcome is Outcome.REDELIVERED or decision.state.offset != kwargs["offset"]:
+            return decision  # nothing new (redelivery) or the key's state left as it was (a rejection)
+        remembered = tuple(_stripped(change) for change in decision.changes)
+        return replace(decision, state=replace(decision.state, replay=remembered))
+
+    return decide_and_remember
+
+
+@_remembering
 def decide_occurrence(
     state: KeyState,
     incoming: IncomingOccurrence,
@@ -273,24 +292,6 @@ def decide_occurrence(
         return Decision(Outcome.REDELIVERED, state, max(t, state.last_t),
                         changes=replayed_changes(state, offset, incoming),
                         quota_request=_request_again(state, facts, group_key))
-    return remembered(_decide_new_occurrence(state, incoming, group_key=group_key, offset=offset, t=t, rules=rules,
-                                             noise_before=noise_before, seen=seen, dedupe_seconds=dedupe_seconds),
-                      offset)
-
-
-def _decide_new_occurrence(
-    state: KeyState,
-    incoming: IncomingOccurrence,
-    *,
-    group_key: str,
-    offset: int,
-    t: float,
-    rules: TypeRules,
-    noise_before: NoiseState | None,
-    seen: SeenRecord | None,
-    dedupe_seconds: int,
-) -> Decision:
-    facts = incoming.facts
     now = max(t, state.last_t)  # T' (spec §0.2)
     advanced = replace(state, offset=offset, last_t=now)
     if is_duplicate(seen, t=t, offset=offset, window_seconds=dedupe_seconds):  # step 2 (spec §12.3)
@@ -313,13 +314,6 @@ def _decide_new_occurrence(
 
     return _new_group_path(advanced, incoming, group_key=group_key, offset=offset, t=t, now=now, rules=rules,
                            noise_before=noise_before)
-
-
-def remembered(decision: Decision, offset: int) -> Decision:
-    """Keep the changes of the message at `offset` in the key's state, for `replayed_changes`."""
-    if decision.state.offset != offset:
-        return decision  # the message left the key's state as it was (a rejection): nothing to remember
-    return replace(decision, state=replace(decision.state, replay=tuple(_stripped(c) for c in decision.changes)))
 
 
 def _stripped(change: dict[str, Any]) -> dict[str, Any]:
@@ -495,19 +489,13 @@ def _with(values: tuple[str, ...], value: str) -> tuple[str, ...]:
 # ------------------------------------------------------------------------------------------ quota answer
 
 
+@_remembering
 def decide_quota_answer(
     state: KeyState, *, request_id: str, granted: bool, group_key: str, offset: int, t: float, rules: TypeRules
 ) -> Decision:
     """Create the group from everything counted, or refuse what waited (spec §13.2.5 step 4)."""
     if offset <= state.offset:
         return Decision(Outcome.REDELIVERED, state, max(t, state.last_t), changes=replayed_changes(state, offset))
-    return remembered(_decide_new_answer(state, request_id=request_id, granted=granted, group_key=group_key,
-                                         offset=offset, t=t, rules=rules), offset)
-
-
-def _decide_new_answer(
-    state: KeyState, *, request_id: str, granted: bool, group_key: str, offset: int, t: float, rules: TypeRules
-) -> Decision:
     now = max(t, state.last_t)
     pending = state.pending
     if pending is None or pending.request_id != request_id or state.group is not None:
@@ -554,21 +542,13 @@ def _decide_new_answer(
 # ----------------------------------------------------------------------------------------- status change
 
 
+@_remembering
 def decide_status_change(
     state: KeyState, *, change_id: str, new_status: int, new_substatus: int | None, group_key: str, offset: int,
     t: float, seen: SeenRecord | None, dedupe_seconds: int,
 ) -> Decision:
     if offset <= state.offset:
         return Decision(Outcome.REDELIVERED, state, max(t, state.last_t), changes=replayed_changes(state, offset))
-    return remembered(_decide_new_status_change(
-        state, change_id=change_id, new_status=new_status, new_substatus=new_substatus, group_key=group_key,
-        offset=offset, t=t, seen=seen, dedupe_seconds=dedupe_seconds), offset)
-
-
-def _decide_new_status_change(
-    state: KeyState, *, change_id: str, new_status: int, new_substatus: int | None, group_key: str, offset: int,
-    t: float, seen: SeenRecord | None, dedupe_seconds: int,
-) -> Decision:
     now = max(t, state.last_t)
     if state.group is None:  # spec §14.3: no live group
         return Decision(Outcome.GROUP_NOT_FOUND, state, now,
