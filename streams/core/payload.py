@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, Validation
 
 from streams.core.fingerprint import group_key as _group_key
 from streams.core.fingerprint import hash_fingerprint
-from streams.core.payload_fields import EpochDatetime, IsoDatetime, error_lines
+from streams.core.payload_fields import EpochDatetime, IsoDatetime, error_lines, json_path
 from streams.core.payload_wire import (
     DEFAULT_LEVEL,
     EVENT_CHECKED_KEYS,
@@ -302,9 +302,41 @@ def parse_payload(raw: bytes, *, is_registered_type: Callable[[int], bool]) -> P
             'payload_type: Input should be "occurrence" or "status_change" (spec §3.2)',
             "payload_type",
         )
+    # JSON escapes NUL as \u0000, so a payload without that text cannot hold one: the walk is rarely run.
+    if b"\\u0000" in raw and (nul_paths := _paths_with_nul(document)):
+        return _nul_rejection(nul_paths)
     if payload_type == "status_change":
         return _parse_status_change(document)
     return _parse_occurrence(document, is_registered_type)
+
+
+def _paths_with_nul(value: object, loc: tuple[str | int, ...] = ()) -> list[str]:
+    """JSON paths of every key or string holding U+0000, which PostgreSQL stores in neither text nor jsonb."""
+    found: list[str] = []
+    if isinstance(value, str):
+        if "\x00" in value:
+            found.append(json_path(loc))
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            if not loc and key == "fingerprint":
+                continue  # only the fingerprint's hashes are stored (spec §1.2)
+            if "\x00" in key:
+                found.append(json_path((*loc, key)))
+            found.extend(_paths_with_nul(item, (*loc, key)))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            found.extend(_paths_with_nul(item, (*loc, index)))
+    return found
+
+
+def _nul_rejection(paths: list[str]) -> Rejection:
+    """Row 4 of spec §3.2: accepted, such a payload would stop the sink at every retry of its batch."""
+    problem = "contains the NUL character (U+0000), which cannot be stored"
+    noun = "field" if len(paths) == 1 else "fields"
+    listing = "; ".join(f"{path}: {problem}" for path in paths)
+    return Rejection(
+        Reason.INVALID_FIELD, f"{len(paths)} invalid {noun}: {listing}", paths[0], tuple((p, problem) for p in paths)
+    )
 
 
 def _json_kind(value: object) -> str:

@@ -1088,3 +1088,40 @@ def test_reason_is_the_closed_set_of_spec_7_2() -> None:
         "unsupported_status", "invalid_status_change", "type_mismatch", "group_not_found",
     }
 
+
+
+# --- NUL characters (spec §3.2 row 4): PostgreSQL can store U+0000 in neither text nor jsonb -------------
+
+
+@pytest.mark.parametrize(
+    ("edit", "path"),
+    [
+        (lambda doc: doc.update(issue_title="bad\x00title"), "issue_title"),
+        (lambda doc: doc.update(evidence_data={"k": ["ok", "a\x00b"]}), "evidence_data.k[1]"),
+        (lambda doc: doc.update(evidence_data={"key\x00": 1}), "evidence_data.key\x00"),
+        (lambda doc: doc["event"].update(message="x\x00"), "event.message"),
+    ],
+)
+def test_a_nul_character_anywhere_is_an_invalid_field_with_its_path(edit: Any, path: str) -> None:
+    document = orjson.loads((FIXTURES / "occurrence-file-io.json").read_bytes())
+    edit(document)
+    rejection = parse_payload(orjson.dumps(document), is_registered_type=lambda _: True)
+    assert isinstance(rejection, Rejection)
+    assert rejection.reason == Reason.INVALID_FIELD
+    assert rejection.field == path
+    assert "NUL" in rejection.message
+
+
+def test_an_escaped_backslash_before_u0000_is_not_a_nul() -> None:
+    document = orjson.loads((FIXTURES / "occurrence-file-io.json").read_bytes())
+    document["issue_title"] = "literal \\u0000 text"
+    raw = orjson.dumps(document)
+    assert b"\\u0000" in raw
+    assert isinstance(parse_payload(raw, is_registered_type=lambda _: True), Occurrence)
+
+
+def test_a_nul_in_a_fingerprint_part_is_accepted_because_only_its_hash_is_stored() -> None:
+    for fixture in ("occurrence-file-io.json", "status-change-resolve.json"):
+        document = orjson.loads((FIXTURES / fixture).read_bytes())
+        document["fingerprint"] = ["a\x00"]
+        assert not isinstance(parse_payload(orjson.dumps(document), is_registered_type=lambda _: True), Rejection)
