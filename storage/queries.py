@@ -1,0 +1,286 @@
+"""Read queries of the HTTP API (spec §20): issues, their details, drop totals. Every value is a parameter.
+
+Column names in the generated SQL come only from the fixed maps below, never from a request; user input
+travels as psycopg parameters. `issue_where` is pure so the translation of a search is unit-tested.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+from psycopg import AsyncConnection
+from psycopg.rows import class_row
+
+from streams.web.query import Condition, Filter, SearchQuery, Text
+
+# Condition columns of streams.web.query → SQL on the `groups g` alias.
+_COLUMNS: dict[str, str] = {
+    "status": "g.status",
+    "substatus": "g.substatus",
+    "assignee": "g.assignee",
+    "priority": "g.priority",
+    "type": "g.type",
+    "level": "g.level",
+    "first_seen": "g.first_seen",
+    "last_seen": "g.last_seen",
+    "times_seen": "g.times_seen",
+}
+_COMPARISONS = frozenset({"=", ">", ">=", "<", "<="})
+_TEXT_COLUMNS = ("g.title", "g.subtitle", "g.culprit")  # spec §20.6.3
+
+# spec §20.7: the sort key columns, each descending, then the group id descending as the tie-breaker.
+SORT_COLUMNS: dict[str, tuple[str, ...]] = {
+    "date": ("last_seen",),
+    "new": ("first_seen",),
+    "freq": ("times_seen",),
+    "priority": ("priority", "last_seen"),
+}
+
+Direction = Literal["next", "previous"]
+
+
+@dataclass(frozen=True)
+class IssueSearch:
+    """Everything that selects a project's issues, already validated (spec §20.5, §20.6)."""
+
+    project_id: int
+    # The types the request may see: visible for the project, minus the default exclusion (§20.6.5).
+    type_ids: tuple[int, ...]
+    query: SearchQuery = SearchQuery()
+    last_seen_from: datetime | None = None  # statsPeriod, or start
+    first_seen_until: datetime | None = None  # end
+    environments: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class GroupRow:
+    id: int
+    project_id: int
+    project_slug: str
+    type: int
+    status: int
+    substatus: int | None
+    priority: int
+    priority_locked_at: datetime | None
+    short_id: int
+    assignee: str | None
+    first_seen: datetime
+    last_seen: datetime
+    times_seen: int
+    level: int
+    title: str
+    subtitle: str
+    culprit: str
+    resolved_at: datetime | None
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class OccurrenceRow:
+    id: str
+    project_id: int
+    group_id: int | None
+    event_id: str
+    fingerprint: list[str]
+    issue_title: str
+    subtitle: str
+    culprit: str
+    level: int
+    type: int
+    detection_time: datetime
+    evidence_display: list[dict[str, Any]]
+    evidence_data: dict[str, Any]
+    resource_id: str | None
+    priority: int | None
+    assignee: str | None
+    outcome: str
+    received: datetime
+
+
+@dataclass(frozen=True)
+class ActivityRow:
+    id: str
+    type: int
+    data: dict[str, Any]
+    datetime: datetime
+    actor: str | None
+
+
+_GROUP_SELECT = """
+SELECT g.id, g.project_id, p.slug AS project_slug, g.type, g.status, g.substatus, g.priority,
+       g.priority_locked_at, g.short_id, g.assignee, g.first_seen, g.last_seen, g.times_seen, g.level,
+       g.title, g.subtitle, g.culprit, g.resolved_at, g.data
+FROM groups g JOIN projects p ON p.id = g.project_id
+"""
+
+
+def _condition_sql(condition: Condition) -> tuple[str, list[Any]]:
+    column = _COLUMNS[condition.column]  # KeyError for anything not whitelisted
+    if condition.op in _COMPARISONS:
+        return f"{column} {condition.op} %s", [condition.value]
+    if condition.op == "in":
+        assert isinstance(condition.value, tuple)
+        return f"{column} = ANY(%s)", [list(condition.value)]
+    if condition.op == "present":
+        return f"{column} IS NOT NULL", []
+    if condition.op == "absent":
+        return f"{column} IS NULL", []
+    if condition.op == "between":
+        start, end = condition.value  # type: ignore[misc]
+        return f"({column} >= %s AND {column} < %s)", [start, end]
+    raise ValueError(f"unknown operator {condition.op!r}")
+
+
+def _like_pattern(text: str) -> str:
+    # A substring, not a pattern: LIKE's wildcards and its escape character are matched literally.
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def issue_where(search: IssueSearch) -> tuple[str, list[Any]]:
+    """The WHERE clause (without the keyword) and its parameters for a search over `groups g`."""
+    clauses = ["g.project_id = %s", "g.type = ANY(%s)"]
+    params: list[Any] = [search.project_id, list(search.type_ids)]
+    for term in search.query.terms:
+        if isinstance(term, Filter):
+            parts = [_condition_sql(condition) for condition in term.conditions]
+            expression = "(" + " OR ".join(sql for sql, _ in parts) + ")"
+            for _, values in parts:
+                params.extend(values)
+            # coalesce: a NULL substatus is "not archived_forever", so its negation must match (§20.6.4).
+            clauses.append(f"NOT coalesce({expression}, false)" if term.negated else expression)
+        elif isinstance(term, Text):
+            expression = "(" + " OR ".join(f"{column} ILIKE %s" for column in _TEXT_COLUMNS) + ")"
+            params.extend([_like_pattern(term.text)] * len(_TEXT_COLUMNS))
+            clauses.append(f"NOT {expression}" if term.negated else expression)
+    if search.last_seen_from is not None:
+        clauses.append("g.last_seen >= %s")
+        params.append(search.last_seen_from)
+    if search.first_seen_until is not None:
+        clauses.append("g.first_seen <= %s")
+        params.append(search.first_seen_until)
+    if search.environments:
+        clauses.append(
+            "EXISTS (SELECT 1 FROM group_environments ge WHERE ge.group_id = g.id AND ge.environment = ANY(%s))"
+        )
+        params.append(list(search.environments))
+    return " AND ".join(clauses), params
+
+
+def page_order(sort: str, direction: Direction, bound: Sequence[Any] | None) -> tuple[str, str, list[Any]]:
+    """(keyset clause or "", ORDER BY list, parameters) for one page of `sort` in `direction`.
+
+    Every sort column and the id are descending, so one row comparison is the keyset condition; the
+    previous page reads the other way and the caller reverses it.
+    """
+    columns = [_COLUMNS[name] for name in SORT_COLUMNS[sort]] + ["g.id"]
+    descending = direction == "next"
+    order = ", ".join(f"{column} {'DESC' if descending else 'ASC'}" for column in columns)
+    if bound is None:
+        return "", order, []
+    if len(bound) != len(columns):
+        raise ValueError(f"a {sort!r} bound has {len(columns)} values, got {len(bound)}")
+    placeholders = ", ".join(["%s"] * len(columns))
+    keyset = f"({', '.join(columns)}) {'<' if descending else '>'} ({placeholders})"
+    return keyset, order, list(bound)
+
+
+async def fetch_issues(
+    conn: AsyncConnection[Any], search: IssueSearch, sort: str, direction: Direction,
+    bound: Sequence[Any] | None, limit: int,
+) -> list[GroupRow]:
+    """Up to `limit` groups beyond `bound` in `direction`, in the order read (previous: ascending)."""
+    where, params = issue_where(search)
+    keyset, order, keyset_params = page_order(sort, direction, bound)
+    if keyset:
+        where = f"{where} AND {keyset}"
+        params = params + keyset_params
+    async with conn.cursor(row_factory=class_row(GroupRow)) as cursor:
+        await cursor.execute(f"{_GROUP_SELECT} WHERE {where} ORDER BY {order} LIMIT %s", [*params, limit])
+        return await cursor.fetchall()
+
+
+async def count_issues(conn: AsyncConnection[Any], search: IssueSearch) -> int:
+    where, params = issue_where(search)
+    cursor = await conn.execute(f"SELECT count(*) FROM groups g WHERE {where}", params)
+    row = await cursor.fetchone()
+    return int(row[0]) if row else 0
+
+
+async def project_slug(conn: AsyncConnection[Any], project_id: int) -> str | None:
+    cursor = await conn.execute("SELECT slug FROM projects WHERE id = %s", (project_id,))
+    row = await cursor.fetchone()
+    return None if row is None else str(row[0])
+
+
+async def group_by_id(conn: AsyncConnection[Any], group_id: int) -> GroupRow | None:
+    async with conn.cursor(row_factory=class_row(GroupRow)) as cursor:
+        await cursor.execute(f"{_GROUP_SELECT} WHERE g.id = %s", (group_id,))
+        return await cursor.fetchone()
+
+
+async def group_by_short_id(conn: AsyncConnection[Any], slug: str, short_id: int) -> GroupRow | None:
+    async with conn.cursor(row_factory=class_row(GroupRow)) as cursor:
+        await cursor.execute(f"{_GROUP_SELECT} WHERE p.slug = %s AND g.short_id = %s", (slug, short_id))
+        return await cursor.fetchone()
+
+
+async def hourly_counts(
+    conn: AsyncConnection[Any], group_ids: Sequence[int], since: datetime
+) -> dict[int, list[tuple[datetime, int]]]:
+    """group id → [(UTC hour, occurrences)] from `since` on (spec §20.3 stats)."""
+    cursor = await conn.execute(
+        "SELECT group_id, hour, count FROM hourly_counts WHERE group_id = ANY(%s) AND hour >= %s ORDER BY 1, 2",
+        (list(group_ids), since),
+    )
+    counts: dict[int, list[tuple[datetime, int]]] = {}
+    for group_id, hour, count in await cursor.fetchall():
+        counts.setdefault(group_id, []).append((hour, int(count)))
+    return counts
+
+
+async def group_environments(conn: AsyncConnection[Any], group_id: int) -> list[str]:
+    cursor = await conn.execute(
+        "SELECT environment FROM group_environments WHERE group_id = %s ORDER BY first_seen, environment",
+        (group_id,),
+    )
+    return [row[0] for row in await cursor.fetchall()]
+
+
+async def latest_occurrence(conn: AsyncConnection[Any], group_id: int) -> OccurrenceRow | None:
+    """The group's occurrence with the newest T (`received`), spec §20.10."""
+    async with conn.cursor(row_factory=class_row(OccurrenceRow)) as cursor:
+        await cursor.execute(
+            "SELECT id, project_id, group_id, event_id, fingerprint, issue_title, subtitle, culprit, level, type,"
+            " detection_time, evidence_display, evidence_data, resource_id, priority, assignee, outcome, received"
+            " FROM occurrences WHERE group_id = %s ORDER BY received DESC, id DESC LIMIT 1",
+            (group_id,),
+        )
+        return await cursor.fetchone()
+
+
+async def group_activities(conn: AsyncConnection[Any], group_id: int, limit: int = 100) -> list[ActivityRow]:
+    """The latest `limit` activities, newest first (spec §20.10)."""
+    async with conn.cursor(row_factory=class_row(ActivityRow)) as cursor:
+        await cursor.execute(
+            "SELECT id, type, data, datetime, actor FROM activities WHERE group_id = %s"
+            " ORDER BY datetime DESC, id DESC LIMIT %s",
+            (group_id, limit),
+        )
+        return await cursor.fetchall()
+
+
+async def drop_totals(conn: AsyncConnection[Any], type_id: int | None = None) -> dict[int, dict[str, int]]:
+    """type id → {outcome: count over every project} (spec §20.11.2 `drops`)."""
+    if type_id is None:
+        cursor = await conn.execute("SELECT type_id, outcome, sum(count) FROM drop_counters GROUP BY 1, 2")
+    else:
+        cursor = await conn.execute(
+            "SELECT type_id, outcome, sum(count) FROM drop_counters WHERE type_id = %s GROUP BY 1, 2", (type_id,)
+        )
+    totals: dict[int, dict[str, int]] = {}
+    for row_type_id, outcome, count in await cursor.fetchall():
+        totals.setdefault(int(row_type_id), {})[outcome] = int(count)
+    return totals

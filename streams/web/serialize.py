@@ -1,0 +1,184 @@
+"""JSON objects of the API (spec §20.3, §20.10, §20.11.2) from stored rows and the group type registry."""
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+from grouptypes import GroupType, GroupTypeRegistry, PriorityLevel, flag_names, flag_option_name, parse_flag_value
+from grouptypes.flags import Gate, RolloutStage
+from storage.queries import ActivityRow, GroupRow, OccurrenceRow
+from streams.core.enums import LEVELS, PRIORITY_NAMES, ActivityType, GroupStatus, GroupSubStatus
+from streams.core.payload_fields import iso_utc
+from streams.core.short_id import display_short_id
+
+StatsPeriod = Literal["24h", "14d"]
+_LEVEL_NAMES = {value: name for name, value in LEVELS.items()}
+_STATUS_NAMES = {GroupStatus.UNRESOLVED: "unresolved", GroupStatus.RESOLVED: "resolved", GroupStatus.IGNORED: "ignored"}
+_SUBSTATUS_NAMES = {  # spec §8.2 API strings
+    GroupSubStatus.UNTIL_ESCALATING: "archived_until_escalating",
+    GroupSubStatus.ESCALATING: "escalating",
+    GroupSubStatus.ONGOING: "ongoing",
+    GroupSubStatus.UNTIL_CONDITION_MET: "archived_until_condition_met",
+    GroupSubStatus.FOREVER: "archived_forever",
+    GroupSubStatus.REGRESSED: "regressed",
+    GroupSubStatus.NEW: "new",
+}
+_FLAG_KEYS: dict[Gate, str] = {"ingest": "ingest", "post_process": "post_process", "visible": "visible"}  # §20.11.2
+_HOUR = timedelta(hours=1)
+_DAY = timedelta(days=1)
+
+
+def _ts(value: datetime | None) -> str | None:
+    return None if value is None else iso_utc(value)
+
+
+def _name(names: Mapping[int, str], value: int | None) -> str | None:
+    # A value outside the spec's tables is shown as its number rather than failing the whole list.
+    return None if value is None else names.get(value, str(value))
+
+
+def issue_object(
+    row: GroupRow, registry: GroupTypeRegistry, stats: Mapping[str, list[list[int]]] | None = None
+) -> dict[str, Any]:
+    """The §20.3 issue object; `stats` only when a stats period was asked for."""
+    group_type = registry.get_by_type_id(row.type) if registry.is_registered(row.type) else None
+    metadata = row.data.get("metadata", {}) if isinstance(row.data, Mapping) else {}
+    issue: dict[str, Any] = {
+        "id": str(row.id),
+        "shortId": display_short_id(row.project_slug, row.short_id),
+        "project": {"id": str(row.project_id), "slug": row.project_slug},
+        "title": row.title,
+        "subtitle": row.subtitle,
+        "culprit": row.culprit,
+        "level": _name(_LEVEL_NAMES, row.level),
+        "status": _name(_STATUS_NAMES, row.status),
+        "substatus": _name(_SUBSTATUS_NAMES, row.substatus),
+        # Snoozes are not stored yet (they come with the lifecycle work, spec §14), so details are empty.
+        "statusDetails": dict(row.data.get("statusDetails", {})) if isinstance(row.data, Mapping) else {},
+        "priority": _name(PRIORITY_NAMES, row.priority),
+        "priorityLockedAt": _ts(row.priority_locked_at),
+        "issueType": group_type.slug if group_type else None,
+        "issueCategory": group_type.category.name if group_type else None,
+        "typeId": row.type,
+        "count": row.times_seen,
+        "firstSeen": _ts(row.first_seen),
+        "lastSeen": _ts(row.last_seen),
+        "resolvedAt": _ts(row.resolved_at),
+        "assignedTo": row.assignee,
+        "metadata": {
+            "title": metadata.get("title", row.title),
+            "value": metadata.get("value", row.subtitle),
+            "initial_priority": metadata.get("initial_priority"),
+        },
+    }
+    if stats is not None:
+        issue["stats"] = dict(stats)
+    return issue
+
+
+def stats_start(period: StatsPeriod, now: datetime) -> datetime:
+    """The first hour counted by `period`: 24 hours or 14 days, ending with the current hour or day."""
+    hour = now.replace(minute=0, second=0, microsecond=0)
+    if period == "24h":
+        return hour - 23 * _HOUR
+    return hour.replace(hour=0) - 13 * _DAY
+
+
+def stats_series(period: StatsPeriod, hourly: Sequence[tuple[datetime, int]], now: datetime) -> list[list[int]]:
+    """`[[epoch_s, n], …]`: 24 hourly or 14 daily buckets from hourly counts, oldest first (spec §20.3)."""
+    start = stats_start(period, now)
+    step, size = (_HOUR, 24) if period == "24h" else (_DAY, 14)
+    buckets = [0] * size
+    for hour, count in hourly:
+        index = (hour - start) // step
+        if 0 <= index < size:
+            buckets[index] += count
+    return [[int((start + index * step).timestamp()), buckets[index]] for index in range(size)]
+
+
+def occurrence_object(row: OccurrenceRow) -> dict[str, Any]:
+    """The §20.10 occurrence object."""
+    return {
+        "id": row.id,
+        "projectId": row.project_id,
+        "groupId": None if row.group_id is None else str(row.group_id),
+        "eventId": row.event_id,
+        "fingerprint": list(row.fingerprint),
+        "issueTitle": row.issue_title,
+        "subtitle": row.subtitle,
+        "culprit": row.culprit,
+        "level": _name(_LEVEL_NAMES, row.level),
+        "typeId": row.type,
+        "detectionTime": _ts(row.detection_time),
+        "evidenceDisplay": row.evidence_display,
+        "evidenceData": row.evidence_data,
+        "resourceId": row.resource_id,
+        "priority": _name(PRIORITY_NAMES, row.priority),
+        "assignee": row.assignee,
+        "outcome": row.outcome,
+        "receivedAt": _ts(row.received),
+    }
+
+
+def important_evidence(evidence: Sequence[Mapping[str, Any]]) -> Mapping[str, Any] | None:
+    return next((entry for entry in evidence if entry.get("important") is True), None)
+
+
+def activity_object(row: ActivityRow) -> dict[str, Any]:
+    try:
+        type_name = ActivityType(row.type).name
+    except ValueError:
+        type_name = None
+    return {
+        "id": row.id,
+        "type": row.type,
+        "typeName": type_name,
+        "data": row.data,
+        "dateCreated": _ts(row.datetime),
+        "actor": row.actor,
+    }
+
+
+def flag_object(name: str, stored: object | None) -> dict[str, Any]:
+    """A flag's current state; unset or unreadable is off, as the gates read it (spec §10.2)."""
+    try:
+        value = None if stored is None else parse_flag_value(stored)
+    except ValueError:
+        value = None
+    if value is None:
+        return {"name": name, "stage": RolloutStage.OFF.value, "projects": []}
+    return {"name": name, "stage": value.stage.value, "projects": sorted(value.projects)}
+
+
+def group_type_object(
+    group_type: type[GroupType], options: Mapping[str, object], drops: Mapping[str, int]
+) -> dict[str, Any]:
+    """The §20.11.2 group type: §9.2 attributes, flags (null when released) and drop totals."""
+    noise = group_type.noise_config
+    quota = group_type.creation_quota
+    names = flag_names(group_type)
+    return {
+        "type_id": group_type.type_id,
+        "slug": group_type.slug,
+        "description": group_type.description,
+        "category": group_type.category.value,
+        "categoryName": group_type.category.name,
+        "noise_config": None if noise is None else {
+            "ignore_limit": noise.ignore_limit, "expiry_seconds": noise.expiry_seconds,
+        },
+        "default_priority": PriorityLevel(group_type.default_priority).api_name,
+        "released": group_type.released,
+        "in_default_search": group_type.in_default_search,
+        "enable_auto_resolve": group_type.enable_auto_resolve,
+        "enable_escalation_detection": group_type.enable_escalation_detection,
+        "creation_quota": {
+            "window_seconds": quota.window_seconds,
+            "granularity_seconds": quota.granularity_seconds,
+            "limit": quota.limit,
+        },
+        "flags": None if not names else {
+            _FLAG_KEYS[gate]: flag_object(name, options.get(flag_option_name(name))) for gate, name in names.items()
+        },
+        "drops": dict(sorted(drops.items())),
+    }
