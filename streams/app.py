@@ -40,3 +40,4 @@ app = faust.App(
 from streams import topics  # noqa: E402,F401
 from streams.agents import dlq, grouping, ingest, options, quota, sink  # noqa: E402,F401
 from streams import commands, diagnostics  # noqa: E402,F401
+from streams.web import views  # noqa: E402,F401  # the /api/0/ pages (spec §20)

@@ -1,0 +1,231 @@
+"""The GET endpoints of /api/0/ (spec §20.4), served by every worker's Faust web server.
+
+Views only read the request, call the pure modules of this package and storage/queries.py, and write
+JSON. Release flags are read live from the options GlobalTable, so a flag change shows on every worker
+within seconds, without a restart (spec §10.4.1).
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping
+from dataclasses import replace
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+import psycopg
+from faust.web import Request, Response, View
+from psycopg import AsyncConnection
+from psycopg_pool import PoolTimeout
+
+from storage import queries
+from streams.app import app
+from streams.runtime_options import current_options
+from streams.services import postgres, registry
+from streams.web.errors import ApiError, not_found, unavailable
+from streams.web.issues import is_visible, parse_issue_ref, parse_list_request, searchable_type_ids
+from streams.web.pagination import Page, link_header, page_from_fetch
+from streams.web.serialize import (
+    activity_object,
+    group_type_object,
+    important_evidence,
+    issue_object,
+    occurrence_object,
+    stats_series,
+    stats_start,
+)
+
+log = logging.getLogger(__name__)
+
+_CONNECT_TIMEOUT = 5.0  # seconds to wait for a pooled connection before answering 503
+_HEALTH_TIMEOUT = 3.0
+
+
+class ApiView(View):
+    """A read-only API resource: `read` answers GET; errors become the §20.1.3 body."""
+
+    async def read(self, request: Request, **params: Any) -> Response:
+        raise NotImplementedError
+
+    async def get(self, request: Request, **params: Any) -> Response:
+        try:
+            return await self.read(request, **params)
+        except ApiError as error:
+            return self.api_error(error)
+        except (psycopg.OperationalError, PoolTimeout) as error:
+            log.warning("api: %s %s: postgres unavailable: %s", request.method, request.path, error)
+            return self.api_error(unavailable("PostgreSQL is unreachable", checks={"postgres": "unavailable"}))
+
+    # Mutations come later (spec §20.8); until then every other method is a §20.1.3 405, not aiohttp's text.
+    async def put(self, request: Request, **params: Any) -> Response:
+        return self._not_allowed(request)
+
+    async def post(self, request: Request, **params: Any) -> Response:
+        return self._not_allowed(request)
+
+    async def delete(self, request: Request, **params: Any) -> Response:
+        return self._not_allowed(request)
+
+    async def patch(self, request: Request, **params: Any) -> Response:
+        return self._not_allowed(request)
+
+    def _not_allowed(self, request: Request) -> Response:
+        error = ApiError(405, "method_not_allowed", f"{request.method} is not allowed here", {"allowed": ["GET"]})
+        return self.api_error(error, headers={"Allow": "GET"})
+
+    def json_body(self, body: Any, *, status: int = 200, headers: Mapping[str, str] | None = None) -> Response:
+        return self.bytes(orjson.dumps(body), content_type="application/json", status=status,
+                          headers=dict(headers or {}))
+
+    def api_error(self, error: ApiError, headers: Mapping[str, str] | None = None) -> Response:
+        return self.json_body(error.body(), status=error.status, headers=headers)
+
+
+async def _connection() -> Any:
+    pool = await postgres.get()
+    return pool.connection(timeout=_CONNECT_TIMEOUT)
+
+
+def _project_id(text: str) -> int:
+    if not (text.isascii() and text.isdigit()) or not 0 < int(text) <= 2**63 - 1:
+        raise not_found(f"no project {text}")
+    return int(text)
+
+
+@app.page("/api/0/projects/{project_id}/issues/")
+class ProjectIssuesView(ApiView):
+    """Search a project's issues (spec §20.5): query, sort, keyset pages, `Link` and `X-Hits`."""
+
+    async def read(self, request: Request, project_id: str) -> Response:  # type: ignore[override]
+        now = datetime.now(UTC)  # "now" of a read is the request time (spec §0.2)
+        project = _project_id(project_id)
+        params = list(request.query.items())  # type: ignore[attr-defined]
+        listing = parse_list_request(params, registry, now)
+        options = current_options()
+        async with await _connection() as conn:
+            if await queries.project_slug(conn, project) is None:
+                raise not_found(f"no project {project}")
+            search = listing.search(project, searchable_type_ids(registry, project, options, listing.query))
+            page = await _read_page(conn, search, listing.sort, listing.cursor, listing.limit)
+            hits = await queries.count_issues(conn, search)
+            stats: dict[int, dict[str, list[list[int]]]] = {}
+            period = listing.group_stats_period
+            if period is not None and page.rows:
+                counts = await queries.hourly_counts(conn, [row.id for row in page.rows], stats_start(period, now))
+                stats = {row.id: {period: stats_series(period, counts.get(row.id, []), now)} for row in page.rows}
+        body = [issue_object(row, registry, stats.get(row.id) if period else None) for row in page.rows]
+        base_url = str(request.url.with_query(None))  # type: ignore[attr-defined]
+        return self.json_body(body, headers={"Link": link_header(base_url, params, page), "X-Hits": str(hits)})
+
+
+async def _read_page(
+    conn: AsyncConnection[Any], search: queries.IssueSearch, sort: str, cursor: Any, limit: int
+) -> Page:
+    if cursor is not None and cursor.direction == "previous" and not cursor.key:
+        cursor = None  # "before the start" is the first page
+    direction = cursor.direction if cursor else "next"
+    fetched = await queries.fetch_issues(conn, search, sort, direction, cursor.bound() if cursor else None,
+                                         limit + 1)
+    page = page_from_fetch(sort, cursor, fetched, limit)
+    if cursor is None:
+        return page  # a first page has nothing before it
+    # Whether the far side has rows: one row read from the opposite cursor says it (§20.2.2 `results`).
+    other = page.previous if direction == "next" else page.next
+    exists = bool(await queries.fetch_issues(conn, search, sort, other.direction, other.bound(), 1))
+    return replace(page, has_previous=exists) if direction == "next" else replace(page, has_next=exists)
+
+
+@app.page("/api/0/issues/{issue_id}/")
+class IssueDetailsView(ApiView):
+    """One issue (spec §20.10) by group id or short id; 404 when its type is invisible for its project."""
+
+    async def read(self, request: Request, issue_id: str) -> Response:  # type: ignore[override]
+        now = datetime.now(UTC)
+        ref = parse_issue_ref(issue_id)
+        async with await _connection() as conn:
+            if ref.group_id is not None:
+                row = await queries.group_by_id(conn, ref.group_id)
+            else:
+                assert ref.slug is not None and ref.short_id is not None
+                row = await queries.group_by_short_id(conn, ref.slug, ref.short_id)
+            # Invisible and missing answer alike, so a hidden type cannot be probed (§10.3.3).
+            if row is None or not is_visible(registry, row.project_id, row.type, current_options()):
+                raise not_found(f"no issue {issue_id}")
+            counts = await queries.hourly_counts(conn, [row.id], stats_start("14d", now))
+            environments = await queries.group_environments(conn, row.id)
+            latest = await queries.latest_occurrence(conn, row.id)
+            activities = await queries.group_activities(conn, row.id)
+        hourly = counts.get(row.id, [])
+        issue = issue_object(row, registry, {
+            "24h": stats_series("24h", hourly, now), "14d": stats_series("14d", hourly, now),
+        })
+        evidence = latest.evidence_display if latest is not None else []
+        issue.update(
+            evidence=evidence,
+            importantEvidence=important_evidence(evidence),
+            latestOccurrence=None if latest is None else occurrence_object(latest),
+            environments=environments,
+            activity=[activity_object(activity) for activity in activities],
+        )
+        return self.json_body(issue)
+
+
+@app.page("/api/0/grouptypes/")
+class GroupTypesView(ApiView):
+    """Every registered group type with its flags and drop totals (spec §20.11.2)."""
+
+    async def read(self, request: Request) -> Response:  # type: ignore[override]
+        async with await _connection() as conn:
+            drops = await queries.drop_totals(conn)
+        options = current_options()
+        return self.json_body([
+            group_type_object(group_type, options, drops.get(group_type.type_id, {}))
+            for group_type in registry.all()
+        ])
+
+
+@app.page("/api/0/grouptypes/{id_or_slug}/")
+class GroupTypeView(ApiView):
+    async def read(self, request: Request, id_or_slug: str) -> Response:  # type: ignore[override]
+        if id_or_slug.isascii() and id_or_slug.isdigit():
+            found = registry.get_by_type_id(int(id_or_slug)) if registry.is_registered(int(id_or_slug)) else None
+        else:
+            found = registry.get_by_slug(id_or_slug)
+        if found is None:
+            raise not_found(f"no group type {id_or_slug}")
+        async with await _connection() as conn:
+            drops = await queries.drop_totals(conn, found.type_id)
+        return self.json_body(group_type_object(found, current_options(), drops.get(found.type_id, {})))
+
+
+@app.page("/api/0/health/")
+class HealthView(ApiView):
+    """200 when Kafka and Postgres answer, else 503 with the failing checks (spec §20.4)."""
+
+    async def read(self, request: Request) -> Response:  # type: ignore[override]
+        kafka, pg = await asyncio.gather(_check(_kafka_answers()), _check(_postgres_answers()))
+        checks = {"kafka": kafka, "postgres": pg}
+        healthy = all(value == "ok" for value in checks.values())
+        return self.json_body({"status": "ok" if healthy else "unavailable", "checks": checks},
+                              status=200 if healthy else 503)
+
+
+async def _check(probe: Any) -> str:
+    try:
+        await asyncio.wait_for(probe, _HEALTH_TIMEOUT)
+    except Exception as error:  # noqa: BLE001  # any failure is "unavailable"; the log says which
+        log.warning("health: %s", error or type(error).__name__)
+        return "unavailable"
+    return "ok"
+
+
+async def _kafka_answers() -> None:
+    # A metadata round trip on the worker's own producer connection: the broker answers, not just a socket.
+    producer = app.producer._ensure_producer()  # type: ignore[attr-defined]  # noqa: SLF001
+    await producer.client.fetch_all_metadata()
+
+
+async def _postgres_answers() -> None:
+    async with await _connection() as conn:
+        await conn.execute("SELECT 1")
