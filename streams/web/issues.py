@@ -54,6 +54,8 @@ class IssueRef:
 
 
 def parse_issue_ref(text: str) -> IssueRef:
+    if "\x00" in text:
+        raise not_found("no such issue")  # no slug holds U+0000, and Postgres text cannot
     if text.isascii() and text.isdigit():
         if int(text) > 2**63 - 1:
             raise not_found(f"no issue {text}")
@@ -146,5 +148,7 @@ def parse_list_request(
         raise invalid_parameter("groupStatsPeriod", "groupStatsPeriod must be 24h, 14d or empty")
 
     environments = tuple(dict.fromkeys(value for key, value in params if key == "environment"))
+    if any("\x00" in environment for environment in environments):
+        raise invalid_parameter("environment", "an environment name cannot hold U+0000")
     return ListRequest(query, sort, limit, cursor, last_seen_from, first_seen_until, environments,
                        _GROUP_STATS_PERIODS[group_stats])

@@ -127,6 +127,10 @@ class _Parser:
         self.pos = 0
 
     def terms(self) -> list[Term]:
+        nul = self.query.find("\x00")
+        if nul >= 0:
+            # Postgres text cannot hold U+0000: refuse it here rather than fail the query in the database.
+            raise InvalidQuery(f"the character U+0000 ({self.query[nul]}) cannot be searched", "\x00", nul)
         terms: list[Term] = []
         while True:
             self._skip_whitespace()

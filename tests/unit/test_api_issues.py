@@ -67,7 +67,7 @@ def test_issue_refs_are_group_ids_or_case_insensitive_short_ids() -> None:
     assert parse_issue_ref("42") == IssueRef(group_id=42)
     assert parse_issue_ref("P1-1A") == IssueRef(slug="p1", short_id=42)
     assert parse_issue_ref("my-shop-1o") == IssueRef(slug="my-shop", short_id=32)  # O reads as 0
-    for bad in ("P1-", "-3", "P1-U", "abc", "99999999999999999999"):
+    for bad in ("P1-", "-3", "P1-U", "abc", "99999999999999999999", "p\x001-1"):
         with pytest.raises(ApiError) as raised:
             parse_issue_ref(bad)
         assert (raised.value.status, raised.value.code) == (404, "not_found")
@@ -113,6 +113,7 @@ def test_environments_repeat_and_group_stats_may_be_turned_off() -> None:
         (params(start="2026-11-01T00:00:00", end="2026-11-02T00:00:00Z"), "start"),  # naive
         (params(start="2026-11-01T00:00:00Z", end="soon"), "end"),
         (params(groupStatsPeriod="7d"), "groupStatsPeriod"),
+        (params(environment="prod\x00"), "environment"),
     ],
 )
 def test_bad_list_parameters_are_named(given: list[tuple[str, str]], parameter: str) -> None:

@@ -198,6 +198,7 @@ def test_names_type_when_a_type_or_category_term_is_present_even_negated() -> No
         ("x level: y", "level:", 2),
         ("!", "!", 0),
         ("a ! b", "!", 2),
+        ("is:unresolved ti\x00tle", "\x00", 16),  # Postgres text cannot hold U+0000
     ],
 )
 def test_errors_name_the_offending_token_and_its_position(query: str, token: str, position: int) -> None:
