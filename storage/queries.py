@@ -284,3 +284,12 @@ async def drop_totals(conn: AsyncConnection[Any], type_id: int | None = None) ->
     for row_type_id, outcome, count in await cursor.fetchall():
         totals.setdefault(int(row_type_id), {})[outcome] = int(count)
     return totals
+
+
+async def event_data(conn: AsyncConnection[Any], project_id: int, event_id: str) -> dict[str, Any] | None:
+    """The stored event (its kept keys, spec §5.3) of an occurrence."""
+    cursor = await conn.execute(
+        "SELECT data FROM events WHERE project_id = %s AND event_id = %s", (project_id, event_id)
+    )
+    row = await cursor.fetchone()
+    return None if row is None else dict(row[0])

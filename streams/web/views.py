@@ -20,9 +20,11 @@ from psycopg import AsyncConnection
 from psycopg_pool import PoolTimeout
 
 from storage import queries
+from storage.pool import PoolHolder
 from streams.app import app
 from streams.runtime_options import current_options
-from streams.services import postgres, registry
+from streams.services import registry
+from streams.settings import get_settings
 from streams.web.errors import ApiError, not_found, unavailable
 from streams.web.issues import is_visible, parse_issue_ref, parse_list_request, searchable_type_ids
 from streams.web.pagination import Page, link_header, page_from_fetch
@@ -40,6 +42,10 @@ log = logging.getLogger(__name__)
 
 _CONNECT_TIMEOUT = 5.0  # seconds to wait for a pooled connection before answering 503
 _HEALTH_TIMEOUT = 3.0
+
+# A pool of its own, not the sink's: a burst of reads must never make the sink wait for a connection, since
+# the sink's commit is what lets the worker acknowledge its input (spec §2.4.3). Opened on the first request.
+_reads = PoolHolder(get_settings().database_url, min_size=1, max_size=4)
 
 
 class ApiView(View):
@@ -83,8 +89,22 @@ class ApiView(View):
 
 
 async def _connection() -> Any:
-    pool = await postgres.get()
+    pool = await _reads.get()
     return pool.connection(timeout=_CONNECT_TIMEOUT)
+
+
+async def _visible_group(conn: AsyncConnection[Any], issue_id: str) -> queries.GroupRow:
+    """The group a path names, or 404 when there is none or its type is invisible for its project."""
+    ref = parse_issue_ref(issue_id)
+    if ref.group_id is not None:
+        row = await queries.group_by_id(conn, ref.group_id)
+    else:
+        assert ref.slug is not None and ref.short_id is not None
+        row = await queries.group_by_short_id(conn, ref.slug, ref.short_id)
+    # Invisible and missing answer alike, so a hidden type cannot be probed (§10.3.3).
+    if row is None or not is_visible(registry, row.project_id, row.type, current_options()):
+        raise not_found(f"no issue {issue_id}")
+    return row
 
 
 def _project_id(text: str) -> int:
@@ -142,16 +162,8 @@ class IssueDetailsView(ApiView):
 
     async def read(self, request: Request, issue_id: str) -> Response:  # type: ignore[override]
         now = datetime.now(UTC)
-        ref = parse_issue_ref(issue_id)
         async with await _connection() as conn:
-            if ref.group_id is not None:
-                row = await queries.group_by_id(conn, ref.group_id)
-            else:
-                assert ref.slug is not None and ref.short_id is not None
-                row = await queries.group_by_short_id(conn, ref.slug, ref.short_id)
-            # Invisible and missing answer alike, so a hidden type cannot be probed (§10.3.3).
-            if row is None or not is_visible(registry, row.project_id, row.type, current_options()):
-                raise not_found(f"no issue {issue_id}")
+            row = await _visible_group(conn, issue_id)
             counts = await queries.hourly_counts(conn, [row.id], stats_start("14d", now))
             environments = await queries.group_environments(conn, row.id)
             latest = await queries.latest_occurrence(conn, row.id)
@@ -169,6 +181,20 @@ class IssueDetailsView(ApiView):
             activity=[activity_object(activity) for activity in activities],
         )
         return self.json_body(issue)
+
+
+@app.page("/api/0/issues/{issue_id}/occurrences/latest/")
+class LatestOccurrenceView(ApiView):
+    """The issue's newest occurrence with its stored event (spec §20.4); 404 like the details."""
+
+    async def read(self, request: Request, issue_id: str) -> Response:  # type: ignore[override]
+        async with await _connection() as conn:
+            row = await _visible_group(conn, issue_id)
+            latest = await queries.latest_occurrence(conn, row.id)
+            if latest is None:
+                raise not_found(f"issue {issue_id} has no stored occurrence")
+            event = await queries.event_data(conn, latest.project_id, latest.event_id)
+        return self.json_body({**occurrence_object(latest), "event": event})
 
 
 @app.page("/api/0/grouptypes/")

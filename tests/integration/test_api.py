@@ -109,6 +109,7 @@ async def test_invisible_type_is_left_out_of_lists_and_404_on_both_workers_until
             hidden = get(worker, f"issues/{ref}/")
             assert hidden.status == 404, (ref, hidden.json)
             assert hidden.json == {"code": "not_found", "message": f"no issue {ref}", "details": {}}
+            assert get(worker, f"issues/{ref}/occurrences/latest/").status == 404
         assert get(worker, f"issues/{bulk[0]}/").status == 200
         assert get(worker, f"issues/{feedback[0]}/").status == 200  # out of search, not invisible
 
@@ -128,6 +129,7 @@ async def test_invisible_type_is_left_out_of_lists_and_404_on_both_workers_until
             shown = get(worker, f"issues/{ref}/")
             assert shown.status == 200, (ref, shown.json)
             assert shown.json["issueType"] == "replay_click_dead" and shown.json["typeId"] == DEAD_CLICK
+            assert get(worker, f"issues/{ref}/occurrences/latest/").json["typeId"] == DEAD_CLICK
         assert get(worker, "grouptypes/5001/").json["flags"]["visible"] == {
             "name": VISIBLE_FLAG, "stage": "la", "projects": [1],
         }
@@ -220,6 +222,9 @@ async def test_list_filters_sorts_and_pages_real_rows(deployment: Deployment) ->
     assert details["importantEvidence"] == {"name": "Duration", "value": "120 ms", "important": True}
     assert [activity["typeName"] for activity in details["activity"]] == ["FIRST_SEEN"]
     assert sum(count for _, count in details["stats"]["14d"]) == 7
+    latest = get(worker, f"issues/{top['id']}/occurrences/latest/").json
+    assert latest["id"] == details["latestOccurrence"]["id"]
+    assert latest["event"]["event_id"] == latest["eventId"] and latest["event"]["environment"] == "production"
 
     # Errors (§20.1.3).
     bad = get(worker, "projects/1/issues/", query="is:unresolved colour:red")
