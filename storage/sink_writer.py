@@ -29,7 +29,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
@@ -420,6 +420,13 @@ async def _first_counts(cur: AsyncCursor[Any], applied: Sequence[ChangeRecord]) 
         (ids,),
     )
     return {row[0] for row in await cur.fetchall()}
+
+
+async def prune_counted_drops(conn: AsyncConnection, older_than: timedelta) -> int:
+    """Forget count ids recorded before `older_than` ago; returns how many. Commits on its own."""
+    async with conn.transaction():
+        cursor = await conn.execute("DELETE FROM counted_drops WHERE counted_at < now() - %s", (older_than,))
+        return cursor.rowcount
 
 
 async def _record_offsets(cur: AsyncCursor[Any], topic: str, applied: Sequence[ChangeRecord]) -> None:

@@ -48,6 +48,9 @@ class Settings(BaseSettings):
     # A start-up setting, not a runtime option: the windowed table's size is fixed when declared (§10.4).
     dedupe_window_seconds: int = Field(3600, ge=60, le=604_800)
     grouptype_modules: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # How long the ids of counted drops are kept (spec §2.4.1): an input re-read after a crash is counted
+    # once only while its id is kept, so keep them at least as long as the input topics keep records.
+    counted_drops_retention_hours: int = Field(168, ge=1, le=87_600)
 
     @field_validator("broker_url")
     @classmethod

@@ -2,11 +2,12 @@
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 
 from faust import StreamT
 
 from grouptypes import gate_passes
-from storage.sink_writer import BatchResult, ChangeRecord, write_batch
+from storage.sink_writer import BatchResult, ChangeRecord, prune_counted_drops, write_batch
 from streams.app import app, settings
 from streams.core.messages import decode, encode
 from streams.core.postprocess import activity_message, post_process_entries, post_process_message
@@ -31,6 +32,20 @@ async def sink(stream: StreamT[bytes]) -> None:
             stop_worker(f"sink batch of {len(events)} changes", error)
         for event in events:
             event.ack()
+
+
+@app.timer(3600.0, on_leader=True)
+async def forget_old_count_ids() -> None:
+    """Keep `counted_drops` bounded; a failure only delays the pruning to the next hour."""
+    retention = timedelta(hours=settings.counted_drops_retention_hours)
+    try:
+        pool = await postgres.get()
+        async with pool.connection() as conn:
+            removed = await prune_counted_drops(conn, retention)
+    except Exception as error:  # never let housekeeping stop the worker
+        log.warning("counted_drops pruning failed, retrying in an hour: %s", error)
+        return
+    log.info("counted_drops: forgot %d count ids older than %s", removed, retention)
 
 
 async def _commit(changes: list[ChangeRecord]) -> BatchResult:

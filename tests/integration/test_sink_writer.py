@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from datetime import timedelta
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -11,7 +12,7 @@ import psycopg
 import pytest
 
 from storage.migrate import migrate
-from storage.sink_writer import ChangeRecord, write_batch
+from storage.sink_writer import ChangeRecord, prune_counted_drops, write_batch
 from bench.workload import BASE_T, RULES, group_changes, occurrence_json
 from streams.core.engine import IncomingOccurrence, KeyState, SeenRecord, decide_occurrence, decide_quota_answer
 from streams.core.fingerprint import group_key, hash_fingerprint
@@ -201,3 +202,16 @@ async def test_an_original_and_its_replay_in_one_batch_count_once(database: str)
     assert after["groups"][0][3] == 2
     assert sum(row[2] for row in after["hourly_counts"]) == 2
     assert len(after["occurrences"]) == 2
+
+
+async def test_pruning_forgets_only_count_ids_older_than_the_retention(database: str) -> None:  # spec §2.4.1
+    with psycopg.connect(database) as conn:
+        conn.execute(
+            "INSERT INTO counted_drops (id, counted_at) VALUES ('old-1', now() - interval '8 days'),"
+            " ('old-2', now() - interval '169 hours'), ('recent', now() - interval '167 hours'), ('new', now())"
+        )
+    async with await psycopg.AsyncConnection.connect(database) as conn:
+        removed = await prune_counted_drops(conn, timedelta(hours=168))
+    assert removed == 2
+    with psycopg.connect(database) as conn:
+        assert conn.execute("SELECT id FROM counted_drops ORDER BY id").fetchall() == [("new",), ("recent",)]
