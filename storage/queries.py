@@ -30,15 +30,41 @@ _COLUMNS: dict[str, str] = {
 _COMPARISONS = frozenset({"=", ">", ">=", "<", "<="})
 _TEXT_COLUMNS = ("g.title", "g.subtitle", "g.culprit")  # spec §20.6.3
 
-# spec §20.7: the sort key columns, each descending, then the group id descending as the tie-breaker.
-SORT_COLUMNS: dict[str, tuple[str, ...]] = {
-    "date": ("last_seen",),
-    "new": ("first_seen",),
-    "freq": ("times_seen",),
-    "priority": ("priority", "last_seen"),
-}
-
 Direction = Literal["next", "previous"]
+
+
+@dataclass(frozen=True)
+class KeysetOrder:
+    """A list order that pages by keyset (spec §20.2.1): every column descending, the last the row's id."""
+
+    name: str  # carried in cursors, so a cursor of another list or sort is refused
+    columns: tuple[str, ...]  # row attributes
+    sql: tuple[str, ...]  # the same columns in SQL (fixed here, never from a request)
+    timestamps: frozenset[str] = frozenset()
+    text_id: bool = False  # the id is a 32-hex string (activities, occurrences), not a bigint
+
+
+# spec §20.7: the sort key columns, each descending, then the group id descending as the tie-breaker.
+ISSUE_ORDERS: dict[str, KeysetOrder] = {
+    "date": KeysetOrder("date", ("last_seen", "id"), ("g.last_seen", "g.id"), frozenset({"last_seen"})),
+    "new": KeysetOrder("new", ("first_seen", "id"), ("g.first_seen", "g.id"), frozenset({"first_seen"})),
+    "freq": KeysetOrder("freq", ("times_seen", "id"), ("g.times_seen", "g.id")),
+    "priority": KeysetOrder(
+        "priority", ("priority", "last_seen", "id"), ("g.priority", "g.last_seen", "g.id"), frozenset({"last_seen"})
+    ),
+}
+# spec §20.4: activities newest first; occurrences newest T (`received`) first.
+ACTIVITY_ORDER = KeysetOrder("activities", ("datetime", "id"), ("datetime", "id"), frozenset({"datetime"}), True)
+OCCURRENCE_ORDER = KeysetOrder("occurrences", ("received", "id"), ("received", "id"), frozenset({"received"}), True)
+
+
+@dataclass(frozen=True)
+class Keyset:
+    """Where a page starts: beyond `bound` in `direction` (None: at the start), the bound row included or not."""
+
+    direction: Direction = "next"
+    bound: tuple[Any, ...] | None = None
+    inclusive: bool = False
 
 
 @dataclass(frozen=True)
@@ -169,36 +195,38 @@ def issue_where(search: IssueSearch) -> tuple[str, list[Any]]:
     return " AND ".join(clauses), params
 
 
-def page_order(sort: str, direction: Direction, bound: Sequence[Any] | None) -> tuple[str, str, list[Any]]:
-    """(keyset clause or "", ORDER BY list, parameters) for one page of `sort` in `direction`.
+def page_order(order: KeysetOrder, keyset: Keyset) -> tuple[str, str, list[Any]]:
+    """(keyset clause or "", ORDER BY list, parameters) for one page of `order` from `keyset`.
 
-    Every sort column and the id are descending, so one row comparison is the keyset condition; the
-    previous page reads the other way and the caller reverses it.
+    Every column is descending, so one row comparison is the keyset condition; the previous page reads
+    the other way and the caller reverses it.
     """
-    columns = [_COLUMNS[name] for name in SORT_COLUMNS[sort]] + ["g.id"]
-    descending = direction == "next"
-    order = ", ".join(f"{column} {'DESC' if descending else 'ASC'}" for column in columns)
-    if bound is None:
-        return "", order, []
-    if len(bound) != len(columns):
-        raise ValueError(f"a {sort!r} bound has {len(columns)} values, got {len(bound)}")
-    placeholders = ", ".join(["%s"] * len(columns))
-    keyset = f"({', '.join(columns)}) {'<' if descending else '>'} ({placeholders})"
-    return keyset, order, list(bound)
+    descending = keyset.direction == "next"
+    order_by = ", ".join(f"{column} {'DESC' if descending else 'ASC'}" for column in order.sql)
+    if keyset.bound is None:
+        return "", order_by, []
+    if len(keyset.bound) != len(order.sql):
+        raise ValueError(f"a {order.name!r} bound has {len(order.sql)} values, got {len(keyset.bound)}")
+    operator = ("<" if descending else ">") + ("=" if keyset.inclusive else "")
+    placeholders = ", ".join(["%s"] * len(order.sql))
+    return f"({', '.join(order.sql)}) {operator} ({placeholders})", order_by, list(keyset.bound)
+
+
+def _paged(where: str, params: list[Any], order: KeysetOrder, keyset: Keyset, limit: int) -> tuple[str, list[Any]]:
+    clause, order_by, bound = page_order(order, keyset)
+    if clause:
+        where, params = f"{where} AND {clause}", params + bound
+    return f"WHERE {where} ORDER BY {order_by} LIMIT %s", [*params, limit]
 
 
 async def fetch_issues(
-    conn: AsyncConnection[Any], search: IssueSearch, sort: str, direction: Direction,
-    bound: Sequence[Any] | None, limit: int,
+    conn: AsyncConnection[Any], search: IssueSearch, order: KeysetOrder, keyset: Keyset, limit: int
 ) -> list[GroupRow]:
-    """Up to `limit` groups beyond `bound` in `direction`, in the order read (previous: ascending)."""
+    """Up to `limit` groups from `keyset`, in the order read (previous: ascending)."""
     where, params = issue_where(search)
-    keyset, order, keyset_params = page_order(sort, direction, bound)
-    if keyset:
-        where = f"{where} AND {keyset}"
-        params = params + keyset_params
+    tail, params = _paged(where, params, order, keyset, limit)
     async with conn.cursor(row_factory=class_row(GroupRow)) as cursor:
-        await cursor.execute(f"{_GROUP_SELECT} WHERE {where} ORDER BY {order} LIMIT %s", [*params, limit])
+        await cursor.execute(f"{_GROUP_SELECT} {tail}", params)
         return await cursor.fetchall()
 
 
@@ -249,26 +277,34 @@ async def group_environments(conn: AsyncConnection[Any], group_id: int) -> list[
     return [row[0] for row in await cursor.fetchall()]
 
 
+_OCCURRENCE_SELECT = (
+    "SELECT id, project_id, group_id, event_id, fingerprint, issue_title, subtitle, culprit, level, type,"
+    " detection_time, evidence_display, evidence_data, resource_id, priority, assignee, outcome, received"
+    " FROM occurrences"
+)
+
+
+async def fetch_occurrences(
+    conn: AsyncConnection[Any], group_id: int, keyset: Keyset, limit: int
+) -> list[OccurrenceRow]:
+    """A page of the group's occurrences, newest T (`received`) first (spec §20.4)."""
+    tail, params = _paged("group_id = %s", [group_id], OCCURRENCE_ORDER, keyset, limit)
+    async with conn.cursor(row_factory=class_row(OccurrenceRow)) as cursor:
+        await cursor.execute(f"{_OCCURRENCE_SELECT} {tail}", params)
+        return await cursor.fetchall()
+
+
 async def latest_occurrence(conn: AsyncConnection[Any], group_id: int) -> OccurrenceRow | None:
     """The group's occurrence with the newest T (`received`), spec §20.10."""
-    async with conn.cursor(row_factory=class_row(OccurrenceRow)) as cursor:
-        await cursor.execute(
-            "SELECT id, project_id, group_id, event_id, fingerprint, issue_title, subtitle, culprit, level, type,"
-            " detection_time, evidence_display, evidence_data, resource_id, priority, assignee, outcome, received"
-            " FROM occurrences WHERE group_id = %s ORDER BY received DESC, id DESC LIMIT 1",
-            (group_id,),
-        )
-        return await cursor.fetchone()
+    rows = await fetch_occurrences(conn, group_id, Keyset(), 1)
+    return rows[0] if rows else None
 
 
-async def group_activities(conn: AsyncConnection[Any], group_id: int, limit: int = 100) -> list[ActivityRow]:
-    """The latest `limit` activities, newest first (spec §20.10)."""
+async def fetch_activities(conn: AsyncConnection[Any], group_id: int, keyset: Keyset, limit: int) -> list[ActivityRow]:
+    """A page of the group's activities, newest first (spec §20.4, §20.10)."""
+    tail, params = _paged("group_id = %s", [group_id], ACTIVITY_ORDER, keyset, limit)
     async with conn.cursor(row_factory=class_row(ActivityRow)) as cursor:
-        await cursor.execute(
-            "SELECT id, type, data, datetime, actor FROM activities WHERE group_id = %s"
-            " ORDER BY datetime DESC, id DESC LIMIT %s",
-            (group_id, limit),
-        )
+        await cursor.execute(f"SELECT id, type, data, datetime, actor FROM activities {tail}", params)
         return await cursor.fetchall()
 
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from grouptypes import GroupTypeRegistry, gate_passes
-from storage.queries import SORT_COLUMNS, IssueSearch
+from storage.queries import ISSUE_ORDERS, IssueSearch, KeysetOrder
 from streams.core.short_id import parse_short_id
 from streams.web.errors import ApiError, invalid_parameter, not_found
 from streams.web.pagination import Cursor, decode_cursor, parse_limit
@@ -105,6 +105,12 @@ def parse_timestamp_param(name: str, text: str) -> datetime:
         ) from None
 
 
+def parse_page_params(params: Sequence[tuple[str, str]], order: KeysetOrder) -> tuple[Cursor | None, int]:
+    """`cursor` and `limit` of any paginated list (spec §20.2.1)."""
+    cursor_text = _first(params, "cursor")
+    return (decode_cursor(cursor_text, order) if cursor_text else None), parse_limit(_first(params, "limit"))
+
+
 def parse_list_request(
     params: Sequence[tuple[str, str]], registry: GroupTypeRegistry, now: datetime
 ) -> ListRequest:
@@ -117,12 +123,9 @@ def parse_list_request(
                        {"token": error.token, "position": error.position}) from None
 
     sort = _first(params, "sort") or "date"
-    if sort not in SORT_COLUMNS:
-        raise invalid_parameter("sort", f"sort must be one of {', '.join(SORT_COLUMNS)}")
-
-    limit = parse_limit(_first(params, "limit"))
-    cursor_text = _first(params, "cursor")
-    cursor = decode_cursor(cursor_text, sort) if cursor_text else None
+    if sort not in ISSUE_ORDERS:
+        raise invalid_parameter("sort", f"sort must be one of {', '.join(ISSUE_ORDERS)}")
+    cursor, limit = parse_page_params(params, ISSUE_ORDERS[sort])
 
     stats_period, start, end = (_first(params, name) for name in ("statsPeriod", "start", "end"))
     last_seen_from = first_seen_until = None

@@ -1,56 +1,64 @@
-"""Keyset pagination of spec §20.2: opaque cursors, the `limit` parameter and the `Link` header."""
+"""Keyset pagination of spec §20.2: opaque cursors, the `limit` parameter, pages and the `Link` header."""
 from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 from urllib.parse import urlencode
 
 import orjson
 
-from storage.queries import SORT_COLUMNS, Direction, GroupRow
+from storage.queries import Direction, Keyset, KeysetOrder
 from streams.web.errors import invalid_parameter
 
 DEFAULT_LIMIT = 25  # spec §20.2.1
 MAX_LIMIT = 100
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_TIMESTAMP_COLUMNS = frozenset({"first_seen", "last_seen"})
-_DIRECTIONS: dict[str, Direction] = {"n": "next", "p": "previous"}
+_MICROSECOND = timedelta(microseconds=1)
+# Cursor letters: direction, upper case when the bound row itself belongs to the page.
+_LETTERS: dict[tuple[Direction, bool], str] = {
+    ("next", False): "n", ("previous", False): "p", ("next", True): "N", ("previous", True): "P",
+}
+_FROM_LETTER = {letter: key for key, letter in _LETTERS.items()}
 _MAX_CURSOR_CHARS = 512  # far above any real cursor; refuses garbage before decoding it
+_MAX_TEXT_ID = 64
+
+KeyValue = int | str
 
 
 @dataclass(frozen=True)
 class Cursor:
-    """A position between two rows of one sort: read `direction` from `key` (sort values, then group id).
+    """A position in one list order: read `direction` from `key` (the order's column values).
 
     Timestamps are kept as integer epoch microseconds, Postgres's own precision, so a key read back
     compares equal to the row it came from. An empty key is the start of the list.
     """
 
-    sort: str
+    order: KeysetOrder
     direction: Direction
-    key: tuple[int, ...]
+    key: tuple[KeyValue, ...]
+    inclusive: bool = False
 
     def encode(self) -> str:
-        payload = orjson.dumps([self.sort, self.direction[0], *self.key])
+        payload = orjson.dumps([self.order.name, _LETTERS[(self.direction, self.inclusive)], *self.key])
         return base64.urlsafe_b64encode(payload).rstrip(b"=").decode("ascii")
 
-    def bound(self) -> tuple[Any, ...] | None:
-        """The key as SQL values (timestamps as datetimes), or None at the start."""
+    def keyset(self) -> Keyset:
+        """The key as SQL values (timestamps as datetimes)."""
         if not self.key:
-            return None
-        columns = (*SORT_COLUMNS[self.sort], "id")
-        return tuple(
-            _EPOCH + timedelta(microseconds=value) if column in _TIMESTAMP_COLUMNS else value
-            for column, value in zip(columns, self.key, strict=True)
+            return Keyset(self.direction)
+        bound = tuple(
+            _EPOCH + value * _MICROSECOND if column in self.order.timestamps else value
+            for column, value in zip(self.order.columns, self.key, strict=True)
         )
+        return Keyset(self.direction, bound, self.inclusive)
 
 
-def decode_cursor(text: str, sort: str) -> Cursor:
-    """Parse a cursor made by `Cursor.encode` for `sort`; anything else is `invalid_parameter` (§20.1.3)."""
+def decode_cursor(text: str, order: KeysetOrder) -> Cursor:
+    """Parse a cursor made by `Cursor.encode` for `order`; anything else is `invalid_parameter` (§20.1.3)."""
     bad = invalid_parameter("cursor", "cursor is not a cursor of this list and sort; start again without it")
     if len(text) > _MAX_CURSOR_CHARS:
         raise bad
@@ -60,30 +68,37 @@ def decode_cursor(text: str, sort: str) -> Cursor:
         raise bad from None
     if not isinstance(payload, list) or len(payload) < 2:
         raise bad
-    cursor_sort, direction, *key = payload
-    if cursor_sort != sort or direction not in _DIRECTIONS:
+    name, letter, *key = payload
+    if name != order.name or not isinstance(letter, str) or letter not in _FROM_LETTER:
         raise bad
-    width = len(SORT_COLUMNS[sort]) + 1
-    if key and len(key) != width:
+    if key and (len(key) != len(order.columns) or not all(map(_is_int, key[:-1]))):
         raise bad
-    if not all(isinstance(value, int) and not isinstance(value, bool) for value in key):
+    if key and not (_is_text_id(key[-1]) if order.text_id else _is_int(key[-1])):
         raise bad
-    cursor = Cursor(sort, _DIRECTIONS[direction], tuple(key))
+    direction, inclusive = _FROM_LETTER[letter]
+    cursor = Cursor(order, direction, tuple(key), inclusive)
     try:
-        cursor.bound()  # a timestamp out of datetime's range is not ours either
+        cursor.keyset()  # a timestamp out of datetime's range is not ours either
     except OverflowError:
         raise bad from None
     return cursor
 
 
-def row_key(sort: str, row: GroupRow) -> tuple[int, ...]:
-    values: list[int] = []
-    for column in (*SORT_COLUMNS[sort], "id"):
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and -(2**63) <= value < 2**63
+
+
+def _is_text_id(value: object) -> bool:
+    return isinstance(value, str) and 0 < len(value) <= _MAX_TEXT_ID and value.isascii() and value.isalnum()
+
+
+def row_key(order: KeysetOrder, row: Any) -> tuple[KeyValue, ...]:
+    values: list[KeyValue] = []
+    for column in order.columns:
         value = getattr(row, column)
-        if column in _TIMESTAMP_COLUMNS:
-            # Integer arithmetic on the timedelta: a float timestamp would lose microseconds.
-            value = (value - _EPOCH) // timedelta(microseconds=1)
-        values.append(int(value))
+        if column in order.timestamps:
+            value = (value - _EPOCH) // _MICROSECOND  # integer arithmetic: a float would lose microseconds
+        values.append(value if isinstance(value, str) else int(value))
     return tuple(values)
 
 
@@ -99,18 +114,18 @@ def parse_limit(text: str | None) -> int:
 class Page:
     """One page in display order, with the cursors on either side and whether rows lie beyond them."""
 
-    rows: list[GroupRow]
+    rows: list[Any]
     previous: Cursor
     next: Cursor
     has_previous: bool
     has_next: bool
 
 
-def page_from_fetch(sort: str, request: Cursor | None, fetched: Sequence[GroupRow], limit: int) -> Page:
+def page_from_fetch(order: KeysetOrder, request: Cursor | None, fetched: Sequence[Any], limit: int) -> Page:
     """Build the page from up to `limit + 1` rows read in the request's direction.
 
     The extra row only tells that the read direction goes on. Whether rows lie on the other side is left
-    False: for a first page there are none, otherwise the caller reads one row from the opposite cursor.
+    False: for a first page there are none, otherwise `read_page` reads one row from the opposite cursor.
     """
     direction: Direction = request.direction if request else "next"
     more = len(fetched) > limit
@@ -118,16 +133,32 @@ def page_from_fetch(sort: str, request: Cursor | None, fetched: Sequence[GroupRo
     if direction == "previous":
         rows.reverse()  # read ascending, shown descending
     if rows:
-        first, last = row_key(sort, rows[0]), row_key(sort, rows[-1])
+        previous = Cursor(order, "previous", row_key(order, rows[0]))
+        following = Cursor(order, "next", row_key(order, rows[-1]))
     elif request is not None and request.key:
-        # An empty page still lies next to the row the request's cursor came from. Ids are integers, so
-        # shifting the id by one puts both cursors just beyond that row: either way, it is read again.
-        *values, group_id = request.key
-        first, last = (*values, group_id - 1), (*values, group_id + 1)
+        # An empty page still lies next to the row its cursor came from: both ways, that row is read again.
+        previous = Cursor(order, "previous", request.key, inclusive=True)
+        following = Cursor(order, "next", request.key, inclusive=True)
     else:
-        first = last = ()
+        previous, following = Cursor(order, "previous", ()), Cursor(order, "next", ())
     has_previous, has_next = (False, more) if direction == "next" else (more, False)
-    return Page(rows, Cursor(sort, "previous", first), Cursor(sort, "next", last), has_previous, has_next)
+    return Page(rows, previous, following, has_previous, has_next)
+
+
+Fetch = Callable[[Keyset, int], Awaitable[Sequence[Any]]]
+
+
+async def read_page(fetch: Fetch, order: KeysetOrder, cursor: Cursor | None, limit: int) -> Page:
+    """Read one page through `fetch(keyset, limit)`, which returns rows in the keyset's read order."""
+    if cursor is not None and cursor.direction == "previous" and not cursor.key:
+        cursor = None  # "before the start" is the first page
+    page = page_from_fetch(order, cursor, await fetch(cursor.keyset() if cursor else Keyset(), limit + 1), limit)
+    if cursor is None:
+        return page  # a first page has nothing before it
+    # Whether the far side has rows: one row read from the opposite cursor says it (§20.2.2 `results`).
+    other = page.previous if cursor.direction == "next" else page.next
+    exists = bool(await fetch(other.keyset(), 1))
+    return replace(page, has_previous=exists) if cursor.direction == "next" else replace(page, has_next=exists)
 
 
 def link_header(base_url: str, params: Sequence[tuple[str, str]], page: Page) -> str:

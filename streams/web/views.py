@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Mapping
-from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -26,8 +25,14 @@ from streams.runtime_options import current_options
 from streams.services import registry
 from streams.settings import get_settings
 from streams.web.errors import ApiError, not_found, unavailable
-from streams.web.issues import is_visible, parse_issue_ref, parse_list_request, searchable_type_ids
-from streams.web.pagination import Page, link_header, page_from_fetch
+from streams.web.issues import (
+    is_visible,
+    parse_issue_ref,
+    parse_list_request,
+    parse_page_params,
+    searchable_type_ids,
+)
+from streams.web.pagination import Page, link_header, read_page
 from streams.web.serialize import (
     activity_object,
     group_type_object,
@@ -84,6 +89,14 @@ class ApiView(View):
         return self.bytes(orjson.dumps(body), content_type="application/json", status=status,
                           headers=dict(headers or {}))
 
+    def paged_body(
+        self, request: Request, body: list[Any], page: Page, headers: Mapping[str, str] | None = None
+    ) -> Response:
+        """A page of a list with its §20.2.2 `Link` header, built from the request's own URL and parameters."""
+        base_url = str(request.url.with_query(None))  # type: ignore[attr-defined]
+        link = link_header(base_url, list(request.query.items()), page)  # type: ignore[attr-defined]
+        return self.json_body(body, headers={"Link": link, **(headers or {})})
+
     def api_error(self, error: ApiError, headers: Mapping[str, str] | None = None) -> Response:
         return self.json_body(error.body(), status=error.status, headers=headers)
 
@@ -127,7 +140,12 @@ class ProjectIssuesView(ApiView):
             if await queries.project_slug(conn, project) is None:
                 raise not_found(f"no project {project}")
             search = listing.search(project, searchable_type_ids(registry, project, options, listing.query))
-            page = await _read_page(conn, search, listing.sort, listing.cursor, listing.limit)
+            order = queries.ISSUE_ORDERS[listing.sort]
+
+            async def fetch(keyset: queries.Keyset, limit: int) -> list[queries.GroupRow]:
+                return await queries.fetch_issues(conn, search, order, keyset, limit)
+
+            page = await read_page(fetch, order, listing.cursor, listing.limit)
             hits = await queries.count_issues(conn, search)
             stats: dict[int, dict[str, list[list[int]]]] = {}
             period = listing.group_stats_period
@@ -135,25 +153,7 @@ class ProjectIssuesView(ApiView):
                 counts = await queries.hourly_counts(conn, [row.id for row in page.rows], stats_start(period, now))
                 stats = {row.id: {period: stats_series(period, counts.get(row.id, []), now)} for row in page.rows}
         body = [issue_object(row, registry, stats.get(row.id) if period else None) for row in page.rows]
-        base_url = str(request.url.with_query(None))  # type: ignore[attr-defined]
-        return self.json_body(body, headers={"Link": link_header(base_url, params, page), "X-Hits": str(hits)})
-
-
-async def _read_page(
-    conn: AsyncConnection[Any], search: queries.IssueSearch, sort: str, cursor: Any, limit: int
-) -> Page:
-    if cursor is not None and cursor.direction == "previous" and not cursor.key:
-        cursor = None  # "before the start" is the first page
-    direction = cursor.direction if cursor else "next"
-    fetched = await queries.fetch_issues(conn, search, sort, direction, cursor.bound() if cursor else None,
-                                         limit + 1)
-    page = page_from_fetch(sort, cursor, fetched, limit)
-    if cursor is None:
-        return page  # a first page has nothing before it
-    # Whether the far side has rows: one row read from the opposite cursor says it (§20.2.2 `results`).
-    other = page.previous if direction == "next" else page.next
-    exists = bool(await queries.fetch_issues(conn, search, sort, other.direction, other.bound(), 1))
-    return replace(page, has_previous=exists) if direction == "next" else replace(page, has_next=exists)
+        return self.paged_body(request, body, page, {"X-Hits": str(hits)})
 
 
 @app.page("/api/0/issues/{issue_id}/")
@@ -167,7 +167,7 @@ class IssueDetailsView(ApiView):
             counts = await queries.hourly_counts(conn, [row.id], stats_start("14d", now))
             environments = await queries.group_environments(conn, row.id)
             latest = await queries.latest_occurrence(conn, row.id)
-            activities = await queries.group_activities(conn, row.id)
+            activities = await queries.fetch_activities(conn, row.id, queries.Keyset(), 100)
         hourly = counts.get(row.id, [])
         issue = issue_object(row, registry, {
             "24h": stats_series("24h", hourly, now), "14d": stats_series("14d", hourly, now),
@@ -181,6 +181,38 @@ class IssueDetailsView(ApiView):
             activity=[activity_object(activity) for activity in activities],
         )
         return self.json_body(issue)
+
+
+@app.page("/api/0/issues/{issue_id}/activities/")
+class IssueActivitiesView(ApiView):
+    """The issue's activities, newest first, in keyset pages (spec §20.4, §20.2)."""
+
+    async def read(self, request: Request, issue_id: str) -> Response:  # type: ignore[override]
+        cursor, limit = parse_page_params(list(request.query.items()), queries.ACTIVITY_ORDER)  # type: ignore[attr-defined]
+        async with await _connection() as conn:
+            row = await _visible_group(conn, issue_id)
+
+            async def fetch(keyset: queries.Keyset, size: int) -> list[queries.ActivityRow]:
+                return await queries.fetch_activities(conn, row.id, keyset, size)
+
+            page = await read_page(fetch, queries.ACTIVITY_ORDER, cursor, limit)
+        return self.paged_body(request, [activity_object(activity) for activity in page.rows], page)
+
+
+@app.page("/api/0/issues/{issue_id}/occurrences/")
+class IssueOccurrencesView(ApiView):
+    """The issue's occurrences, newest T first, in keyset pages (spec §20.4, §20.2)."""
+
+    async def read(self, request: Request, issue_id: str) -> Response:  # type: ignore[override]
+        cursor, limit = parse_page_params(list(request.query.items()), queries.OCCURRENCE_ORDER)  # type: ignore[attr-defined]
+        async with await _connection() as conn:
+            row = await _visible_group(conn, issue_id)
+
+            async def fetch(keyset: queries.Keyset, size: int) -> list[queries.OccurrenceRow]:
+                return await queries.fetch_occurrences(conn, row.id, keyset, size)
+
+            page = await read_page(fetch, queries.OCCURRENCE_ORDER, cursor, limit)
+        return self.paged_body(request, [occurrence_object(occurrence) for occurrence in page.rows], page)
 
 
 @app.page("/api/0/issues/{issue_id}/occurrences/latest/")

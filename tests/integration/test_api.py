@@ -109,7 +109,8 @@ async def test_invisible_type_is_left_out_of_lists_and_404_on_both_workers_until
             hidden = get(worker, f"issues/{ref}/")
             assert hidden.status == 404, (ref, hidden.json)
             assert hidden.json == {"code": "not_found", "message": f"no issue {ref}", "details": {}}
-            assert get(worker, f"issues/{ref}/occurrences/latest/").status == 404
+            for sub_resource in ("occurrences/latest/", "occurrences/", "activities/"):
+                assert get(worker, f"issues/{ref}/{sub_resource}").status == 404
         assert get(worker, f"issues/{bulk[0]}/").status == 200
         assert get(worker, f"issues/{feedback[0]}/").status == 200  # out of search, not invisible
 
@@ -225,6 +226,18 @@ async def test_list_filters_sorts_and_pages_real_rows(deployment: Deployment) ->
     latest = get(worker, f"issues/{top['id']}/occurrences/latest/").json
     assert latest["id"] == details["latestOccurrence"]["id"]
     assert latest["event"]["event_id"] == latest["eventId"] and latest["event"]["environment"] == "production"
+    stored = [row[0] for row in deployment.query(
+        "SELECT id FROM occurrences WHERE group_id = %s ORDER BY received DESC, id DESC", (int(top["id"]),))]
+    assert len(stored) == 7
+    page = get(worker, f"issues/{top['id']}/occurrences/", limit="3")
+    listed = ids(page)
+    while page.link("next")[0]:
+        page = get(worker, f"issues/{top['id']}/occurrences/", limit="3", cursor=page.link("next")[1])
+        listed += ids(page)
+    assert listed == stored and listed[0] == latest["id"]
+    activities = get(worker, f"issues/{top['shortId']}/activities/")
+    assert [activity["typeName"] for activity in activities.json] == ["FIRST_SEEN"]
+    assert activities.link("next")[0] is False
 
     # Errors (§20.1.3).
     bad = get(worker, "projects/1/issues/", query="is:unresolved colour:red")

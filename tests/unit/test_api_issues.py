@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from grouptypes import load_group_types
-from storage.queries import IssueSearch, issue_where, page_order
+from storage.queries import ACTIVITY_ORDER, ISSUE_ORDERS, IssueSearch, Keyset, issue_where, page_order
 from streams.web.errors import ApiError
 from streams.web.issues import (
     IssueRef,
@@ -159,8 +159,15 @@ def test_where_clause_of_sets_days_and_assignee() -> None:
 
 
 def test_page_order_is_descending_keyset_for_next_and_ascending_for_previous() -> None:
-    assert page_order("priority", "next", None) == ("", "g.priority DESC, g.last_seen DESC, g.id DESC", [])
-    assert page_order("freq", "next", (5, 9)) == ("(g.times_seen, g.id) < (%s, %s)", "g.times_seen DESC, g.id DESC",
-                                                  [5, 9])
-    assert page_order("date", "previous", (NOW, 9)) == ("(g.last_seen, g.id) > (%s, %s)",
-                                                        "g.last_seen ASC, g.id ASC", [NOW, 9])
+    assert page_order(ISSUE_ORDERS["priority"], Keyset()) == (
+        "", "g.priority DESC, g.last_seen DESC, g.id DESC", []
+    )
+    assert page_order(ISSUE_ORDERS["freq"], Keyset("next", (5, 9))) == (
+        "(g.times_seen, g.id) < (%s, %s)", "g.times_seen DESC, g.id DESC", [5, 9]
+    )
+    assert page_order(ISSUE_ORDERS["date"], Keyset("previous", (NOW, 9))) == (
+        "(g.last_seen, g.id) > (%s, %s)", "g.last_seen ASC, g.id ASC", [NOW, 9]
+    )
+    assert page_order(ACTIVITY_ORDER, Keyset("next", (NOW, "ab"), inclusive=True)) == (
+        "(datetime, id) <= (%s, %s)", "datetime DESC, id DESC", [NOW, "ab"]
+    )
