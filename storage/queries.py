@@ -35,13 +35,14 @@ Direction = Literal["next", "previous"]
 
 @dataclass(frozen=True)
 class KeysetOrder:
-    """A list order that pages by keyset (spec §20.2.1): every column descending, the last the row's id."""
+    """A list order that pages by keyset (spec §20.2.1): every column one way, the last the row's id."""
 
     name: str  # carried in cursors, so a cursor of another list or sort is refused
     columns: tuple[str, ...]  # row attributes
     sql: tuple[str, ...]  # the same columns in SQL (fixed here, never from a request)
     timestamps: frozenset[str] = frozenset()
     text_id: bool = False  # the id is a 32-hex string (activities, occurrences), not a bigint
+    descending: bool = True
 
 
 # spec §20.7: the sort key columns, each descending, then the group id descending as the tie-breaker.
@@ -56,6 +57,7 @@ ISSUE_ORDERS: dict[str, KeysetOrder] = {
 # spec §20.4: activities newest first; occurrences newest T (`received`) first.
 ACTIVITY_ORDER = KeysetOrder("activities", ("datetime", "id"), ("datetime", "id"), frozenset({"datetime"}), True)
 OCCURRENCE_ORDER = KeysetOrder("occurrences", ("received", "id"), ("received", "id"), frozenset({"received"}), True)
+PROJECT_ORDER = KeysetOrder("projects", ("id",), ("id",), descending=False)  # spec §20.4: by id
 
 
 @dataclass(frozen=True)
@@ -101,6 +103,15 @@ class GroupRow:
     culprit: str
     resolved_at: datetime | None
     data: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ProjectRow:
+    id: int
+    slug: str
+    resolve_age_hours: int | None
+    occurrence_rate_limit: dict[str, Any]
+    created_at: datetime
 
 
 @dataclass(frozen=True)
@@ -198,10 +209,10 @@ def issue_where(search: IssueSearch) -> tuple[str, list[Any]]:
 def page_order(order: KeysetOrder, keyset: Keyset) -> tuple[str, str, list[Any]]:
     """(keyset clause or "", ORDER BY list, parameters) for one page of `order` from `keyset`.
 
-    Every column is descending, so one row comparison is the keyset condition; the previous page reads
-    the other way and the caller reverses it.
+    Every column runs the same way, so one row comparison is the keyset condition; the previous page
+    reads the other way and the caller reverses it.
     """
-    descending = keyset.direction == "next"
+    descending = (keyset.direction == "next") == order.descending
     order_by = ", ".join(f"{column} {'DESC' if descending else 'ASC'}" for column in order.sql)
     if keyset.bound is None:
         return "", order_by, []
@@ -329,3 +340,31 @@ async def event_data(conn: AsyncConnection[Any], project_id: int, event_id: str)
     )
     row = await cursor.fetchone()
     return None if row is None else dict(row[0])
+
+
+_PROJECT_SELECT = "SELECT id, slug, resolve_age_hours, occurrence_rate_limit, created_at FROM projects"
+
+
+async def fetch_projects(conn: AsyncConnection[Any], keyset: Keyset, limit: int) -> list[ProjectRow]:
+    tail, params = _paged("true", [], PROJECT_ORDER, keyset, limit)
+    async with conn.cursor(row_factory=class_row(ProjectRow)) as cursor:
+        await cursor.execute(f"{_PROJECT_SELECT} {tail}", params)
+        return await cursor.fetchall()
+
+
+async def project_by_id(conn: AsyncConnection[Any], project_id: int) -> ProjectRow | None:
+    async with conn.cursor(row_factory=class_row(ProjectRow)) as cursor:
+        await cursor.execute(f"{_PROJECT_SELECT} WHERE id = %s", (project_id,))
+        return await cursor.fetchone()
+
+
+async def project_drops(conn: AsyncConnection[Any], project_ids: Sequence[int]) -> dict[int, dict[str, dict[int, int]]]:
+    """project id → outcome → type id → count (spec §7.4, §20.11.1)."""
+    cursor = await conn.execute(
+        "SELECT project_id, outcome, type_id, count FROM drop_counters WHERE project_id = ANY(%s)",
+        (list(project_ids),),
+    )
+    drops: dict[int, dict[str, dict[int, int]]] = {}
+    for project_id, outcome, type_id, count in await cursor.fetchall():
+        drops.setdefault(int(project_id), {}).setdefault(outcome, {})[int(type_id)] = int(count)
+    return drops

@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from grouptypes import GroupType, GroupTypeRegistry, PriorityLevel, flag_names, flag_option_name, parse_flag_value
 from grouptypes.flags import Gate, RolloutStage
-from storage.queries import ActivityRow, GroupRow, OccurrenceRow
+from storage.queries import ActivityRow, GroupRow, OccurrenceRow, ProjectRow
 from streams.core.enums import LEVELS, PRIORITY_NAMES, ActivityType, GroupStatus, GroupSubStatus
 from streams.core.payload_fields import iso_utc
 from streams.core.short_id import display_short_id
@@ -181,4 +181,32 @@ def group_type_object(
             _FLAG_KEYS[gate]: flag_object(name, options.get(flag_option_name(name))) for gate, name in names.items()
         },
         "drops": dict(sorted(drops.items())),
+    }
+
+
+def project_object(
+    row: ProjectRow, drops: Mapping[str, Mapping[int, int]], registry: GroupTypeRegistry
+) -> dict[str, Any]:
+    """The §20.11.1 project: settings (§11.1), creation time and drop counters by outcome and type slug.
+
+    Drops of unreleased types are shown too: an operator reads their `ingest_disabled` counts to decide a
+    rollout. A type no longer registered is named by its id.
+    """
+
+    def slug(type_id: int) -> str:
+        return registry.get_by_type_id(type_id).slug if registry.is_registered(type_id) else str(type_id)
+
+    return {
+        "id": str(row.id),
+        "slug": row.slug,
+        "settings": {
+            "slug": row.slug,
+            "resolve_age_hours": row.resolve_age_hours,
+            "occurrence_rate_limit": row.occurrence_rate_limit,
+        },
+        "createdAt": iso_utc(row.created_at),
+        "drops": {
+            outcome: {slug(type_id): count for type_id, count in sorted(by_type.items())}
+            for outcome, by_type in sorted(drops.items())
+        },
     }

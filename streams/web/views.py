@@ -39,6 +39,7 @@ from streams.web.serialize import (
     important_evidence,
     issue_object,
     occurrence_object,
+    project_object,
     stats_series,
     stats_start,
 )
@@ -124,6 +125,35 @@ def _project_id(text: str) -> int:
     if not (text.isascii() and text.isdigit()) or not 0 < int(text) <= 2**63 - 1:
         raise not_found(f"no project {text}")
     return int(text)
+
+
+@app.page("/api/0/projects/")
+class ProjectsView(ApiView):
+    """Every project, by id, in keyset pages (spec §20.4, §20.11.1)."""
+
+    async def read(self, request: Request) -> Response:  # type: ignore[override]
+        cursor, limit = parse_page_params(list(request.query.items()), queries.PROJECT_ORDER)  # type: ignore[attr-defined]
+        async with await _connection() as conn:
+
+            async def fetch(keyset: queries.Keyset, size: int) -> list[queries.ProjectRow]:
+                return await queries.fetch_projects(conn, keyset, size)
+
+            page = await read_page(fetch, queries.PROJECT_ORDER, cursor, limit)
+            drops = await queries.project_drops(conn, [row.id for row in page.rows])
+        body = [project_object(row, drops.get(row.id, {}), registry) for row in page.rows]
+        return self.paged_body(request, body, page)
+
+
+@app.page("/api/0/projects/{project_id}/")
+class ProjectView(ApiView):
+    async def read(self, request: Request, project_id: str) -> Response:  # type: ignore[override]
+        project = _project_id(project_id)
+        async with await _connection() as conn:
+            row = await queries.project_by_id(conn, project)
+            if row is None:
+                raise not_found(f"no project {project_id}")
+            drops = await queries.project_drops(conn, [row.id])
+        return self.json_body(project_object(row, drops.get(row.id, {}), registry))
 
 
 @app.page("/api/0/projects/{project_id}/issues/")

@@ -249,6 +249,10 @@ async def test_list_filters_sorts_and_pages_real_rows(deployment: Deployment) ->
     assert get(worker, "projects/1/issues/", sort="hot").json["details"] == {"parameter": "sort"}
     assert get(worker, "projects/1/issues/", cursor="nope").json["details"] == {"parameter": "cursor"}
     assert get(worker, "projects/2/issues/").json["code"] == "not_found"
+    projects = get(worker, "projects/")
+    assert [project["id"] for project in projects.json] == ["1"] and projects.link("next")[0] is False
+    assert get(worker, "projects/1/").json["settings"]["slug"] == "p1"
+    assert get(worker, "projects/2/").status == 404
     assert get(worker, "issues/999999/").status == 404
     assert get(worker, "grouptypes/no_such_type/").status == 404
     assert len(get(worker, "grouptypes/").json) >= 26

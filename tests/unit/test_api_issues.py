@@ -6,7 +6,15 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from grouptypes import load_group_types
-from storage.queries import ACTIVITY_ORDER, ISSUE_ORDERS, IssueSearch, Keyset, issue_where, page_order
+from storage.queries import (
+    ACTIVITY_ORDER,
+    ISSUE_ORDERS,
+    PROJECT_ORDER,
+    IssueSearch,
+    Keyset,
+    issue_where,
+    page_order,
+)
 from streams.web.errors import ApiError
 from streams.web.issues import (
     IssueRef,
@@ -171,3 +179,6 @@ def test_page_order_is_descending_keyset_for_next_and_ascending_for_previous() -
     assert page_order(ACTIVITY_ORDER, Keyset("next", (NOW, "ab"), inclusive=True)) == (
         "(datetime, id) <= (%s, %s)", "datetime DESC, id DESC", [NOW, "ab"]
     )
+    # Projects run by id ascending, so their next page reads upwards (spec §20.4).
+    assert page_order(PROJECT_ORDER, Keyset("next", (4,))) == ("(id) > (%s)", "id ASC", [4])
+    assert page_order(PROJECT_ORDER, Keyset("previous", (4,))) == ("(id) < (%s)", "id DESC", [4])

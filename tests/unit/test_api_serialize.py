@@ -4,13 +4,14 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from grouptypes import load_group_types
-from storage.queries import ActivityRow, GroupRow, OccurrenceRow
+from storage.queries import ActivityRow, GroupRow, OccurrenceRow, ProjectRow
 from streams.web.serialize import (
     activity_object,
     group_type_object,
     important_evidence,
     issue_object,
     occurrence_object,
+    project_object,
     stats_series,
     stats_start,
 )
@@ -126,3 +127,20 @@ def test_group_type_object_of_a_released_type_has_no_flags() -> None:
     assert body["flags"] is None and body["released"] is True
     assert body["noise_config"] == {"ignore_limit": 100, "expiry_seconds": 86_400}
     assert body["creation_quota"] == {"window_seconds": 3600, "granularity_seconds": 60, "limit": 5}
+
+
+def test_project_object_has_settings_and_drops_by_type_slug() -> None:
+    project = ProjectRow(id=7, slug="checkout", resolve_age_hours=None,
+                         occurrence_rate_limit={"enabled": False, "limit": 1000},
+                         created_at=datetime(2026, 11, 1, tzinfo=UTC))
+    body = project_object(project, {"ingest_disabled": {5001: 4, 424242: 1}, "duplicate": {2001: 2}}, REGISTRY)
+    assert body == {
+        "id": "7",
+        "slug": "checkout",
+        "settings": {"slug": "checkout", "resolve_age_hours": None,
+                     "occurrence_rate_limit": {"enabled": False, "limit": 1000}},
+        "createdAt": "2026-11-01T00:00:00.000000Z",
+        # unreleased types' drops are shown: they are what an operator reads before a rollout
+        "drops": {"duplicate": {"profile_file_io_main_thread": 2},
+                  "ingest_disabled": {"replay_click_dead": 4, "424242": 1}},
+    }
