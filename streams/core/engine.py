@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import uuid
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from typing import Any, ParamSpec
 
 from streams.core.grouping import (
@@ -22,6 +22,7 @@ from streams.core.grouping import (
     apply_status_change,
     apply_to_group,
     create_group,
+    shallow_dict,
 )
 from streams.core.noise import NoiseCount, NoiseState, counted
 from streams.core.payload import ID_NAMESPACE
@@ -64,7 +65,7 @@ class Pending:
     forwards: tuple[dict[str, Any], ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
+        data = shallow_dict(self)
         data["creator"] = self.creator.to_dict()
         data["latest"] = self.latest.to_dict()
         data["environments"] = list(self.environments)
