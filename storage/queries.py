@@ -13,6 +13,8 @@ from typing import Any, Literal
 from psycopg import AsyncConnection
 from psycopg.rows import class_row
 
+from storage.dlq import StoredDeadLetter
+
 from streams.web.query import Condition, Filter, SearchQuery, Text
 
 # Condition columns of streams.web.query → SQL on the `groups g` alias.
@@ -58,6 +60,7 @@ ISSUE_ORDERS: dict[str, KeysetOrder] = {
 ACTIVITY_ORDER = KeysetOrder("activities", ("datetime", "id"), ("datetime", "id"), frozenset({"datetime"}), True)
 OCCURRENCE_ORDER = KeysetOrder("occurrences", ("received", "id"), ("received", "id"), frozenset({"received"}), True)
 PROJECT_ORDER = KeysetOrder("projects", ("id",), ("id",), descending=False)  # spec §20.4: by id
+DLQ_ORDER = KeysetOrder("dlq", ("created_at", "id"), ("created_at", "id"), frozenset({"created_at"}), True)  # §20.11.5
 
 
 @dataclass(frozen=True)
@@ -368,3 +371,38 @@ async def project_drops(conn: AsyncConnection[Any], project_ids: Sequence[int]) 
     for project_id, outcome, type_id, count in await cursor.fetchall():
         drops.setdefault(int(project_id), {}).setdefault(outcome, {})[int(type_id)] = int(count)
     return drops
+
+
+_DLQ_SELECT = (
+    "SELECT id, reason, message, field, stage, source_topic, source_partition, source_offset, project_id,"
+    " key, octet_length(value) AS size, created_at, replayed_at, replay_count, replay_of FROM dlq_entries"
+)
+
+
+async def fetch_dlq_entries(
+    conn: AsyncConnection[Any], reason: str | None, project_id: int | None, keyset: Keyset, limit: int
+) -> list[StoredDeadLetter]:
+    """A page of dead-letter entries under the filter, newest first (spec §20.11.5)."""
+    clauses, params = ["true"], []
+    if reason is not None:
+        clauses.append("reason = %s")
+        params.append(reason)
+    if project_id is not None:
+        clauses.append("project_id = %s")
+        params.append(project_id)
+    tail, params = _paged(" AND ".join(clauses), params, DLQ_ORDER, keyset, limit)
+    async with conn.cursor(row_factory=class_row(StoredDeadLetter)) as cursor:
+        await cursor.execute(f"{_DLQ_SELECT} {tail}", params)
+        return await cursor.fetchall()
+
+
+async def dlq_entry(conn: AsyncConnection[Any], entry_id: str) -> tuple[StoredDeadLetter, bytes] | None:
+    """One entry and its original value bytes."""
+    async with conn.cursor(row_factory=class_row(StoredDeadLetter)) as cursor:
+        await cursor.execute(f"{_DLQ_SELECT} WHERE id = %s", (entry_id,))
+        entry = await cursor.fetchone()
+    if entry is None:
+        return None
+    value = await conn.execute("SELECT value FROM dlq_entries WHERE id = %s", (entry_id,))
+    row = await value.fetchone()
+    return None if row is None else (entry, bytes(row[0]))

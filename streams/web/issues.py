@@ -155,3 +155,20 @@ def parse_list_request(
         raise invalid_parameter("environment", "an environment name cannot hold U+0000")
     return ListRequest(query, sort, limit, cursor, last_seen_from, first_seen_until, environments,
                        _GROUP_STATS_PERIODS[group_stats])
+
+
+@dataclass(frozen=True)
+class DeadLetterFilter:
+    reason: str | None
+    project_id: int | None
+
+
+def parse_dlq_filter(params: Sequence[tuple[str, str]]) -> DeadLetterFilter:
+    """`reason` and `project_id` of the DLQ list (spec §20.11.5); empty means no filter."""
+    reason = _first(params, "reason") or None
+    project = _first(params, "project_id") or None
+    if reason is not None and "\x00" in reason:
+        raise invalid_parameter("reason", "reason cannot hold U+0000")
+    if project is not None and not (project.isascii() and project.isdigit() and 0 < int(project) < 2**63):
+        raise invalid_parameter("project_id", "project_id must be a positive integer")
+    return DeadLetterFilter(reason, None if project is None else int(project))

@@ -1,14 +1,24 @@
 """JSON objects of the API (spec §20.3, §20.10, §20.11.2) from stored rows and the group type registry."""
 from __future__ import annotations
 
+import base64
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from grouptypes import GroupType, GroupTypeRegistry, PriorityLevel, flag_names, flag_option_name, parse_flag_value
+from grouptypes import (
+    FLAG_OFF,
+    GroupType,
+    GroupTypeRegistry,
+    PriorityLevel,
+    flag_names,
+    flag_option_name,
+    parse_flag_value,
+)
 from grouptypes.flags import Gate, RolloutStage
 from storage.queries import ActivityRow, GroupRow, OccurrenceRow, ProjectRow
 from streams.core.enums import LEVELS, PRIORITY_NAMES, ActivityType, GroupStatus, GroupSubStatus
+from streams.core.options import INTEGER_OPTIONS
 from streams.core.payload_fields import iso_utc
 from streams.core.short_id import display_short_id
 
@@ -210,3 +220,38 @@ def project_object(
             for outcome, by_type in sorted(drops.items())
         },
     }
+
+
+def flag_list(registry: GroupTypeRegistry, options: Mapping[str, object]) -> list[dict[str, Any]]:
+    """Every flag of every registered unreleased type, with its current state (spec §20.11.3)."""
+    flags = []
+    for group_type in registry.all():
+        for gate, name in flag_names(group_type).items():
+            state = flag_object(name, options.get(flag_option_name(name)))
+            flags.append({"name": name, "type_slug": group_type.slug, "gate": gate,
+                          "stage": state["stage"], "projects": state["projects"]})
+    return flags
+
+
+def option_list(registry: GroupTypeRegistry, options: Mapping[str, object]) -> list[dict[str, Any]]:
+    """Every runtime option of spec §10.4 with its current value and default (spec §20.11.4)."""
+    listed: list[dict[str, Any]] = [
+        {"name": option.name, "value": options.get(option.name, option.default), "default": option.default,
+         "type": "integer", "description": option.description}
+        for option in INTEGER_OPTIONS.values()
+    ]
+    for flag in flag_list(registry, options):
+        name = flag_option_name(flag["name"])
+        listed.append({
+            "name": name, "value": options.get(name, FLAG_OFF.to_dict()), "default": FLAG_OFF.to_dict(),
+            "type": "flag", "description": f"release flag: the {flag['gate']} gate of {flag['type_slug']} (spec §10.1)",
+        })
+    return listed
+
+
+def payload_json(value: bytes) -> dict[str, Any]:
+    """A dead-letter payload as UTF-8 text, or base64 with `payloadEncoding` (spec §20.11.5)."""
+    try:
+        return {"payload": value.decode("utf-8")}
+    except UnicodeDecodeError:
+        return {"payload": base64.b64encode(value).decode("ascii"), "payloadEncoding": "base64"}

@@ -25,9 +25,12 @@ from streams.runtime_options import current_options
 from streams.services import registry
 from streams.settings import get_settings
 from streams.web.errors import ApiError, not_found, unavailable
+from streams.commands.dlq import entry_json
+from streams.core.dlq import as_dlq_id
 from streams.web.issues import (
     is_visible,
     parse_issue_ref,
+    parse_dlq_filter,
     parse_list_request,
     parse_page_params,
     searchable_type_ids,
@@ -35,10 +38,13 @@ from streams.web.issues import (
 from streams.web.pagination import Page, link_header, read_page
 from streams.web.serialize import (
     activity_object,
+    flag_list,
     group_type_object,
     important_evidence,
     issue_object,
     occurrence_object,
+    option_list,
+    payload_json,
     project_object,
     stats_series,
     stats_start,
@@ -285,6 +291,55 @@ class GroupTypeView(ApiView):
         async with await _connection() as conn:
             drops = await queries.drop_totals(conn, found.type_id)
         return self.json_body(group_type_object(found, current_options(), drops.get(found.type_id, {})))
+
+
+@app.page("/api/0/flags/")
+class FlagsView(ApiView):
+    """Every release flag with its stage, read live from the options table (spec §20.11.3)."""
+
+    async def read(self, request: Request) -> Response:  # type: ignore[override]
+        return self.json_body(flag_list(registry, current_options()))
+
+
+@app.page("/api/0/options/")
+class OptionsView(ApiView):
+    """Every runtime option with its value and default (spec §20.11.4)."""
+
+    async def read(self, request: Request) -> Response:  # type: ignore[override]
+        return self.json_body(option_list(registry, current_options()))
+
+
+@app.page("/api/0/dlq/")
+class DeadLettersView(ApiView):
+    """Dead-letter entries, newest first, in keyset pages, by `reason` and `project_id` (spec §20.11.5)."""
+
+    async def read(self, request: Request) -> Response:  # type: ignore[override]
+        params = list(request.query.items())  # type: ignore[attr-defined]
+        selection = parse_dlq_filter(params)
+        cursor, limit = parse_page_params(params, queries.DLQ_ORDER)
+        async with await _connection() as conn:
+
+            async def fetch(keyset: queries.Keyset, size: int) -> list[Any]:
+                return await queries.fetch_dlq_entries(conn, selection.reason, selection.project_id, keyset, size)
+
+            page = await read_page(fetch, queries.DLQ_ORDER, cursor, limit)
+        return self.paged_body(request, [entry_json(entry) for entry in page.rows], page)
+
+
+@app.page("/api/0/dlq/{entry_id}/")
+class DeadLetterView(ApiView):
+    """One entry with its payload: UTF-8 text, or base64 with `payloadEncoding` (spec §20.11.5)."""
+
+    async def read(self, request: Request, entry_id: str) -> Response:  # type: ignore[override]
+        normalised = as_dlq_id(entry_id)
+        if normalised is None:
+            raise not_found(f"no DLQ entry {entry_id}")
+        async with await _connection() as conn:
+            found = await queries.dlq_entry(conn, normalised)
+        if found is None:
+            raise not_found(f"no DLQ entry {entry_id}")
+        entry, value = found
+        return self.json_body({**entry_json(entry), **payload_json(value)})
 
 
 @app.page("/api/0/health/")

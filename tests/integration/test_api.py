@@ -134,6 +134,11 @@ async def test_invisible_type_is_left_out_of_lists_and_404_on_both_workers_until
         assert get(worker, "grouptypes/5001/").json["flags"]["visible"] == {
             "name": VISIBLE_FLAG, "stage": "la", "projects": [1],
         }
+        flags = {flag["name"]: flag for flag in get(worker, "flags/").json}
+        assert flags[VISIBLE_FLAG] == {"name": VISIBLE_FLAG, "type_slug": "replay_click_dead", "gate": "visible",
+                                       "stage": "la", "projects": [1]}
+        options = {option["name"]: option for option in get(worker, "options/").json}
+        assert options[f"flag:{INGEST_FLAG}"]["value"] == {"stage": "la", "projects": [1]}
     assert all(worker.process.poll() is None for worker in workers)
 
 
@@ -162,7 +167,8 @@ async def test_list_filters_sorts_and_pages_real_rows(deployment: Deployment) ->
             if index == 2:
                 occurrence["event"]["environment"] = "staging"
             occurrences.append(occurrence)
-    await produce(deployment.topic("ingest-occurrences"), [(None, orjson.dumps(o)) for o in occurrences])
+    await produce(deployment.topic("ingest-occurrences"),
+                  [(None, orjson.dumps(o)) for o in occurrences] + [(b"k", b"\xffnot json")])
     wait_for(lambda: deployment.query("SELECT count(*), sum(times_seen) FROM groups") == [(7, 28)], timeout=60,
              what="7 groups seen 28 times")
     rows = deployment.query("SELECT id::text, first_seen, last_seen, times_seen, priority, level, culprit FROM groups")
@@ -257,3 +263,13 @@ async def test_list_filters_sorts_and_pages_real_rows(deployment: Deployment) ->
     assert get(worker, "grouptypes/no_such_type/").status == 404
     assert len(get(worker, "grouptypes/").json) >= 26
     assert get(worker, "health/").json == {"status": "ok", "checks": {"kafka": "ok", "postgres": "ok"}}
+
+    # The dead-letter entry of the one bad input (§20.11.5).
+    wait_for(lambda: get(worker, "dlq/").json, timeout=30, what="the DLQ entry")
+    entries = get(worker, "dlq/", reason="invalid_json")
+    assert [entry["reason"] for entry in entries.json] == ["invalid_json"]
+    assert entries.link("next")[0] is False
+    assert get(worker, "dlq/", reason="invalid_field").json == []
+    entry = get(worker, f"dlq/{entries.json[0]['id']}/").json
+    assert (entry["payload"], entry["payloadEncoding"], entry["key"]) == ("/25vdCBqc29u", "base64", "k")
+    assert get(worker, "dlq/0123456789abcdef0123456789abcdef/").status == 404

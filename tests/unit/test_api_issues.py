@@ -17,8 +17,10 @@ from storage.queries import (
 )
 from streams.web.errors import ApiError
 from streams.web.issues import (
+    DeadLetterFilter,
     IssueRef,
     is_visible,
+    parse_dlq_filter,
     parse_issue_ref,
     parse_list_request,
     searchable_type_ids,
@@ -182,3 +184,13 @@ def test_page_order_is_descending_keyset_for_next_and_ascending_for_previous() -
     # Projects run by id ascending, so their next page reads upwards (spec §20.4).
     assert page_order(PROJECT_ORDER, Keyset("next", (4,))) == ("(id) > (%s)", "id ASC", [4])
     assert page_order(PROJECT_ORDER, Keyset("previous", (4,))) == ("(id) < (%s)", "id DESC", [4])
+
+
+def test_dlq_filter_takes_a_reason_and_a_positive_project_id() -> None:
+    assert parse_dlq_filter([]) == DeadLetterFilter(None, None)
+    assert parse_dlq_filter(params(reason="invalid_json", project_id="3")) == DeadLetterFilter("invalid_json", 3)
+    assert parse_dlq_filter(params(reason="", project_id="")) == DeadLetterFilter(None, None)
+    for bad in ("0", "-1", "x", "99999999999999999999"):
+        with pytest.raises(ApiError) as raised:
+            parse_dlq_filter(params(project_id=bad))
+        assert raised.value.details == {"parameter": "project_id"}

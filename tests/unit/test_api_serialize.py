@@ -7,10 +7,13 @@ from grouptypes import load_group_types
 from storage.queries import ActivityRow, GroupRow, OccurrenceRow, ProjectRow
 from streams.web.serialize import (
     activity_object,
+    flag_list,
     group_type_object,
     important_evidence,
     issue_object,
     occurrence_object,
+    option_list,
+    payload_json,
     project_object,
     stats_series,
     stats_start,
@@ -144,3 +147,36 @@ def test_project_object_has_settings_and_drops_by_type_slug() -> None:
         "drops": {"duplicate": {"profile_file_io_main_thread": 2},
                   "ingest_disabled": {"replay_click_dead": 4, "424242": 1}},
     }
+
+
+def test_flag_list_has_three_gates_per_unreleased_type_with_their_state() -> None:
+    flags = flag_list(REGISTRY, {"flag:replay-click-dead-visible": {"stage": "la", "projects": [2]}})
+    dead_click = [flag for flag in flags if flag["type_slug"] == "replay_click_dead"]
+    assert dead_click == [
+        {"name": "replay-click-dead-ingest", "type_slug": "replay_click_dead", "gate": "ingest",
+         "stage": "off", "projects": []},
+        {"name": "replay-click-dead-post-process-group", "type_slug": "replay_click_dead", "gate": "post_process",
+         "stage": "off", "projects": []},
+        {"name": "replay-click-dead-visible", "type_slug": "replay_click_dead", "gate": "visible",
+         "stage": "la", "projects": [2]},
+    ]
+    assert {flag["type_slug"] for flag in flags} == {
+        group_type.slug for group_type in REGISTRY.all() if not group_type.released
+    }
+
+
+def test_option_list_shows_values_with_their_defaults() -> None:
+    options = option_list(REGISTRY, {"timers.scan_interval_seconds": 30, "flag:replay-click-dead-ingest": {"stage": "ga"}})
+    by_name = {option["name"]: option for option in options}
+    assert by_name["timers.scan_interval_seconds"] == {
+        "name": "timers.scan_interval_seconds", "value": 30, "default": 60, "type": "integer",
+        "description": by_name["timers.scan_interval_seconds"]["description"],
+    }
+    assert by_name["flag:replay-click-dead-ingest"]["value"] == {"stage": "ga"}
+    assert by_name["flag:replay-click-dead-visible"]["value"] == {"stage": "off"}
+    assert by_name["flag:replay-click-dead-visible"]["type"] == "flag"
+
+
+def test_payloads_are_text_or_base64() -> None:
+    assert payload_json(b'{"a": 1}') == {"payload": '{"a": 1}'}
+    assert payload_json(b"\xff\x00") == {"payload": "/wA=", "payloadEncoding": "base64"}
