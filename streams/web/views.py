@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Mapping
+from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -108,7 +109,7 @@ class ApiView(View):
         return self.json_body(error.body(), status=error.status, headers=headers)
 
 
-async def _connection() -> Any:
+async def _connection() -> AbstractAsyncContextManager[AsyncConnection[Any]]:
     pool = await _reads.get()
     return pool.connection(timeout=_CONNECT_TIMEOUT)
 
@@ -372,3 +373,24 @@ async def _kafka_answers() -> None:
 async def _postgres_answers() -> None:
     async with await _connection() as conn:
         await conn.execute("SELECT 1")
+
+
+# Registered last, so it matches only paths no resource above took (aiohttp tries routes in order).
+@app.page("/api/0/{path:.*}")
+class UnknownResourceView(ApiView):
+    """Any other path under /api/0/ is a §20.1.3 404, whatever the method (paths end with a slash)."""
+
+    async def read(self, request: Request, path: str) -> Response:  # type: ignore[override]
+        raise not_found(f"no resource /api/0/{path}", path=f"/api/0/{path}")
+
+    async def put(self, request: Request, **params: Any) -> Response:
+        return await self.get(request, **params)
+
+    async def post(self, request: Request, **params: Any) -> Response:
+        return await self.get(request, **params)
+
+    async def delete(self, request: Request, **params: Any) -> Response:
+        return await self.get(request, **params)
+
+    async def patch(self, request: Request, **params: Any) -> Response:
+        return await self.get(request, **params)

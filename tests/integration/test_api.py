@@ -263,6 +263,10 @@ async def test_list_filters_sorts_and_pages_real_rows(deployment: Deployment) ->
     assert get(worker, "grouptypes/no_such_type/").status == 404
     assert len(get(worker, "grouptypes/").json) >= 26
     assert get(worker, "health/").json == {"status": "ok", "checks": {"kafka": "ok", "postgres": "ok"}}
+    assert get(worker, "health").json["code"] == "not_found"  # paths end with a slash
+    assert get(worker, "no/such/thing/").json == {
+        "code": "not_found", "message": "no resource /api/0/no/such/thing/", "details": {"path": "/api/0/no/such/thing/"},
+    }
 
     # The dead-letter entry of the one bad input (§20.11.5).
     wait_for(lambda: get(worker, "dlq/").json, timeout=30, what="the DLQ entry")
