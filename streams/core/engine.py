@@ -98,6 +98,9 @@ class KeyState:
     # The changes the message at `offset` emitted, without what the message itself or `group` holds: sent
     # again if that message is read again (see `replayed_changes`).
     replay: tuple[dict[str, Any], ...] = ()
+    # The longest noise window any occurrence of this key was counted in (0: none). It bounds how long an
+    # idle key must be kept (`keep_seconds`); None for a state written before it was recorded: unknown.
+    noise_seconds: int | None = 0
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -107,6 +110,7 @@ class KeyState:
             "group": self.group.to_dict() if self.group else None,
             "pending": self.pending.to_dict() if self.pending else None,
             "replay": list(self.replay),
+            "noise_seconds": self.noise_seconds,
         }
 
     @classmethod
@@ -120,6 +124,7 @@ class KeyState:
             group=GroupState.from_dict(data["group"]) if data.get("group") else None,
             pending=Pending.from_dict(data["pending"]) if data.get("pending") else None,
             replay=tuple(data.get("replay") or ()),
+            noise_seconds=data.get("noise_seconds"),
         )
 
 
@@ -407,6 +412,7 @@ def _new_group_path(
         # Bounds in T' like the stored occurrences' `received`, so the sink links exactly what was counted.
         contribution = NoiseCount(facts.event_timestamp, now, facts.type_id, offset)
         deciding = counted(noise_before, contribution)
+        state = replace(state, noise_seconds=_longest(state.noise_seconds, rules.noise_seconds))
 
     if pending is not None:  # spec §13.2.5 step 3: counted, and waits for the answer
         waiting = replace(
@@ -487,6 +493,11 @@ def _with(values: tuple[str, ...], value: str) -> tuple[str, ...]:
     return values if value in values else (*values, value)
 
 
+def _longest(known: int | None, window: int | None) -> int | None:
+    # Unknown stays unknown: a state from before the field may have been counted in any window.
+    return None if known is None else max(known, window or 0)
+
+
 # ------------------------------------------------------------------------------------------ quota answer
 
 
@@ -562,3 +573,44 @@ def decide_status_change(
         return Decision(Outcome.NOOP, advanced, now, record_seen=True)
     change = _group_change(outcome, updated, t=now, cause_id=change_id, activities=(), kind="status_change")
     return Decision(outcome, replace(advanced, group=updated), now, changes=(change,), record_seen=True)
+
+
+# ------------------------------------------------------------------------------------------ idle keys
+
+# Past the last window a key could matter to, so a message decided just before the sweep looked, or
+# slightly out of order in T, never finds its key forgotten.
+FORGET_MARGIN_SECONDS = 60.0
+
+
+def keep_seconds(state: KeyState, *, dedupe_seconds: int, longest_noise_seconds: int) -> float:
+    """How long a key without a group must stay untouched before it may be forgotten (design §4).
+
+    Its own noise window and the dedupe window, plus a margin; `longest_noise_seconds` (the longest of
+    every registered type) stands in for a state that does not say which windows it was counted in.
+    """
+    noise = state.noise_seconds if state.noise_seconds is not None else longest_noise_seconds
+    return max(noise, dedupe_seconds) + FORGET_MARGIN_SECONDS
+
+
+def is_idle(state: KeyState, *, now: float, keep: float) -> bool:
+    """Nothing of the key needs keeping: no group, no creation in flight, never a deleted group, quiet.
+
+    A key whose group was deleted (generation > 0) is kept for good: its next group must get the next
+    generation, never the first one again (spec §2.4.5).
+    """
+    return (
+        state.offset >= 0
+        and state.group is None
+        and state.pending is None
+        and state.generation == 0
+        and state.last_t + keep <= now
+    )
+
+
+def decide_forget(state: KeyState, *, key_offset: int, t: float, keep_seconds: float) -> bool:
+    """Whether a `forget` message removes the key: still idle, and nothing applied since the sweep looked.
+
+    A message applied after the sweep moved the watermark past `key_offset`; a redelivered forget finds
+    no state (offset −1). Either way the key stays as it is.
+    """
+    return state.offset == key_offset and is_idle(state, now=t, keep=keep_seconds)
