@@ -268,6 +268,18 @@ async def test_list_filters_sorts_and_pages_real_rows(deployment: Deployment) ->
         "code": "not_found", "message": "no resource /api/0/no/such/thing/", "details": {"path": "/api/0/no/such/thing/"},
     }
 
+    # A resolved issue has no substatus: negated substatus terms must still match it (§8.3, §20.6.4).
+    resolve = {"payload_type": "status_change", "project_id": 1, "fingerprint": ["fp-0"], "new_status": 1,
+               "new_substatus": None}
+    await produce(deployment.topic("ingest-occurrences"), [(None, orjson.dumps(resolve))])
+    resolved = wait_for(lambda: deployment.query("SELECT id::text FROM groups WHERE status = 1"), timeout=30,
+                        what="the resolved group")[0][0]
+    assert matching("is:resolved") == ({resolved}, 1)
+    assert resolved in matching("!is:new")[0] and resolved not in matching("is:new")[0]
+    assert resolved in matching("!is:[ongoing,archived_forever]")[0]
+    assert resolved not in matching("is:unresolved")[0]
+    assert get(worker, f"issues/{resolved}/").json["substatus"] is None
+
     # The dead-letter entry of the one bad input (§20.11.5).
     wait_for(lambda: get(worker, "dlq/").json, timeout=30, what="the DLQ entry")
     entries = get(worker, "dlq/", reason="invalid_json")
