@@ -12,7 +12,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Literal
 
 from grouptypes import GroupTypeRegistry, PriorityLevel
-from streams.core.enums import LEVELS, GroupStatus, GroupSubStatus
+from streams.core.enums import LEVELS, GroupStatus
+from streams.web.api_names import STATUS_NAMES, SUBSTATUS_NAMES
 
 # What the list endpoint searches when `query` is absent (spec §20.5); `query=` means no filter.
 DEFAULT_QUERY = "is:unresolved issue.priority:[high,medium]"
@@ -77,19 +78,11 @@ class SearchQuery:
         return any(isinstance(term, Filter) and term.key in TYPE_KEYS for term in self.terms)
 
 
-# spec §20.6.2 `is` values, over §8.1/§8.2.
+# spec §20.6.2 `is` values: the status and substatus API strings, the `archived` alias, assignee presence.
 _IS_VALUES: dict[str, Condition] = {
-    "unresolved": Condition("status", "=", int(GroupStatus.UNRESOLVED)),
-    "resolved": Condition("status", "=", int(GroupStatus.RESOLVED)),
-    "ignored": Condition("status", "=", int(GroupStatus.IGNORED)),
+    **{name: Condition("status", "=", int(value)) for value, name in STATUS_NAMES.items()},
     "archived": Condition("status", "=", int(GroupStatus.IGNORED)),
-    "new": Condition("substatus", "=", int(GroupSubStatus.NEW)),
-    "ongoing": Condition("substatus", "=", int(GroupSubStatus.ONGOING)),
-    "escalating": Condition("substatus", "=", int(GroupSubStatus.ESCALATING)),
-    "regressed": Condition("substatus", "=", int(GroupSubStatus.REGRESSED)),
-    "archived_until_escalating": Condition("substatus", "=", int(GroupSubStatus.UNTIL_ESCALATING)),
-    "archived_until_condition_met": Condition("substatus", "=", int(GroupSubStatus.UNTIL_CONDITION_MET)),
-    "archived_forever": Condition("substatus", "=", int(GroupSubStatus.FOREVER)),
+    **{name: Condition("substatus", "=", int(value)) for value, name in SUBSTATUS_NAMES.items()},
     "assigned": Condition("assignee", "present"),
     "unassigned": Condition("assignee", "absent"),
 }

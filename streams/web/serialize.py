@@ -17,23 +17,14 @@ from grouptypes import (
 )
 from grouptypes.flags import Gate, RolloutStage
 from storage.queries import ActivityRow, GroupRow, OccurrenceRow, ProjectRow
-from streams.core.enums import LEVELS, PRIORITY_NAMES, ActivityType, GroupStatus, GroupSubStatus
+from streams.core.enums import LEVELS, PRIORITY_NAMES, ActivityType
 from streams.core.options import INTEGER_OPTIONS
 from streams.core.payload_fields import iso_utc
 from streams.core.short_id import display_short_id
+from streams.web.api_names import STATUS_NAMES, SUBSTATUS_NAMES
 
 StatsPeriod = Literal["24h", "14d"]
 _LEVEL_NAMES = {value: name for name, value in LEVELS.items()}
-_STATUS_NAMES = {GroupStatus.UNRESOLVED: "unresolved", GroupStatus.RESOLVED: "resolved", GroupStatus.IGNORED: "ignored"}
-_SUBSTATUS_NAMES = {  # spec §8.2 API strings
-    GroupSubStatus.UNTIL_ESCALATING: "archived_until_escalating",
-    GroupSubStatus.ESCALATING: "escalating",
-    GroupSubStatus.ONGOING: "ongoing",
-    GroupSubStatus.UNTIL_CONDITION_MET: "archived_until_condition_met",
-    GroupSubStatus.FOREVER: "archived_forever",
-    GroupSubStatus.REGRESSED: "regressed",
-    GroupSubStatus.NEW: "new",
-}
 _FLAG_KEYS: dict[Gate, str] = {"ingest": "ingest", "post_process": "post_process", "visible": "visible"}  # §20.11.2
 _HOUR = timedelta(hours=1)
 _DAY = timedelta(days=1)
@@ -62,8 +53,8 @@ def issue_object(
         "subtitle": row.subtitle,
         "culprit": row.culprit,
         "level": _name(_LEVEL_NAMES, row.level),
-        "status": _name(_STATUS_NAMES, row.status),
-        "substatus": _name(_SUBSTATUS_NAMES, row.substatus),
+        "status": _name(STATUS_NAMES, row.status),
+        "substatus": _name(SUBSTATUS_NAMES, row.substatus),
         # Snoozes are not stored yet (they come with the lifecycle work, spec §14), so details are empty.
         "statusDetails": dict(row.data.get("statusDetails", {})) if isinstance(row.data, Mapping) else {},
         "priority": _name(PRIORITY_NAMES, row.priority),
