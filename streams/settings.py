@@ -51,6 +51,8 @@ class Settings(BaseSettings):
     # How long the ids of counted drops are kept (spec §2.4.1): an input re-read after a crash is counted
     # once only while its id is kept, so keep them at least as long as the input topics keep records.
     counted_drops_retention_hours: int = Field(168, ge=1, le=87_600)
+    # How often each worker looks for idle keys of its `groups` partitions to forget (design §4).
+    idle_key_sweep_seconds: float = Field(600.0, gt=0, le=86_400)
 
     @field_validator("broker_url")
     @classmethod

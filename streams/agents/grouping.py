@@ -16,9 +16,11 @@ from streams.core.engine import (
     KeyState,
     SeenRecord,
     TypeRules,
+    decide_forget,
     decide_occurrence,
     decide_quota_answer,
     decide_status_change,
+    keep_seconds,
 )
 from streams.core.messages import (
     SourceCoordinates,
@@ -86,6 +88,12 @@ def type_rules(group_type: type[GroupType]) -> TypeRules:
 
 
 noise_tables = _noise_tables()
+# Stands in for the noise window of a key state that does not record its own (see `keep_seconds`).
+LONGEST_NOISE_SECONDS = max(noise_tables, default=0)
+
+
+def idle_keep_seconds(state: KeyState) -> float:
+    return keep_seconds(state, dedupe_seconds=DEDUPE_SECONDS, longest_noise_seconds=LONGEST_NOISE_SECONDS)
 
 
 @app.agent(grouping_topic, name="grouping", concurrency=1)
@@ -126,10 +134,22 @@ async def apply(key: str, offset: int, message: dict[str, Any], timestamp: float
             state, request_id=message["request_id"], granted=message["granted"], group_key=key, offset=offset,
             t=message["t"], rules=rules,
         )
+    elif kind == "forget":
+        forget(key, message, state)
+        return
     else:
         log.error("grouping: unknown message kind %r at %s offset %s", kind, key, offset)
         return
     await carry_out(key, message, decision)
+
+
+def forget(key: str, message: dict[str, Any], state: KeyState) -> None:
+    """Remove an idle key the sweep selected (design §4 "Bounded state"): a changelog tombstone.
+
+    No change for the sink and nothing to dead-letter: forgetting has no effect anyone can see.
+    """
+    if decide_forget(state, key_offset=message["key_offset"], t=message["t"], keep_seconds=idle_keep_seconds(state)):
+        del groups[key]
 
 
 async def on_occurrence(key: str, offset: int, message: dict[str, Any], state: KeyState) -> Decision | None:

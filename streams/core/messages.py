@@ -148,5 +148,10 @@ def quota_answer_message(*, request_id: str, granted: bool, t: float) -> dict[st
     return {"kind": "quota_answer", "request_id": request_id, "granted": granted, "t": t}
 
 
+def forget_message(*, t: float, key_offset: int) -> dict[str, Any]:
+    """From the idle-key sweep to the owner: remove the key's state if it is still at `key_offset`."""
+    return {"kind": "forget", "t": t, "key_offset": key_offset}
+
+
 def quota_key(project_id: int, type_id: int) -> str:
     return f"{project_id}:{type_id}"

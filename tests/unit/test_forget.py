@@ -1,7 +1,9 @@
 """Forgetting idle keys of `groups`: which states are idle, and when a `forget` message removes one (design §4)."""
 from __future__ import annotations
 
+import os
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
@@ -13,6 +15,7 @@ from streams.core.engine import (
     keep_seconds,
 )
 from streams.core.grouping import Outcome
+from streams.settings import SettingsError, load_settings
 from tests.unit.test_engine import KEY, NO_NOISE, NOISE_3, created_state, facts, grant, occur
 
 KEEP = 3660.0
@@ -125,3 +128,16 @@ def test_a_forgotten_key_counts_afresh() -> None:
     decision = occur(KeyState(), 3, 40, t=IDLE_AT + 5, rules=NOISE_3, type_id=1008)
     assert decision.outcome is Outcome.HELD_BACK
     assert decision.state.offset == 40 and decision.state.generation == 0
+
+
+def test_the_sweep_interval_setting(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    for name in list(os.environ):
+        if name.startswith("ISSUE_PLATFORM_"):
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)  # no stray .env
+    assert load_settings().idle_key_sweep_seconds == 600
+    monkeypatch.setenv("ISSUE_PLATFORM_IDLE_KEY_SWEEP_SECONDS", "5")
+    assert load_settings().idle_key_sweep_seconds == 5
+    monkeypatch.setenv("ISSUE_PLATFORM_IDLE_KEY_SWEEP_SECONDS", "0")
+    with pytest.raises(SettingsError, match="ISSUE_PLATFORM_IDLE_KEY_SWEEP_SECONDS"):
+        load_settings()
