@@ -39,5 +39,6 @@ app = faust.App(
 # Registering agents, tables and CLI commands is a side effect of importing their modules.
 from streams import topics  # noqa: E402,F401
 from streams.agents import dlq, grouping, ingest, options, quota, sink  # noqa: E402,F401
+from streams import idle_keys  # noqa: E402,F401  # forgets idle keys of `groups` (design §4)
 from streams import commands, diagnostics  # noqa: E402,F401
 from streams.web import views  # noqa: E402,F401  # the /api/0/ pages (spec §20)
