@@ -2,7 +2,11 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
+import pytest
+
+from streams import faust_fixes
 from streams.faust_fixes import _flush, _send_pending, is_topic_ready, wait_until_topic_ready
 
 
@@ -91,3 +95,57 @@ def test_changelog_partitions_are_left_to_faust() -> None:
     assert is_changelog("issue-platform-t1-__assignor-__leader")
     assert not is_changelog("t1.issue-platform-grouping")
 
+
+
+class RecordingConsumer:
+    def __init__(self, calls: list[str], assigned: bool = True) -> None:
+        self.calls = calls
+        self.assigned = assigned
+
+    def assignment(self) -> set[str]:
+        return {"grouping-0"} if self.assigned else set()
+
+    async def perform_seek(self) -> None:
+        self.calls.append("seek")
+
+
+class FakeRecovery:
+    """The parts of Faust's Recovery the pre-seek reads: the app's generation, consumer and timeout."""
+
+    def __init__(self, calls: list[str], generation: int, assigned: bool = True) -> None:
+        conf = type("Conf", (), {"broker_request_timeout": 5.0})()
+        self.app = type("App", (), {"consumer_generation_id": generation, "conf": conf,
+                                    "consumer": RecordingConsumer(calls, assigned)})()
+
+    async def _wait(self, coro: Any, timeout: float) -> None:
+        await coro
+
+
+def _record_original(calls: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    async def original(self: Any, generation_id: int = 0) -> None:
+        calls.append("resume-and-seek")  # Faust's own order: resume the input partitions, then seek
+    monkeypatch.setattr(faust_fixes, "_original_on_recovery_completed", original)
+
+
+async def test_input_partitions_are_sought_before_faust_resumes_them(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[str] = []
+    _record_original(calls, monkeypatch)
+    await faust_fixes._seek_inputs_before_resuming(FakeRecovery(calls, generation=7), 7)
+    assert calls == ["seek", "resume-and-seek"]
+
+
+async def test_no_early_seek_when_a_newer_rebalance_began_or_nothing_is_assigned(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    calls: list[str] = []
+    _record_original(calls, monkeypatch)
+    await faust_fixes._seek_inputs_before_resuming(FakeRecovery(calls, generation=8), 7)
+    await faust_fixes._seek_inputs_before_resuming(FakeRecovery(calls, generation=7, assigned=False), 7)
+    assert calls == ["resume-and-seek", "resume-and-seek"]
+
+
+def test_the_patch_is_installed_on_faust() -> None:
+    from faust.tables.recovery import Recovery
+
+    faust_fixes.apply()
+    assert Recovery.on_recovery_completed is faust_fixes._seek_inputs_before_resuming
