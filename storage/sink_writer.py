@@ -4,6 +4,8 @@ Commit protocol of a batch (the caller opens the transaction, commits it, and on
 1. Lock this topic's `sink_offsets` rows of the batch's partitions and drop every change at or below
    them: those were committed by an earlier attempt, so additive writes happen once. Drop, too, every
    change marked `replay` (sent again by the engine after a crash) whose occurrence is already stored.
+   Apply a partition's changes only without gaps from where the sink stopped: after a missing offset
+   the rest waits (`deferred`), and the caller seeks the partition back to it (`holes`).
 2. Create the projects the batch mentions (default settings, spec §11.1), in id order.
 3. Store embedded events; the first event written for (project_id, event_id) wins (spec §5.6).
 4. Upsert groups, coalesced to the newest version per (group key, generation), in key order so that
@@ -78,6 +80,12 @@ class PersistedGroup:
 class BatchResult:
     applied: list[ChangeRecord] = field(default_factory=list)
     skipped: list[ChangeRecord] = field(default_factory=list)
+    # Changes beyond a hole in their partition's offsets: not written; to be read again from `holes`.
+    deferred: list[ChangeRecord] = field(default_factory=list)
+    # partition → the first offset this sink has not seen: the consumer must seek back there.
+    holes: dict[int, int] = field(default_factory=dict)
+    # partition → the highest offset now applied without a gap (a skipped replay included).
+    through: dict[int, int] = field(default_factory=dict)
     groups: dict[tuple[str, int], PersistedGroup] = field(default_factory=dict)
 
 
@@ -148,7 +156,7 @@ async def write_batch(conn: AsyncConnection, topic: str, changes: Sequence[Chang
         await _add_hourly_counts(cur, hourly, environments)  # 9
         await _store_activities(cur, grouped, result.groups)  # 10
         await _count_drops(cur, applied, refused)  # 11
-        await _record_offsets(cur, topic, applied)  # 12
+        await _record_offsets(cur, topic, result.through)  # 12
     return result
 
 
@@ -160,12 +168,7 @@ async def _split_applied(cur: AsyncCursor[Any], topic: str, changes: Sequence[Ch
         (topic, partitions),
     )
     applied_up_to = dict(await cur.fetchall())
-    fresh = []
-    for change in changes:
-        if change.offset <= applied_up_to.get(change.partition, -1):
-            result.skipped.append(change)
-        else:
-            fresh.append(change)
+    fresh = _contiguous(changes, applied_up_to, result)
     # A change sent again after a crash (engine.replayed_changes) is applied only if its occurrence is not
     # stored yet: the occurrence row and every additive effect of the change commit together.
     replays = sorted({(c.body["occurrence"]["project_id"], c.body["occurrence"]["id"])
@@ -189,6 +192,35 @@ async def _split_applied(cur: AsyncCursor[Any], topic: str, changes: Sequence[Ch
         if identity is not None:
             in_batch.add(identity)
         result.applied.append(change)
+
+
+def _contiguous(changes: Sequence[ChangeRecord], applied_up_to: dict[int, int], result: BatchResult) -> list[ChangeRecord]:
+    """The changes that continue each partition exactly where the sink stopped, in offset order.
+
+    `sink_offsets` means "every offset up to here is applied", so a change may only follow the last one
+    applied. Below it: applied before, or a second copy in this batch (a redelivery around a rebalance),
+    skipped. Above it, with offsets missing in between: the consumer never handed those over (Faust can
+    skip records around a rebalance), so the rest of the partition waits in `deferred` and `holes` says
+    where to read again. A partition the sink has never written starts wherever its first change is.
+    """
+    expected = {partition: offset + 1 for partition, offset in applied_up_to.items()}
+    fresh: list[ChangeRecord] = []
+    for change in sorted(changes, key=lambda c: (c.partition, c.offset)):
+        partition = change.partition
+        if partition in result.holes:
+            result.deferred.append(change)
+            continue
+        next_offset = expected.get(partition, change.offset)
+        if change.offset < next_offset:
+            result.skipped.append(change)
+        elif change.offset == next_offset:
+            fresh.append(change)
+            expected[partition] = change.offset + 1
+            result.through[partition] = change.offset
+        else:
+            result.holes[partition] = next_offset
+            result.deferred.append(change)
+    return fresh
 
 
 async def _create_projects(cur: AsyncCursor[Any], applied: Sequence[ChangeRecord]) -> None:
@@ -429,15 +461,23 @@ async def prune_counted_drops(conn: AsyncConnection, older_than: timedelta) -> i
         return cursor.rowcount
 
 
-async def _record_offsets(cur: AsyncCursor[Any], topic: str, applied: Sequence[ChangeRecord]) -> None:
-    highest: dict[int, int] = {}
-    for change in applied:
-        highest[change.partition] = max(highest.get(change.partition, -1), change.offset)
-    if highest:
+async def advance_sink_offset(conn: AsyncConnection, topic: str, partition: int, offset: int) -> None:
+    """Declare every offset up to `offset` of a partition done, for offsets that no longer exist."""
+    async with conn.transaction():
+        await conn.execute(
+            'INSERT INTO sink_offsets (topic, partition, "offset") VALUES (%s, %s, %s)'
+            ' ON CONFLICT (topic, partition) DO UPDATE SET "offset" = GREATEST(sink_offsets."offset", EXCLUDED."offset"),'
+            " updated_at = now()",
+            (topic, partition, offset),
+        )
+
+
+async def _record_offsets(cur: AsyncCursor[Any], topic: str, through: dict[int, int]) -> None:
+    if through:
         await cur.executemany(
             'INSERT INTO sink_offsets (topic, partition, "offset") VALUES (%s, %s, %s)'
             ' ON CONFLICT (topic, partition) DO UPDATE SET "offset" = EXCLUDED."offset", updated_at = now()',
-            [(topic, partition, offset) for partition, offset in sorted(highest.items())],
+            [(topic, partition, offset) for partition, offset in sorted(through.items())],
         )
 
 

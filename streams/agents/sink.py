@@ -5,9 +5,10 @@ import logging
 from datetime import timedelta
 
 from faust import StreamT
+from faust.types import TP
 
 from grouptypes import gate_passes
-from storage.sink_writer import BatchResult, ChangeRecord, prune_counted_drops, write_batch
+from storage.sink_writer import BatchResult, ChangeRecord, advance_sink_offset, prune_counted_drops, write_batch
 from streams.app import app, settings
 from streams.core.messages import decode, encode
 from streams.core.postprocess import activity_message, post_process_entries, post_process_message
@@ -27,7 +28,12 @@ async def sink(stream: StreamT[bytes]) -> None:
         try:
             changes = [ChangeRecord(e.message.partition, e.message.offset, decode(e.value)) for e in events]
             result = await retry_transient(lambda: _commit(changes), what="sink batch", log=log)
+            if result.skipped:
+                log.info("sink: %d of %d changes applied before or repeated, skipped: %s", len(result.skipped),
+                         len(changes), _offset_ranges(result.skipped))
             await _forward(result)
+            if result.holes:
+                await _read_again(result)
         except Exception as error:
             stop_worker(f"sink batch of {len(events)} changes", error)
         for event in events:
@@ -46,6 +52,61 @@ async def forget_old_count_ids() -> None:
         log.warning("counted_drops pruning failed, retrying in an hour: %s", error)
         return
     log.info("counted_drops: forgot %d count ids older than %s", removed, retention)
+
+
+async def _read_again(result: BatchResult) -> None:
+    """Seek each partition with a hole back to the first offset the sink has not seen (storage.sink_writer).
+
+    The deferred changes are acknowledged with the batch: they, and the missing ones before them, come
+    again from the seek. If the worker stops first, the hole shows again in the next owner's first batch.
+    """
+    consumer = app.consumer
+    topic = group_changes_topic.get_topic_name()
+    assigned = consumer.assignment()
+    for partition, offset in sorted(result.holes.items()):
+        tp = TP(topic, partition)
+        deferred = [change for change in result.deferred if change.partition == partition]
+        if tp not in assigned:
+            log.warning("sink: partition %d skips from offset %d to %d, and it is no longer ours: its new "
+                        "owner reads it from the committed offset", partition, offset, deferred[0].offset)
+            continue
+        earliest = (await consumer.earliest_offsets(tp)).get(tp)
+        if earliest is not None and offset < earliest:
+            # Retention deleted them before the sink read them: nothing to read again. Say so, loudly.
+            log.error("sink: group-changes partition %d offsets %d-%d were deleted before the sink applied them; "
+                      "continuing at %d", partition, offset, earliest - 1, earliest)
+            await _advance(partition, earliest - 1)
+            continue
+        log.warning("sink: partition %d skips from offset %d to %d (the consumer did not hand over the records "
+                    "between); reading it again from %d", partition, offset, deferred[0].offset, offset)
+        await consumer.seek(tp, offset)
+
+
+async def _advance(partition: int, offset: int) -> None:
+    pool = await postgres.get()
+    async with pool.connection() as conn:
+        await advance_sink_offset(conn, group_changes_topic.get_topic_name(), partition, offset)
+
+
+def _offset_ranges(changes: list[ChangeRecord]) -> str:
+    """`p3@10-12,15 p7@4`: where the skipped changes were, to follow a redelivery through the logs."""
+    by_partition: dict[int, list[int]] = {}
+    for change in changes:
+        by_partition.setdefault(change.partition, []).append(change.offset)
+    parts = []
+    for partition, offsets in sorted(by_partition.items()):
+        offsets.sort()
+        runs: list[str] = []
+        start = previous = offsets[0]
+        for offset in offsets[1:] + [None]:  # type: ignore[list-item]
+            if offset is not None and offset == previous + 1:
+                previous = offset
+                continue
+            runs.append(f"{start}" if start == previous else f"{start}-{previous}")
+            if offset is not None:
+                start = previous = offset
+        parts.append(f"p{partition}@{','.join(runs)}")
+    return " ".join(parts)
 
 
 async def _commit(changes: list[ChangeRecord]) -> BatchResult:

@@ -215,3 +215,55 @@ async def test_pruning_forgets_only_count_ids_older_than_the_retention(database:
     assert removed == 2
     with psycopg.connect(database) as conn:
         assert conn.execute("SELECT id FROM counted_drops ORDER BY id").fetchall() == [("new",), ("recent",)]
+
+
+def _second_database(tmp_path: Path) -> tuple[Deployment, str]:
+    other = Deployment(root=tmp_path / "reference")
+    other.create_database()
+    migrate(other.database_url)
+    return other, other.database_url
+
+
+async def test_a_partition_with_missing_offsets_is_applied_up_to_the_hole_then_read_again(
+    database: str, tmp_path: Path
+) -> None:  # spec §2.4.3: sink_offsets means "everything up to here is applied"
+    records = [ChangeRecord(0, offset, body) for offset, body in enumerate(group_changes(1, ["a", "b", "c", "d"]))]
+    assert len(records) >= 8
+    with_hole = records[:3] + records[5:]
+    async with await psycopg.AsyncConnection.connect(database) as conn:
+        async with conn.transaction():
+            result = await write_batch(conn, TOPIC, with_hole)
+    assert [c.offset for c in result.applied] == [0, 1, 2]
+    assert result.holes == {0: 3}
+    assert [c.offset for c in result.deferred] == [c.offset for c in records[5:]]
+    assert snapshot(database)["sink_offsets"] == [(TOPIC, 0, 2)]
+    # Read again from the hole, as the sink agent's seek makes the consumer do.
+    await write(database, records[3:])
+    reference, reference_url = _second_database(tmp_path)
+    try:
+        await write(reference_url, records)
+        assert snapshot(database) == snapshot(reference_url)
+    finally:
+        reference.drop_database()
+
+
+async def test_changes_repeated_or_out_of_order_in_one_batch_apply_once_in_offset_order(
+    database: str, tmp_path: Path
+) -> None:  # a redelivery around a rebalance can hand the same records over twice
+    records = [ChangeRecord(0, offset, body) for offset, body in enumerate(group_changes(1, ["a", "b"]))]
+    scrambled = records[:2] + records[:3] + [records[4], records[3]] + records[5:] + records[-2:]
+    result = await _write_returning(database, scrambled)
+    assert [c.offset for c in result.applied] == [c.offset for c in records]
+    assert not result.holes
+    reference, reference_url = _second_database(tmp_path)
+    try:
+        await write(reference_url, records)
+        assert snapshot(database) == snapshot(reference_url)
+    finally:
+        reference.drop_database()
+
+
+async def _write_returning(database_url: str, records: list[ChangeRecord]) -> Any:
+    async with await psycopg.AsyncConnection.connect(database_url) as conn:
+        async with conn.transaction():
+            return await write_batch(conn, TOPIC, records)
