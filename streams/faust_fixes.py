@@ -36,6 +36,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.cluster import ClusterMetadata
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.tables.recovery import Recovery
+from faust.transport.consumer import Consumer
 from faust.transport.producer import ProducerBuffer
 
 log = logging.getLogger(__name__)
@@ -132,6 +133,9 @@ async def _seek_to_committed_always(self: Any, *partitions: TopicPartition) -> d
 
 
 _original_on_recovery_completed = Recovery.on_recovery_completed
+_original_perform_seek = Consumer.perform_seek
+# On the consumer: the generation whose input partitions were sought while still paused.
+_SOUGHT_IN = "_issue_platform_inputs_sought_in"
 
 
 async def _seek_inputs_before_resuming(self: Any, generation_id: int = 0) -> None:
@@ -143,21 +147,43 @@ async def _seek_inputs_before_resuming(self: Any, generation_id: int = 0) -> Non
     the seek then moves the read offset back, Faust marks the offsets between it and the next delivered
     record as a gap (done), and drops the records fetched again below its read offset. Seen with a
     trace after kill -9: quota partition 9 sought to 1, records 30-41 delivered first, 2-29 marked as a
-    gap and 1-41 dropped when fetched again: never processed, and committed past. Seeking here, before
-    the original resumes and seeks again (to the same offsets), makes every delivery start at the
-    committed offset.
+    gap and 1-41 dropped when fetched again: never processed, and committed past.
+
+    Seeking here, before the original resumes them, makes every delivery start at the committed offset.
+    The original's own seek is then skipped: a second seek, after records were delivered, moved the read
+    offset back again and made Faust mark delivered-but-unprocessed records as a gap (seen in the trace
+    too: grouping partition 3, 137-142).
     """
     consumer = self.app.consumer
     if self.app.consumer_generation_id == generation_id and consumer.assignment():
         await self._wait(consumer.perform_seek(), timeout=self.app.conf.broker_request_timeout)
-    await _original_on_recovery_completed(self, generation_id)
+        setattr(consumer, _SOUGHT_IN, generation_id)
+    try:
+        await _original_on_recovery_completed(self, generation_id)
+    finally:
+        setattr(consumer, _SOUGHT_IN, None)
+
+
+async def _perform_seek_unless_sought(self: Any) -> None:
+    if getattr(self, _SOUGHT_IN, None) == self.app.consumer_generation_id:
+        return  # this generation's inputs were sought moments ago, while paused
+    await _original_perform_seek(self)
+
+
+_applied = False
 
 
 def apply() -> None:
+    global _applied, _original_perform_seek
+    if _applied:  # wrapping twice would make a wrapper call itself
+        return
+    _applied = True
     if os.environ.get(OFFSET_TRACE_VARIABLE):
         from streams import offset_trace
 
         offset_trace.apply()
+    _original_perform_seek = Consumer.perform_seek  # the trace's wrapper, when it is on
+    Consumer.perform_seek = _perform_seek_unless_sought  # type: ignore[method-assign]
     Recovery.on_recovery_completed = _seek_inputs_before_resuming  # type: ignore[method-assign]
     AIOKafkaConsumer.seek_to_committed = _seek_to_committed_always  # type: ignore[method-assign]
     faust_aiokafka.Producer.create_topic = _create_topic_and_wait  # type: ignore[method-assign]

@@ -149,3 +149,37 @@ def test_the_patch_is_installed_on_faust() -> None:
 
     faust_fixes.apply()
     assert Recovery.on_recovery_completed is faust_fixes._seek_inputs_before_resuming
+
+
+class SeekCounter:
+    """A consumer whose app is in generation 7; counts the seeks that really happen."""
+
+    def __init__(self) -> None:
+        self.app = type("App", (), {"consumer_generation_id": 7})()
+        self.seeks = 0
+
+
+async def test_faust_seek_is_skipped_only_in_the_generation_already_sought(monkeypatch: pytest.MonkeyPatch) -> None:
+    async def count(self: SeekCounter) -> None:
+        self.seeks += 1
+    monkeypatch.setattr(faust_fixes, "_original_perform_seek", count)
+    consumer = SeekCounter()
+    await faust_fixes._perform_seek_unless_sought(consumer)  # nothing sought yet
+    setattr(consumer, faust_fixes._SOUGHT_IN, 7)
+    await faust_fixes._perform_seek_unless_sought(consumer)  # sought while paused: not again
+    setattr(consumer, faust_fixes._SOUGHT_IN, 6)
+    await faust_fixes._perform_seek_unless_sought(consumer)  # an older generation's mark counts for nothing
+    assert consumer.seeks == 2
+
+
+async def test_the_mark_lasts_only_while_faust_completes_the_recovery(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[str] = []
+    marks: list[object] = []
+    recovery = FakeRecovery(calls, generation=7)
+
+    async def original(self: Any, generation_id: int = 0) -> None:
+        marks.append(getattr(recovery.app.consumer, faust_fixes._SOUGHT_IN, None))
+    monkeypatch.setattr(faust_fixes, "_original_on_recovery_completed", original)
+    await faust_fixes._seek_inputs_before_resuming(recovery, 7)
+    assert marks == [7]
+    assert getattr(recovery.app.consumer, faust_fixes._SOUGHT_IN) is None
