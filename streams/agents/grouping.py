@@ -167,7 +167,7 @@ async def on_occurrence(key: str, offset: int, message: dict[str, Any], state: K
     occurrence = {**message["occurrence"], "level": facts.level}
     decision = decide_occurrence(
         state,
-        IncomingOccurrence(facts, occurrence, message.get("event")),
+        IncomingOccurrence(facts, occurrence, message.get("event"), source=_source(message)),
         group_key=key, offset=offset, t=message["t"], rules=rules, noise_before=noise_before,
         seen=_seen(key, facts.id), dedupe_seconds=DEDUPE_SECONDS,
     )
@@ -175,7 +175,7 @@ async def on_occurrence(key: str, offset: int, message: dict[str, Any], state: K
         assert rules.noise_seconds is not None
         noise_tables[rules.noise_seconds][key].apply(count_in_window, decision.count_noise)
     if decision.record_seen:
-        _record_seen(key, facts.id, message["t"], offset)
+        _record_seen(key, facts.id, message["t"], offset, _source(message))
     return decision
 
 
@@ -211,12 +211,17 @@ def _seen(key: str, item_id: str) -> SeenRecord | None:
     for read in (windows.current, lambda: windows.delta(DEDUPE_SECONDS)):
         value = _window_get(read)
         if value is not None:
-            return SeenRecord(t=value["t"], offset=value["offset"])
+            return SeenRecord(t=value["t"], offset=value["offset"], source=value.get("source"))
     return None
 
 
-def _record_seen(key: str, item_id: str, t: float, offset: int) -> None:
-    seen_ids[_seen_key(key, item_id)] = {"t": t, "offset": offset}
+def _record_seen(key: str, item_id: str, t: float, offset: int, source: str | None = None) -> None:
+    seen_ids[_seen_key(key, item_id)] = {"t": t, "offset": offset, "source": source}
+
+
+def _source(message: dict[str, Any]) -> str | None:
+    source = message.get("source")
+    return f"{source['topic']}:{source['partition']}:{source['offset']}" if source else None
 
 
 async def _reject(message: dict[str, Any], rejection: Rejection) -> None:

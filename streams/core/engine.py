@@ -134,6 +134,8 @@ class SeenRecord:
 
     t: float
     offset: int
+    # The input record it came from ("topic:partition:offset"); None in entries written before it was kept.
+    source: str | None = None
 
 
 @dataclass(frozen=True)
@@ -175,6 +177,7 @@ class IncomingOccurrence:
     facts: OccurrenceFacts
     occurrence: dict[str, Any]  # normalised JSON, stored by the sink
     event: dict[str, Any] | None  # embedded event to store, if any
+    source: str | None = None  # the input record ("topic:partition:offset") ingest made it from
 
 
 def activity_id(cause_id: str, position: int) -> str:
@@ -185,6 +188,15 @@ def activity_id(cause_id: str, position: int) -> str:
 def is_duplicate(seen: SeenRecord | None, *, t: float, offset: int, window_seconds: int) -> bool:
     """Recorded for this key within the last window, by another message than this one (spec §12.3)."""
     return seen is not None and seen.offset != offset and seen.t > t - window_seconds
+
+
+def is_reread(seen: SeenRecord | None, *, offset: int, source: str | None) -> bool:
+    """The same input record, produced here again: ingest read it twice (at-least-once, spec §2.4).
+
+    Its effects were applied with the first copy. Counting it as a duplicate would report one the
+    detector never sent; a genuine duplicate comes from another input record.
+    """
+    return seen is not None and source is not None and seen.source == source and seen.offset != offset
 
 
 # ---------------------------------------------------------------------------------------------- changes
@@ -300,6 +312,8 @@ def decide_occurrence(
                         quota_request=_request_again(state, facts, group_key))
     now = max(t, state.last_t)  # T' (spec §0.2)
     advanced = replace(state, offset=offset, last_t=now)
+    if is_reread(seen, offset=offset, source=incoming.source):
+        return Decision(Outcome.NOOP, advanced, now)
     if is_duplicate(seen, t=t, offset=offset, window_seconds=dedupe_seconds):  # step 2 (spec §12.3)
         return Decision(
             Outcome.DUPLICATE, advanced, now,

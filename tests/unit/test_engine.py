@@ -164,6 +164,28 @@ def test_the_same_message_redelivered_is_not_its_own_duplicate() -> None:  # spe
     assert decision.outcome is Outcome.APPLIED
 
 
+def _from_source(state: KeyState, n: int, offset: int, source: str, seen: SeenRecord) -> object:
+    occurrence = incoming(n)
+    reproduced = IncomingOccurrence(occurrence.facts, occurrence.occurrence, None, source=source)
+    return decide_occurrence(state, reproduced, group_key=KEY, offset=offset, t=5_000.0, rules=NO_NOISE,
+                             noise_before=None, seen=seen, dedupe_seconds=DEDUPE)
+
+
+def test_an_input_read_twice_by_ingest_is_applied_once_and_not_counted() -> None:  # spec §2.4, §12.3
+    state = created_state()
+    decision = _from_source(state, 2, 9, "in:0:42", SeenRecord(t=4_999.0, offset=5, source="in:0:42"))
+    assert decision.outcome is Outcome.NOOP  # type: ignore[attr-defined]
+    assert decision.changes == ()  # type: ignore[attr-defined]
+    assert decision.state.offset == 9 and decision.state.group == state.group  # type: ignore[attr-defined]
+
+
+def test_the_same_id_from_another_input_record_is_still_a_counted_duplicate() -> None:  # spec §12.3
+    decision = _from_source(created_state(), 2, 9, "in:0:43", SeenRecord(t=4_999.0, offset=5, source="in:0:42"))
+    assert decision.outcome is Outcome.DUPLICATE  # type: ignore[attr-defined]
+    decision = _from_source(created_state(), 2, 9, "in:0:43", SeenRecord(t=4_999.0, offset=5))  # an older entry
+    assert decision.outcome is Outcome.DUPLICATE  # type: ignore[attr-defined]
+
+
 def test_another_type_for_a_live_group_is_a_type_mismatch() -> None:  # spec §12.9
     state = created_state()
     decision = occur(state, 2, 5, type_id=2002)
