@@ -162,6 +162,10 @@ async def write_batch(conn: AsyncConnection, topic: str, changes: Sequence[Chang
 
 async def _split_applied(cur: AsyncCursor[Any], topic: str, changes: Sequence[ChangeRecord], result: BatchResult) -> None:
     partitions = sorted({change.partition for change in changes})
+    # One writer per partition at a time, for the whole transaction, in partition order (no deadlock).
+    # The row lock below cannot do it alone: a partition without a row yet locks nothing, and two sinks
+    # (the new owner and the old one finishing a batch after a rebalance) then both applied it.
+    await cur.execute("SELECT pg_advisory_xact_lock(hashtext(%s), p) FROM unnest(%s::int[]) AS p", (topic, partitions))
     await cur.execute(
         'SELECT partition, "offset" FROM sink_offsets WHERE topic = %s AND partition = ANY(%s)'
         " ORDER BY partition FOR UPDATE",

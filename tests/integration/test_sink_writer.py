@@ -267,3 +267,21 @@ async def _write_returning(database_url: str, records: list[ChangeRecord]) -> An
     async with await psycopg.AsyncConnection.connect(database_url) as conn:
         async with conn.transaction():
             return await write_batch(conn, TOPIC, records)
+
+
+async def test_two_sinks_on_a_partition_never_written_before_apply_it_once(database: str, tmp_path: Path) -> None:
+    # After a rebalance the old owner may still commit a batch the new owner is writing too (spec §2.4.3).
+    records = [ChangeRecord(0, offset, body) for offset, body in enumerate(group_changes(1, ["a", "b"]))]
+    async with await psycopg.AsyncConnection.connect(database) as first:
+        async with first.transaction():
+            await write_batch(first, TOPIC, records)
+            second = asyncio.create_task(write(database, records))
+            await asyncio.sleep(1.0)
+            assert not second.done(), "the second sink must wait for the first one's transaction"
+        await asyncio.wait_for(second, timeout=30)
+    reference, reference_url = _second_database(tmp_path)
+    try:
+        await write(reference_url, records)
+        assert snapshot(database) == snapshot(reference_url)
+    finally:
+        reference.drop_database()
