@@ -50,13 +50,19 @@ class Worker:
         return self.log_path.read_text(errors="replace")
 
     def stop(self, timeout: float = 40) -> None:
+        self.signal_stop()
+        self.wait_stopped(timeout)
+
+    def signal_stop(self) -> None:
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(10)
+
+    def wait_stopped(self, timeout: float = 40) -> None:
+        try:
+            self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(10)
 
 
 @dataclass
@@ -138,8 +144,12 @@ class Deployment:
         return restarted
 
     def stop_workers(self) -> None:
+        # All at once: stopped one by one, each departure started a rebalance that the next worker had to
+        # shut down in the middle of, and aiokafka can hang there until the kill.
         for worker in self.workers:
-            worker.stop()
+            worker.signal_stop()
+        for worker in self.workers:
+            worker.wait_stopped()
 
     def query(self, sql: str, params: Iterable[Any] = ()) -> list[tuple[Any, ...]]:
         with psycopg.connect(self.database_url) as conn:
