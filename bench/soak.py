@@ -1,10 +1,11 @@
 """Soak: windowed state stays flat under steady traffic (issue "Grouping engine", bounded state).
 
 Runs one real worker (services from `make services`) and produces new fingerprints of a type with
-NoiseConfig(3, 8 s) at a steady rate: every occurrence is held back and writes its noise windows and a
-dedupe record. Every sample counts the keys of the windowed tables in the worker's RocksDB (opened
-read-only beside the running worker) and the size of its data dir. With expiry working, the counts
-level off after a few windows instead of growing with the number of occurrences sent.
+NoiseConfig(3, 8 s) at a steady rate: every occurrence is held back and writes its noise windows, a
+dedupe record and its key's state in `groups`. Every sample counts the keys of those tables in the
+worker's RocksDB (opened read-only beside the running worker), the size of its data dir and how much of
+it is RocksDB's write-ahead log. With window expiry and the idle-key sweep working, the counts level off
+after a few windows instead of growing with the number of occurrences sent.
 
     .venv/bin/python -m bench.soak --minutes 5 --rate 100
 """
@@ -61,11 +62,17 @@ async def produce_steadily(topic: str, rate: int, seconds: float, sent: list[int
         await producer.stop()
 
 
-async def main(minutes: float, rate: int, every: float) -> None:
+def log_bytes(path: Path) -> int:
+    """RocksDB's write-ahead logs: what a memtable holds until it is flushed to a table file."""
+    return sum(f.stat().st_size for f in path.glob("**/tables/*.db/*.log") if f.is_file())
+
+
+async def main(minutes: float, rate: int, every: float, sweep_seconds: int) -> None:
     root = Path(tempfile.mkdtemp(prefix="soak-"))
     deployment = Deployment(root=root)
     deployment.extra_env.update(ISSUE_PLATFORM_TABLE_CLEANUP_SECONDS="2",
-                                ISSUE_PLATFORM_DEDUPE_WINDOW_SECONDS=str(DEDUPE_SECONDS))
+                                ISSUE_PLATFORM_DEDUPE_WINDOW_SECONDS=str(DEDUPE_SECONDS),
+                                ISSUE_PLATFORM_IDLE_KEY_SWEEP_SECONDS=str(sweep_seconds))
     deployment.create_database()
     try:
         assert deployment.cli("migrate").returncode == 0
@@ -76,16 +83,19 @@ async def main(minutes: float, rate: int, every: float) -> None:
         sent = [0]
         producing = asyncio.create_task(
             produce_steadily(deployment.topic("ingest-occurrences"), rate, minutes * 60, sent))
-        print(f"{'t (s)':>6} {'sent':>8} {'noise-8s keys':>14} {f'seen-ids-{DEDUPE_SECONDS}s keys':>19} {'data dir MB':>12}")
+        print(f"{'t (s)':>6} {'sent':>8} {'noise-8s keys':>14} {f'seen-ids-{DEDUPE_SECONDS}s keys':>19} "
+              f"{'groups keys':>12} {'data dir MB':>12} {'of it WAL MB':>13}")
         started = time.monotonic()
         while not producing.done():
             await asyncio.sleep(every)
             noise = table_keys(data_dir, "noise-8s")
             seen = table_keys(data_dir, f"seen-ids-{DEDUPE_SECONDS}s")
-            print(f"{time.monotonic() - started:>6.0f} {sent[0]:>8} {noise:>14} {seen:>19} "
-                  f"{directory_bytes(data_dir) / 1e6:>12.1f}", flush=True)
+            groups = table_keys(data_dir, "groups")
+            print(f"{time.monotonic() - started:>6.0f} {sent[0]:>8} {noise:>14} {seen:>19} {groups:>12} "
+                  f"{directory_bytes(data_dir) / 1e6:>12.1f} {log_bytes(data_dir) / 1e6:>13.1f}", flush=True)
         await producing
         worker.stop()
+        print(f"after a clean stop: data dir {directory_bytes(data_dir) / 1e6:.1f} MB")
     finally:
         deployment.stop_workers()
         deployment.drop_database()
@@ -96,5 +106,6 @@ if __name__ == "__main__":
     parser.add_argument("--minutes", type=float, default=5)
     parser.add_argument("--rate", type=int, default=100, help="occurrences per second")
     parser.add_argument("--every", type=float, default=20, help="seconds between samples")
+    parser.add_argument("--sweep", type=int, default=10, help="idle-key sweep interval, seconds (streams/idle_keys.py)")
     arguments = parser.parse_args()
-    asyncio.run(main(arguments.minutes, arguments.rate, arguments.every))
+    asyncio.run(main(arguments.minutes, arguments.rate, arguments.every, arguments.sweep))

@@ -9,7 +9,7 @@ from faust import StreamT
 
 from grouptypes import GroupType
 from streams.agents.ingest import dead_letter
-from streams.app import app, settings
+from streams.app import app, settings, table_store_options
 from streams.core.engine import (
     Decision,
     IncomingOccurrence,
@@ -46,6 +46,7 @@ groups = app.Table(
     key_type=str,
     value_type=None,  # plain dicts, JSON in the changelog (Faust picks json for non-Record types)
     partitions=settings.partitions,
+    options=table_store_options(),
     help="Per group key: the live group, a pending creation, the offset watermark (spec §1.1, §2.4.2)",
 )
 
@@ -55,6 +56,7 @@ DEDUPE_SECONDS = settings.dedupe_window_seconds
 # `default=dict`: Faust's window operations read every window first, and a missing one must read as empty.
 seen_ids = app.Table(
     f"seen-ids-{DEDUPE_SECONDS}s", default=dict, value_type=None, partitions=settings.partitions,
+    options=table_store_options(),
     help="Occurrence and status-change ids seen per group key (spec §12.3)",
 ).tumbling(timedelta(seconds=DEDUPE_SECONDS), expires=timedelta(seconds=DEDUPE_SECONDS)).relative_to_stream()
 expire_restored_windows(seen_ids)
@@ -70,6 +72,7 @@ def _noise_tables() -> dict[int, Any]:
             assert size is not None
             table = app.Table(
                 f"noise-{size}s", default=dict, value_type=None, partitions=settings.partitions,
+                options=table_store_options(),
                 help=f"Noise windows of {size}s, hopping by {window_step(size)}s (spec §13.1.3)",
             ).hopping(size, window_step(size), expires=timedelta(seconds=size)).relative_to_stream()
             expire_restored_windows(table)

@@ -8,7 +8,7 @@ from faust import EventT, StreamT
 
 from grouptypes import flag_names
 from storage.options import delete_option, upsert_option
-from streams.app import app
+from streams.app import app, table_store_options
 from streams.core.options import InvalidOption, validate_option
 from streams.failfast import stop_worker
 from streams.retry import retry_transient
@@ -34,6 +34,7 @@ options_table = app.GlobalTable(
     # One changelog partition, like the one-partition topic that writes it: a table's changelog must
     # match its source topic (PartitionsMismatch otherwise, design §5).
     partitions=1,
+    options=table_store_options(),
     # Faust 0.15.3 assigns a global table's changelog to every worker as active *and* standby, and keeps
     # reading it after recovery, but applies what it reads in batches of recovery_buffer_size (default
     # 1000): with 1 a change applies on arrival, not after 999 more. It is also Faust's documented
