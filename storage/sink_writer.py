@@ -30,6 +30,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -120,12 +121,15 @@ def _parse_ts(value: Any) -> datetime:
     return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
 
 
-async def write_batch(conn: AsyncConnection, topic: str, changes: Sequence[ChangeRecord]) -> BatchResult:
+async def write_batch(
+    conn: AsyncConnection, topic: str, changes: Sequence[ChangeRecord], *, pipeline: bool = True
+) -> BatchResult:
     result = BatchResult()
     if not changes:
         return result
     # Pipeline mode: statements whose results are not read go out without waiting for the one before.
-    async with conn.pipeline(), conn.cursor() as cur:
+    # `pipeline=False` only for bench/sink_bench.py's naive writer, which sends one statement at a time.
+    async with (conn.pipeline() if pipeline else nullcontext()), conn.cursor() as cur:
         # psycopg prepares a statement on its fifth use, and Postgres then switches it to a generic plan,
         # which cannot see how many rows a batch brings: batches of 5,000 went from 0.25 s to 7-10 s
         # after the eleventh (bench/sink_bench.py). A custom plan per execution keeps them at 0.25 s.
