@@ -107,14 +107,21 @@ async def insert_entries(conn: AsyncConnection, entries: Sequence[DeadLetterRow]
     return cursor.rowcount
 
 
-def _filter(reason: str | None, project_id: int | None) -> tuple[str, list[Any]]:
-    clauses, params = [], []
+def dlq_conditions(reason: str | None, project_id: int | None) -> tuple[list[str], list[Any]]:
+    """The SQL conditions (and their parameters) of a DLQ filter: the CLI's and the API's."""
+    clauses: list[str] = []
+    params: list[Any] = []
     if reason is not None:
         clauses.append("reason = %s")
         params.append(reason)
     if project_id is not None:
         clauses.append("project_id = %s")
         params.append(project_id)
+    return clauses, params
+
+
+def _filter(reason: str | None, project_id: int | None) -> tuple[str, list[Any]]:
+    clauses, params = dlq_conditions(reason, project_id)
     return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
 
 

@@ -13,7 +13,7 @@ from typing import Any, Literal
 from psycopg import AsyncConnection
 from psycopg.rows import class_row
 
-from storage.dlq import StoredDeadLetter
+from storage.dlq import StoredDeadLetter, dlq_conditions
 
 from streams.web.query import Condition, Filter, SearchQuery, Text
 
@@ -383,14 +383,8 @@ async def fetch_dlq_entries(
     conn: AsyncConnection[Any], reason: str | None, project_id: int | None, keyset: Keyset, limit: int
 ) -> list[StoredDeadLetter]:
     """A page of dead-letter entries under the filter, newest first (spec §20.11.5)."""
-    clauses, params = ["true"], []
-    if reason is not None:
-        clauses.append("reason = %s")
-        params.append(reason)
-    if project_id is not None:
-        clauses.append("project_id = %s")
-        params.append(project_id)
-    tail, params = _paged(" AND ".join(clauses), params, DLQ_ORDER, keyset, limit)
+    clauses, params = dlq_conditions(reason, project_id)
+    tail, params = _paged(" AND ".join(["true", *clauses]), params, DLQ_ORDER, keyset, limit)
     async with conn.cursor(row_factory=class_row(StoredDeadLetter)) as cursor:
         await cursor.execute(f"{_DLQ_SELECT} {tail}", params)
         return await cursor.fetchall()

@@ -217,11 +217,16 @@ async def test_pruning_forgets_only_count_ids_older_than_the_retention(database:
         assert conn.execute("SELECT id FROM counted_drops ORDER BY id").fetchall() == [("new",), ("recent",)]
 
 
-def _second_database(tmp_path: Path) -> tuple[Deployment, str]:
-    other = Deployment(root=tmp_path / "reference")
-    other.create_database()
-    migrate(other.database_url)
-    return other, other.database_url
+async def assert_same_as_one_ordered_write(database_url: str, tmp_path: Path, records: list[ChangeRecord]) -> None:
+    """Postgres holds exactly what writing `records` once, in order, into a fresh database gives."""
+    reference = Deployment(root=tmp_path / "reference")
+    reference.create_database()
+    try:
+        migrate(reference.database_url)
+        await write(reference.database_url, records)
+        assert snapshot(database_url) == snapshot(reference.database_url)
+    finally:
+        reference.drop_database()
 
 
 async def test_a_partition_with_missing_offsets_is_applied_up_to_the_hole_then_read_again(
@@ -239,12 +244,7 @@ async def test_a_partition_with_missing_offsets_is_applied_up_to_the_hole_then_r
     assert snapshot(database)["sink_offsets"] == [(TOPIC, 0, 2)]
     # Read again from the hole, as the sink agent's seek makes the consumer do.
     await write(database, records[3:])
-    reference, reference_url = _second_database(tmp_path)
-    try:
-        await write(reference_url, records)
-        assert snapshot(database) == snapshot(reference_url)
-    finally:
-        reference.drop_database()
+    await assert_same_as_one_ordered_write(database, tmp_path, records)
 
 
 async def test_changes_repeated_or_out_of_order_in_one_batch_apply_once_in_offset_order(
@@ -255,12 +255,7 @@ async def test_changes_repeated_or_out_of_order_in_one_batch_apply_once_in_offse
     result = await _write_returning(database, scrambled)
     assert [c.offset for c in result.applied] == [c.offset for c in records]
     assert not result.holes
-    reference, reference_url = _second_database(tmp_path)
-    try:
-        await write(reference_url, records)
-        assert snapshot(database) == snapshot(reference_url)
-    finally:
-        reference.drop_database()
+    await assert_same_as_one_ordered_write(database, tmp_path, records)
 
 
 async def _write_returning(database_url: str, records: list[ChangeRecord]) -> Any:
@@ -279,9 +274,4 @@ async def test_two_sinks_on_a_partition_never_written_before_apply_it_once(datab
             await asyncio.sleep(1.0)
             assert not second.done(), "the second sink must wait for the first one's transaction"
         await asyncio.wait_for(second, timeout=30)
-    reference, reference_url = _second_database(tmp_path)
-    try:
-        await write(reference_url, records)
-        assert snapshot(database) == snapshot(reference_url)
-    finally:
-        reference.drop_database()
+    await assert_same_as_one_ordered_write(database, tmp_path, records)
