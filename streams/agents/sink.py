@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 from datetime import timedelta
+from typing import Any
 
 from faust import StreamT
 from faust.types import TP
@@ -54,13 +55,13 @@ async def forget_old_count_ids() -> None:
     log.info("counted_drops: forgot %d count ids older than %s", removed, retention)
 
 
-async def _read_again(result: BatchResult) -> None:
+async def _read_again(result: BatchResult, consumer: Any = None) -> None:
     """Seek each partition with a hole back to the first offset the sink has not seen (storage.sink_writer).
 
     The deferred changes are acknowledged with the batch: they, and the missing ones before them, come
     again from the seek. If the worker stops first, the hole shows again in the next owner's first batch.
     """
-    consumer = app.consumer
+    consumer = consumer if consumer is not None else app.consumer
     topic = group_changes_topic.get_topic_name()
     assigned = consumer.assignment()
     for partition, offset in sorted(result.holes.items()):
