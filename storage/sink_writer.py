@@ -104,7 +104,21 @@ async def _insert_rows(cur: AsyncCursor[Any], statement: str, types: Sequence[st
         for index, column_type in enumerate(types)
     )
     source = f"(SELECT {columns} FROM jsonb_array_elements(%s::jsonb) AS r)"
-    await cur.execute(statement.format(rows=source), [orjson.dumps(rows).decode()])
+    for chunk in _chunks(rows):
+        await cur.execute(statement.format(rows=source), [chunk])
+
+
+# Postgres refuses a jsonb value over 256 MB; payloads of up to 1 MiB each can get there in one batch.
+MAX_JSON_BYTES = 64 * 1024 * 1024
+
+
+def _chunks(rows: Sequence[tuple[Any, ...]], limit: int = MAX_JSON_BYTES) -> list[str]:
+    """The rows as JSON arrays of at most `limit` bytes each, in order (so locks are still taken in order)."""
+    blob = orjson.dumps(rows)
+    if len(blob) <= limit or len(rows) == 1:
+        return [blob.decode()]
+    middle = len(rows) // 2
+    return _chunks(rows[:middle], limit) + _chunks(rows[middle:], limit)
 
 
 def _ts(epoch: float | None) -> datetime | None:
@@ -122,7 +136,7 @@ def _parse_ts(value: Any) -> datetime:
 
 
 async def write_batch(
-    conn: AsyncConnection, topic: str, changes: Sequence[ChangeRecord], *, pipeline: bool = True
+    conn: AsyncConnection, topic: str, changes: Sequence[ChangeRecord], *, pipeline: bool = True, gapless: bool = True
 ) -> BatchResult:
     result = BatchResult()
     if not changes:
@@ -134,7 +148,7 @@ async def write_batch(
         # which cannot see how many rows a batch brings: batches of 5,000 went from 0.25 s to 7-10 s
         # after the eleventh (bench/sink_bench.py). A custom plan per execution keeps them at 0.25 s.
         await cur.execute("SET LOCAL plan_cache_mode = force_custom_plan")
-        await _split_applied(cur, topic, changes, result)  # 1
+        await _split_applied(cur, topic, changes, result, gapless=gapless)  # 1
         applied = result.applied
         grouped = [change for change in applied if change.has_group]
         await _create_projects(cur, applied)  # 2
@@ -164,7 +178,9 @@ async def write_batch(
     return result
 
 
-async def _split_applied(cur: AsyncCursor[Any], topic: str, changes: Sequence[ChangeRecord], result: BatchResult) -> None:
+async def _split_applied(
+    cur: AsyncCursor[Any], topic: str, changes: Sequence[ChangeRecord], result: BatchResult, *, gapless: bool
+) -> None:
     partitions = sorted({change.partition for change in changes})
     # One writer per partition at a time, for the whole transaction, in partition order (no deadlock).
     # The row lock below cannot do it alone: a partition without a row yet locks nothing, and two sinks
@@ -176,7 +192,7 @@ async def _split_applied(cur: AsyncCursor[Any], topic: str, changes: Sequence[Ch
         (topic, partitions),
     )
     applied_up_to = dict(await cur.fetchall())
-    fresh = _contiguous(changes, applied_up_to, result)
+    fresh = _contiguous(changes, applied_up_to, result, gapless=gapless)
     # A change sent again after a crash (engine.replayed_changes) is applied only if its occurrence is not
     # stored yet: the occurrence row and every additive effect of the change commit together.
     replays = sorted({(c.body["occurrence"]["project_id"], c.body["occurrence"]["id"])
@@ -202,14 +218,19 @@ async def _split_applied(cur: AsyncCursor[Any], topic: str, changes: Sequence[Ch
         result.applied.append(change)
 
 
-def _contiguous(changes: Sequence[ChangeRecord], applied_up_to: dict[int, int], result: BatchResult) -> list[ChangeRecord]:
-    """The changes that continue each partition exactly where the sink stopped, in offset order.
+def _contiguous(
+    changes: Sequence[ChangeRecord], applied_up_to: dict[int, int], result: BatchResult, *, gapless: bool
+) -> list[ChangeRecord]:
+    """The changes that continue each partition where the sink stopped, in offset order.
 
     `sink_offsets` means "every offset up to here is applied", so a change may only follow the last one
     applied. Below it: applied before, or a second copy in this batch (a redelivery around a rebalance),
     skipped. Above it, with offsets missing in between: the consumer never handed those over (Faust can
     skip records around a rebalance), so the rest of the partition waits in `deferred` and `holes` says
-    where to read again. A partition the sink has never written starts wherever its first change is.
+    where to read from. A partition the sink has never written starts at offset 0.
+
+    `gapless=False` for topics written in transactions (`exactly_once`): their commit markers take
+    offsets that no consumer ever sees, so a gap there is not a hole.
     """
     expected = {partition: offset + 1 for partition, offset in applied_up_to.items()}
     fresh: list[ChangeRecord] = []
@@ -218,10 +239,10 @@ def _contiguous(changes: Sequence[ChangeRecord], applied_up_to: dict[int, int], 
         if partition in result.holes:
             result.deferred.append(change)
             continue
-        next_offset = expected.get(partition, change.offset)
+        next_offset = expected.get(partition, 0 if gapless else change.offset)
         if change.offset < next_offset:
             result.skipped.append(change)
-        elif change.offset == next_offset:
+        elif change.offset == next_offset or not gapless:
             fresh.append(change)
             expected[partition] = change.offset + 1
             result.through[partition] = change.offset

@@ -20,6 +20,13 @@ except ImportError:  # pragma: no cover
     pass
 
 
+def is_permanent(error: BaseException) -> bool:
+    """An OperationalError that trying again cannot fix: SQLSTATE class 54, a program limit exceeded
+    (e.g. a value over the 256 MB jsonb limit). Retrying it would hold the batch forever."""
+    sqlstate = getattr(error, "sqlstate", None)
+    return isinstance(sqlstate, str) and sqlstate.startswith("54")
+
+
 async def retry_transient(
     operation: Callable[[], Awaitable[T]],
     *,
@@ -35,6 +42,8 @@ async def retry_transient(
         try:
             return await operation()
         except TRANSIENT_ERRORS as error:
+            if is_permanent(error):
+                raise
             log.warning("%s failed (attempt %d), retrying in %.1fs: %s", what, attempt, delay, error)
             await asyncio.sleep(delay)
             delay = min(delay * 2, max_delay)

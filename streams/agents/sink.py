@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
 
@@ -14,6 +15,7 @@ from streams.app import app, settings
 from streams.core.messages import decode, encode
 from streams.core.postprocess import activity_message, post_process_entries, post_process_message
 from streams.failfast import stop_worker
+from streams.kafka_read import read_range
 from streams.retry import retry_transient
 from streams.runtime_options import current_options
 from streams.services import postgres, registry
@@ -33,8 +35,16 @@ async def sink(stream: StreamT[bytes]) -> None:
                 log.info("sink: %d of %d changes applied before or repeated, skipped: %s", len(result.skipped),
                          len(changes), _offset_ranges(result.skipped))
             await _forward(result)
-            if result.holes:
-                await _read_again(result)
+            for _ in range(MAX_FILLS):
+                if not result.holes:
+                    break
+                refill = await _fill_holes(result)
+                if not refill:
+                    break
+                result = await retry_transient(lambda: _commit(refill), what="sink batch (filled)", log=log)
+                await _forward(result)
+            if result.holes and _owned(result.holes):
+                raise RuntimeError(f"sink: offsets still missing after {MAX_FILLS} direct reads: {result.holes}")
         except Exception as error:
             stop_worker(f"sink batch of {len(events)} changes", error)
         for event in events:
@@ -55,32 +65,47 @@ async def forget_old_count_ids() -> None:
     log.info("counted_drops: forgot %d count ids older than %s", removed, retention)
 
 
-async def _read_again(result: BatchResult, consumer: Any = None) -> None:
-    """Seek each partition with a hole back to the first offset the sink has not seen (storage.sink_writer).
+# A direct read that still leaves a hole (a timeout, a record appended meanwhile) is tried again this often.
+MAX_FILLS = 3
 
-    The deferred changes are acknowledged with the batch: they, and the missing ones before them, come
-    again from the seek. If the worker stops first, the hole shows again in the next owner's first batch.
+
+async def _fill_holes(
+    result: BatchResult, consumer: Any = None, read: Callable[..., Awaitable[tuple[int, list[Any]]]] = read_range
+) -> list[ChangeRecord]:
+    """The missing changes of each owned partition with a hole, read straight from the broker, followed by
+    the partition's deferred ones: a batch the sink can now apply without a gap (storage.sink_writer).
+
+    Read directly rather than by seeking Faust's consumer back: records it had already fetched past the
+    hole would raise its read offset again and make it drop the refetched ones. A partition that is no
+    longer ours is left to its new owner, who meets the same hole and fills it the same way. If retention
+    deleted the missing offsets, an error line says so and the sink continues at the oldest one left.
     """
     consumer = consumer if consumer is not None else app.consumer
     topic = group_changes_topic.get_topic_name()
     assigned = consumer.assignment()
-    for partition, offset in sorted(result.holes.items()):
-        tp = TP(topic, partition)
-        deferred = [change for change in result.deferred if change.partition == partition]
-        if tp not in assigned:
+    refill: list[ChangeRecord] = []
+    for partition, start in sorted(result.holes.items()):
+        deferred = sorted((c for c in result.deferred if c.partition == partition), key=lambda c: c.offset)
+        if TP(topic, partition) not in assigned:
             log.warning("sink: partition %d skips from offset %d to %d, and it is no longer ours: its new "
-                        "owner reads it from the committed offset", partition, offset, deferred[0].offset)
+                        "owner fills it", partition, start, deferred[0].offset)
             continue
-        earliest = (await consumer.earliest_offsets(tp)).get(tp)
-        if earliest is not None and offset < earliest:
-            # Retention deleted them before the sink read them: nothing to read again. Say so, loudly.
+        earliest, records = await read(topic, partition, start, deferred[0].offset)
+        if start < earliest:
             log.error("sink: group-changes partition %d offsets %d-%d were deleted before the sink applied them; "
-                      "continuing at %d", partition, offset, earliest - 1, earliest)
+                      "continuing at %d", partition, start, earliest - 1, earliest)
             await _advance(partition, earliest - 1)
-            continue
         log.warning("sink: partition %d skips from offset %d to %d (the consumer did not hand over the records "
-                    "between); reading it again from %d", partition, offset, deferred[0].offset, offset)
-        await consumer.seek(tp, offset)
+                    "between); read %d of them straight from the broker", partition, start, deferred[0].offset,
+                    len(records))
+        refill.extend(ChangeRecord(partition, record.offset, decode(record.value)) for record in records)
+        refill.extend(deferred)
+    return refill
+
+
+def _owned(holes: dict[int, int]) -> bool:
+    assigned = app.consumer.assignment()
+    return any(TP(group_changes_topic.get_topic_name(), partition) in assigned for partition in holes)
 
 
 async def _advance(partition: int, offset: int) -> None:
@@ -114,7 +139,8 @@ async def _commit(changes: list[ChangeRecord]) -> BatchResult:
     pool = await postgres.get()
     async with pool.connection() as conn:
         async with conn.transaction():
-            return await write_batch(conn, group_changes_topic.get_topic_name(), changes)
+            return await write_batch(conn, group_changes_topic.get_topic_name(), changes,
+                                     gapless=settings.processing_guarantee == "at_least_once")
 
 
 async def _forward(result: BatchResult) -> None:

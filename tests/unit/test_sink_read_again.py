@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
 import pytest
 from faust.types import TP
 
@@ -14,24 +15,35 @@ TOPIC = group_changes_topic.get_topic_name()
 
 
 class FakeConsumer:
-    def __init__(self, assigned: set[int], earliest: int = 0) -> None:
+    def __init__(self, assigned: set[int]) -> None:
         self.assigned = {TP(TOPIC, partition) for partition in assigned}
-        self.earliest = earliest
-        self.seeks: list[tuple[TP, int]] = []
 
     def assignment(self) -> set[TP]:
         return self.assigned
 
-    async def earliest_offsets(self, *partitions: TP) -> dict[TP, int]:
-        return {tp: self.earliest for tp in partitions}
 
-    async def seek(self, tp: TP, offset: int) -> None:
-        self.seeks.append((tp, offset))
+class Record:
+    def __init__(self, offset: int) -> None:
+        self.offset = offset
+        self.value = orjson.dumps({"kind": "drop", "n": offset})
+
+
+class FakeBroker:
+    """Holds offsets `earliest`… of every partition; records each direct read."""
+
+    def __init__(self, earliest: int = 0) -> None:
+        self.earliest = earliest
+        self.reads: list[tuple[int, int, int]] = []
+
+    async def read(self, topic: str, partition: int, start: int, end: int) -> tuple[int, list[Record]]:
+        assert topic == TOPIC
+        self.reads.append((partition, start, end))
+        return self.earliest, [Record(offset) for offset in range(max(start, self.earliest), end)]
 
 
 def with_hole(partition: int, missing_from: int, next_offset: int) -> BatchResult:
     return BatchResult(holes={partition: missing_from},
-                       deferred=[ChangeRecord(partition, next_offset, {}), ChangeRecord(partition, next_offset + 1, {})])
+                       deferred=[ChangeRecord(partition, next_offset + 1, {}), ChangeRecord(partition, next_offset, {})])
 
 
 @pytest.fixture
@@ -44,21 +56,23 @@ def advanced(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, int]]:
     return calls
 
 
-async def test_an_owned_partition_is_sought_back_to_its_first_missing_offset(advanced: list[Any]) -> None:
-    consumer = FakeConsumer(assigned={9})
-    await sink._read_again(with_hole(9, 3, 4), consumer)
-    assert consumer.seeks == [(TP(TOPIC, 9), 3)]
+async def test_the_missing_changes_are_read_directly_and_come_before_the_deferred_ones(advanced: list[Any]) -> None:
+    broker = FakeBroker()
+    refill = await sink._fill_holes(with_hole(9, 3, 6), FakeConsumer(assigned={9}), broker.read)
+    assert broker.reads == [(9, 3, 6)]
+    assert [(c.partition, c.offset) for c in refill] == [(9, 3), (9, 4), (9, 5), (9, 6), (9, 7)]
+    assert refill[0].body == {"kind": "drop", "n": 3}
     assert advanced == []
 
 
 async def test_a_partition_owned_elsewhere_now_is_left_to_its_new_owner(advanced: list[Any]) -> None:
-    consumer = FakeConsumer(assigned={1})
-    await sink._read_again(with_hole(9, 3, 4), consumer)
-    assert consumer.seeks == [] and advanced == []
+    broker = FakeBroker()
+    assert await sink._fill_holes(with_hole(9, 3, 6), FakeConsumer(assigned={1}), broker.read) == []
+    assert broker.reads == [] and advanced == []
 
 
-async def test_offsets_deleted_by_retention_are_declared_done_not_sought(advanced: list[Any]) -> None:
-    consumer = FakeConsumer(assigned={9}, earliest=50)
-    await sink._read_again(with_hole(9, 3, 60), consumer)
-    assert consumer.seeks == []
+async def test_offsets_deleted_by_retention_are_declared_done_and_the_rest_is_read(advanced: list[Any]) -> None:
+    broker = FakeBroker(earliest=50)
+    refill = await sink._fill_holes(with_hole(9, 3, 52), FakeConsumer(assigned={9}), broker.read)
     assert advanced == [(9, 49)]
+    assert [c.offset for c in refill] == [50, 51, 52, 53]
