@@ -86,9 +86,15 @@ up() {
 }
 
 down() {
-  if [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; then
-    kill "$(cat "$pidfile")"
-    for _ in $(seq 1 60); do kill -0 "$(cat "$pidfile")" 2>/dev/null || break; sleep 0.5; done
+  local pid=""
+  [ -f "$pidfile" ] && pid="$(cat "$pidfile")"
+  if [ -z "$pid" ] || ! kill -0 "$pid" 2>/dev/null; then
+    # No pid file (deleted, or another checkout's `up`): find this checkout's broker by its config path.
+    pid="$(pgrep -f "kafka.Kafka $state/server.properties" | head -1 || true)"
+  fi
+  if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+    kill "$pid"
+    for _ in $(seq 1 60); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
     echo "kafka: stopped"
   else
     echo "kafka: not running"
