@@ -12,7 +12,7 @@ settings = get_settings()
 
 app = faust.App(
     settings.app_id,
-    broker=[url.strip() for url in settings.broker_url.split(";") if url.strip()],
+    broker=settings.broker_urls,
     # On the App, not per table: a per-table store URL is silently ignored (design §5).
     store="rocksdb://",
     # JSON keys on the App, or table_route proxies web requests to the wrong worker (design §5).

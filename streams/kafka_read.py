@@ -11,8 +11,7 @@ from streams.settings import MAX_RECORD_BYTES, get_settings
 
 def bootstrap_servers() -> list[str]:
     """`kafka://a:9092;kafka://b:9092` (the setting) → `["a:9092", "b:9092"]` (aiokafka)."""
-    urls = [url.strip() for url in get_settings().broker_url.split(";") if url.strip()]
-    return [url.removeprefix("kafka://") for url in urls]
+    return [url.removeprefix("kafka://") for url in get_settings().broker_urls]
 
 
 async def read_range(

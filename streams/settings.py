@@ -18,6 +18,10 @@ class SettingsError(Exception):
     """A setting is missing or malformed; the message is one line naming the environment variable."""
 
 
+def split_broker_urls(value: str) -> list[str]:
+    return [part.strip() for part in value.split(";") if part.strip()]
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix=ENV_PREFIX,
@@ -58,10 +62,15 @@ class Settings(BaseSettings):
     # How often each worker looks for idle keys of its `groups` partitions to forget (design §4).
     idle_key_sweep_seconds: float = Field(600.0, gt=0, le=86_400)
 
+    @property
+    def broker_urls(self) -> list[str]:
+        """The `kafka://host:port` URLs of `broker_url`, which separates them with ';'."""
+        return split_broker_urls(self.broker_url)
+
     @field_validator("broker_url")
     @classmethod
     def _broker_url_has_scheme(cls, value: str) -> str:
-        urls = [part.strip() for part in value.split(";") if part.strip()]
+        urls = split_broker_urls(value)
         if not urls or not all(url.startswith("kafka://") for url in urls):
             raise ValueError("must be one or more kafka://host:port URLs separated by ';'")
         return value
