@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime
 from typing import Any
@@ -220,20 +220,29 @@ class IssueDetailsView(ApiView):
         return self.json_body(issue)
 
 
+async def _issue_page(
+    view: ApiView, request: Request, issue_id: str, order: Any, fetch_rows: Callable[..., Awaitable[list[Any]]],
+    to_object: Callable[[Any], dict[str, Any]],
+) -> Response:
+    """One keyset page of a visible issue's rows (activities, occurrences), newest first (spec §20.2)."""
+    cursor, limit = parse_page_params(list(request.query.items()), order)  # type: ignore[attr-defined]
+    async with await _connection() as conn:
+        row = await _visible_group(conn, issue_id)
+
+        async def fetch(keyset: queries.Keyset, size: int) -> list[Any]:
+            return await fetch_rows(conn, row.id, keyset, size)
+
+        page = await read_page(fetch, order, cursor, limit)
+    return view.paged_body(request, [to_object(item) for item in page.rows], page)
+
+
 @app.page("/api/0/issues/{issue_id}/activities/")
 class IssueActivitiesView(ApiView):
     """The issue's activities, newest first, in keyset pages (spec §20.4, §20.2)."""
 
     async def read(self, request: Request, issue_id: str) -> Response:  # type: ignore[override]
-        cursor, limit = parse_page_params(list(request.query.items()), queries.ACTIVITY_ORDER)  # type: ignore[attr-defined]
-        async with await _connection() as conn:
-            row = await _visible_group(conn, issue_id)
-
-            async def fetch(keyset: queries.Keyset, size: int) -> list[queries.ActivityRow]:
-                return await queries.fetch_activities(conn, row.id, keyset, size)
-
-            page = await read_page(fetch, queries.ACTIVITY_ORDER, cursor, limit)
-        return self.paged_body(request, [activity_object(activity) for activity in page.rows], page)
+        return await _issue_page(self, request, issue_id, queries.ACTIVITY_ORDER, queries.fetch_activities,
+                                 activity_object)
 
 
 @app.page("/api/0/issues/{issue_id}/occurrences/")
@@ -241,15 +250,8 @@ class IssueOccurrencesView(ApiView):
     """The issue's occurrences, newest T first, in keyset pages (spec §20.4, §20.2)."""
 
     async def read(self, request: Request, issue_id: str) -> Response:  # type: ignore[override]
-        cursor, limit = parse_page_params(list(request.query.items()), queries.OCCURRENCE_ORDER)  # type: ignore[attr-defined]
-        async with await _connection() as conn:
-            row = await _visible_group(conn, issue_id)
-
-            async def fetch(keyset: queries.Keyset, size: int) -> list[queries.OccurrenceRow]:
-                return await queries.fetch_occurrences(conn, row.id, keyset, size)
-
-            page = await read_page(fetch, queries.OCCURRENCE_ORDER, cursor, limit)
-        return self.paged_body(request, [occurrence_object(occurrence) for occurrence in page.rows], page)
+        return await _issue_page(self, request, issue_id, queries.OCCURRENCE_ORDER, queries.fetch_occurrences,
+                                 occurrence_object)
 
 
 @app.page("/api/0/issues/{issue_id}/occurrences/latest/")
