@@ -99,6 +99,10 @@ class GroupTypeRegistry:
         """Released types plus unreleased ones whose visible flag is on for the project (§9.5.4)."""
         return [gt for gt in self.all() if gate_passes(gt, "visible", project_id, options)]
 
+    def known_flag_names(self) -> frozenset[str]:
+        """Flags of the registered unreleased types (spec §10.1.1); the registry is the same on every worker."""
+        return frozenset(name for group_type in self.all() for name in flag_names(group_type).values())
+
     @property
     def categories(self) -> CategoryRegistry:
         return self._categories

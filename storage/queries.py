@@ -1,7 +1,7 @@
 """Read queries of the HTTP API (spec §20): issues, their details, drop totals. Every value is a parameter.
 
 Column names in the generated SQL come only from the fixed maps below, never from a request; user input
-travels as psycopg parameters. `issue_where` is pure so the translation of a search is unit-tested.
+travels as psycopg parameters. The translation of a search is storage/search.py, pure and unit-tested.
 """
 from __future__ import annotations
 
@@ -14,23 +14,7 @@ from psycopg import AsyncConnection
 from psycopg.rows import class_row
 
 from storage.dlq import StoredDeadLetter, dlq_conditions
-
-from streams.web.query import Condition, Filter, SearchQuery, Text
-
-# Condition columns of streams.web.query → SQL on the `groups g` alias.
-_COLUMNS: dict[str, str] = {
-    "status": "g.status",
-    "substatus": "g.substatus",
-    "assignee": "g.assignee",
-    "priority": "g.priority",
-    "type": "g.type",
-    "level": "g.level",
-    "first_seen": "g.first_seen",
-    "last_seen": "g.last_seen",
-    "times_seen": "g.times_seen",
-}
-_COMPARISONS = frozenset({"=", ">", ">=", "<", "<="})
-_TEXT_COLUMNS = ("g.title", "g.subtitle", "g.culprit")  # spec §20.6.3
+from storage.search import IssueSearch, issue_where
 
 Direction = Literal["next", "previous"]
 
@@ -70,19 +54,6 @@ class Keyset:
     direction: Direction = "next"
     bound: tuple[Any, ...] | None = None
     inclusive: bool = False
-
-
-@dataclass(frozen=True)
-class IssueSearch:
-    """Everything that selects a project's issues, already validated (spec §20.5, §20.6)."""
-
-    project_id: int
-    # The types the request may see: visible for the project, minus the default exclusion (§20.6.5).
-    type_ids: tuple[int, ...]
-    query: SearchQuery = SearchQuery()
-    last_seen_from: datetime | None = None  # statsPeriod, or start
-    first_seen_until: datetime | None = None  # end
-    environments: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -154,59 +125,6 @@ SELECT g.id, g.project_id, p.slug AS project_slug, g.type, g.status, g.substatus
        g.title, g.subtitle, g.culprit, g.resolved_at, g.data
 FROM groups g JOIN projects p ON p.id = g.project_id
 """
-
-
-def _condition_sql(condition: Condition) -> tuple[str, list[Any]]:
-    column = _COLUMNS[condition.column]  # KeyError for anything not whitelisted
-    if condition.op in _COMPARISONS:
-        return f"{column} {condition.op} %s", [condition.value]
-    if condition.op == "in":
-        assert isinstance(condition.value, tuple)
-        return f"{column} = ANY(%s)", [list(condition.value)]
-    if condition.op == "present":
-        return f"{column} IS NOT NULL", []
-    if condition.op == "absent":
-        return f"{column} IS NULL", []
-    if condition.op == "between":
-        start, end = condition.value  # type: ignore[misc]
-        return f"({column} >= %s AND {column} < %s)", [start, end]
-    raise ValueError(f"unknown operator {condition.op!r}")
-
-
-def _like_pattern(text: str) -> str:
-    # A substring, not a pattern: LIKE's wildcards and its escape character are matched literally.
-    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
-
-
-def issue_where(search: IssueSearch) -> tuple[str, list[Any]]:
-    """The WHERE clause (without the keyword) and its parameters for a search over `groups g`."""
-    clauses = ["g.project_id = %s", "g.type = ANY(%s)"]
-    params: list[Any] = [search.project_id, list(search.type_ids)]
-    for term in search.query.terms:
-        if isinstance(term, Filter):
-            parts = [_condition_sql(condition) for condition in term.conditions]
-            expression = "(" + " OR ".join(sql for sql, _ in parts) + ")"
-            for _, values in parts:
-                params.extend(values)
-            # coalesce: a NULL substatus is "not archived_forever", so its negation must match (§20.6.4).
-            clauses.append(f"NOT coalesce({expression}, false)" if term.negated else expression)
-        elif isinstance(term, Text):
-            expression = "(" + " OR ".join(f"{column} ILIKE %s" for column in _TEXT_COLUMNS) + ")"
-            params.extend([_like_pattern(term.text)] * len(_TEXT_COLUMNS))
-            clauses.append(f"NOT {expression}" if term.negated else expression)
-    if search.last_seen_from is not None:
-        clauses.append("g.last_seen >= %s")
-        params.append(search.last_seen_from)
-    if search.first_seen_until is not None:
-        clauses.append("g.first_seen <= %s")
-        params.append(search.first_seen_until)
-    if search.environments:
-        clauses.append(
-            "EXISTS (SELECT 1 FROM group_environments ge WHERE ge.group_id = g.id AND ge.environment = ANY(%s))"
-        )
-        params.append(list(search.environments))
-    return " AND ".join(clauses), params
 
 
 def page_order(order: KeysetOrder, keyset: Keyset) -> tuple[str, str, list[Any]]:

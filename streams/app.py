@@ -1,12 +1,14 @@
-"""The Faust app (`streams.app:app`): settings applied, topics and tables declared, agents registered."""
+"""The Faust app (`streams.app:app`), configured from the settings.
+
+Nothing is registered here: topics and tables are declared in `streams.topics` and `streams.tables`, and
+`streams.worker` holds the one list of agents, timers, pages and commands. Faust's patches are installed
+by the entry point (`streams.cli`), never by an import.
+"""
 from __future__ import annotations
 
 import faust
 
-from streams import faust_fixes
 from streams.settings import MAX_RECORD_BYTES, get_settings
-
-faust_fixes.apply()
 
 settings = get_settings()
 
@@ -27,31 +29,11 @@ app = faust.App(
     web_port=settings.web_port,
     producer_max_request_size=MAX_RECORD_BYTES,
     consumer_max_fetch_size=MAX_RECORD_BYTES,
-    # Our agents are declared explicitly below; no module scanning.
+    # Everything is registered explicitly by streams.worker; no module scanning.
     autodiscover=False,
     consumer_auto_offset_reset="earliest",
     # A topic missing from the metadata when the group was assigned stays unconsumed until the next
-    # refresh; aiokafka's default of five minutes is too long a stall (see faust_fixes).
+    # refresh; aiokafka's default of five minutes is too long a stall (see streams.faust_compat).
     consumer_metadata_max_age_ms=30_000,
     table_cleanup_interval=settings.table_cleanup_seconds,
 )
-
-MIB = 1024 * 1024
-
-
-def table_store_options() -> dict[str, int]:
-    """RocksDB options for every table. A fresh dict each time: Faust's store pops keys from the one it gets."""
-    return {
-        "write_buffer_size": settings.rocksdb_write_buffer_mb * MIB,
-        # Two memtables: one filling while the other is flushed, so the write-ahead log stays short.
-        "max_write_buffer_number": 2,
-        "block_cache_size": settings.rocksdb_block_cache_mb * MIB,
-    }
-
-
-# Registering agents, tables and CLI commands is a side effect of importing their modules.
-from streams import topics  # noqa: E402,F401
-from streams.agents import dlq, grouping, ingest, options, quota, sink  # noqa: E402,F401
-from streams import idle_keys  # noqa: E402,F401  # forgets idle keys of `groups` (design §4)
-from streams import commands, diagnostics  # noqa: E402,F401
-from streams.web import views  # noqa: E402,F401  # the /api/0/ pages (spec §20)

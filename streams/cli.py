@@ -4,7 +4,6 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 
 
 def _datadir_from_argv(argv: Sequence[str]) -> str | None:
@@ -25,10 +24,12 @@ def main() -> None:
 
     from grouptypes import GroupTypeLoadError, GroupTypeRegistrationError
     from streams.settings import SettingsError
-    from streams.unclean_stop import begin_run, end_run
 
     try:
-        from streams.app import app
+        from streams import faust_compat, lifecycle, worker
+
+        faust_compat.apply()
+        app = worker.build()
     except (SettingsError, GroupTypeLoadError, GroupTypeRegistrationError) as error:
         # One clear line naming the setting or the plugin module, not a traceback; a broken plugin aborts
         # the start (spec §9.5.3).
@@ -37,17 +38,7 @@ def main() -> None:
     if "worker" not in sys.argv[1:]:
         app.main()
         return
-    data_dir = Path(app.conf.datadir)
-    begin_run(data_dir, Path(app.conf.tabledir))
-    clean = False
-    try:
-        app.main()
-        clean = True
-    except SystemExit as exit_:
-        clean = exit_.code in (0, None)
-        raise
-    finally:
-        end_run(data_dir, clean=clean)
+    lifecycle.run_worker(app)
 
 
 if __name__ == "__main__":

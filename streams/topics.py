@@ -45,7 +45,6 @@ post_process_topic = _declare(POST_PROCESS, raw_key=True)
 activity_topic = _declare(ACTIVITY, raw_key=True)
 
 
-@app.task
 async def declare_output_topics() -> None:
     """Faust creates the topics its agents read; the ones we only write to are declared here."""
     for topic in (dlq_topic, post_process_topic, activity_topic):

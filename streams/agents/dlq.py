@@ -7,12 +7,9 @@ from collections.abc import Sequence
 from faust import EventT, StreamT
 
 from storage.dlq import insert_entries
-from streams.app import app
+from streams.agents.failure import retry_transient, stop_worker
 from streams.core.dlq import DeadLetterEntry, MalformedDeadLetter, entry_from_record
-from streams.failfast import stop_worker
-from streams.retry import retry_transient
 from streams.services import postgres
-from streams.topics import dlq_topic
 
 log = logging.getLogger(__name__)
 
@@ -21,7 +18,6 @@ BATCH_SIZE = 500
 BATCH_SECONDS = 0.5
 
 
-@app.agent(dlq_topic, name="dlq", concurrency=1)
 async def dlq(stream: StreamT[bytes]) -> None:
     # noack_take: Faust would ack a batch even when the body raised; we ack only after the commit (design §4).
     async for events in stream.noack_take(BATCH_SIZE, within=BATCH_SECONDS):

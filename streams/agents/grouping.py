@@ -2,14 +2,12 @@
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
 from typing import Any
 
 from faust import StreamT
 
-from grouptypes import GroupType
-from streams.agents.ingest import dead_letter
-from streams.app import app, settings, table_store_options
+from streams.agents.dead_letter import dead_letter
+from streams.agents.failure import stop_worker
 from streams.core.engine import (
     Decision,
     IncomingOccurrence,
@@ -20,7 +18,7 @@ from streams.core.engine import (
     decide_occurrence,
     decide_quota_answer,
     decide_status_change,
-    keep_seconds,
+    type_rules,
 )
 from streams.core.messages import (
     SourceCoordinates,
@@ -31,75 +29,15 @@ from streams.core.messages import (
     quota_request_message,
     raw_key_bytes,
 )
-from streams.core.noise import NoiseState, count_in_window, deciding_window_delta, window_step
+from streams.core.noise import NoiseState, count_in_window, deciding_window_delta
 from streams.core.payload import Reason, Rejection
-from streams.failfast import stop_worker
 from streams.services import registry
-from streams.topics import group_changes_topic, grouping_topic, quota_topic
-from streams.window_expiry import expire_restored_windows
+from streams.tables import DEDUPE_SECONDS, groups, idle_keep_seconds, noise_tables, seen_ids
+from streams.topics import group_changes_topic, quota_topic
 
 log = logging.getLogger(__name__)
 
-# group key → KeyState (live group, pending quota request, watermark); changelogged, on RocksDB.
-groups = app.Table(
-    "groups",
-    key_type=str,
-    value_type=None,  # plain dicts, JSON in the changelog (Faust picks json for non-Record types)
-    partitions=settings.partitions,
-    options=table_store_options(),
-    help="Per group key: the live group, a pending creation, the offset watermark (spec §1.1, §2.4.2)",
-)
 
-# "{group key}/{id}" → {t, offset}: ids recorded within the dedupe window (spec §12.3). Tumbling windows
-# of the window size: an id recorded at t0 is in the window of T or the one before while t0 > T − W.
-DEDUPE_SECONDS = settings.dedupe_window_seconds
-# `default=dict`: Faust's window operations read every window first, and a missing one must read as empty.
-seen_ids = app.Table(
-    f"seen-ids-{DEDUPE_SECONDS}s", default=dict, value_type=None, partitions=settings.partitions,
-    options=table_store_options(),
-    help="Occurrence and status-change ids seen per group key (spec §12.3)",
-).tumbling(timedelta(seconds=DEDUPE_SECONDS), expires=timedelta(seconds=DEDUPE_SECONDS)).relative_to_stream()
-expire_restored_windows(seen_ids)
-
-
-def _noise_tables() -> dict[int, Any]:
-    """One hopping windowed table per distinct NoiseConfig expiry among the registered types (§10.4.1)."""
-    tables: dict[int, Any] = {}
-    for group_type in registry.all():
-        rules = type_rules(group_type)
-        if rules.has_noise_gate and rules.noise_seconds not in tables:
-            size = rules.noise_seconds
-            assert size is not None
-            table = app.Table(
-                f"noise-{size}s", default=dict, value_type=None, partitions=settings.partitions,
-                options=table_store_options(),
-                help=f"Noise windows of {size}s, hopping by {window_step(size)}s (spec §13.1.3)",
-            ).hopping(size, window_step(size), expires=timedelta(seconds=size)).relative_to_stream()
-            expire_restored_windows(table)
-            tables[size] = table
-    return tables
-
-
-def type_rules(group_type: type[GroupType]) -> TypeRules:
-    noise = group_type.noise_config
-    return TypeRules(
-        type_id=group_type.type_id,
-        default_priority=int(group_type.default_priority),
-        noise_limit=noise.ignore_limit if noise else None,
-        noise_seconds=noise.expiry_seconds if noise else None,
-    )
-
-
-noise_tables = _noise_tables()
-# Stands in for the noise window of a key state that does not record its own (see `keep_seconds`).
-LONGEST_NOISE_SECONDS = max(noise_tables, default=0)
-
-
-def idle_keep_seconds(state: KeyState) -> float:
-    return keep_seconds(state, dedupe_seconds=DEDUPE_SECONDS, longest_noise_seconds=LONGEST_NOISE_SECONDS)
-
-
-@app.agent(grouping_topic, name="grouping", concurrency=1)
 async def grouping(stream: StreamT[bytes]) -> None:
     async for event in stream.events():
         key: str = event.key

@@ -3,14 +3,15 @@ from __future__ import annotations
 
 import logging
 import time
-from contextvars import ContextVar
 from typing import Any
 
 from faust import StreamT
 
 from grouptypes import gate_passes
-from streams.app import app
-from streams.core.dlq import dlq_headers, replay_marker
+from storage.events import find_event
+from streams.agents.dead_letter import dead_letter
+from streams.agents.failure import retry_transient, stop_worker
+from streams.core.dlq import replay_marker
 from streams.core.messages import (
     SourceCoordinates,
     drop_message,
@@ -19,38 +20,29 @@ from streams.core.messages import (
     status_change_message,
 )
 from streams.core.payload import Occurrence, Reason, Rejection, StatusChange, derive_id, parse_payload
-from streams.failfast import stop_worker
-from streams.retry import retry_transient
-from streams.runtime_options import current_options
 from streams.services import postgres, registry
-from streams.topics import dlq_topic, group_changes_topic, grouping_topic, ingest_topic
-from storage.events import find_event
+from streams.tables import current_options
+from streams.topics import group_changes_topic, grouping_topic
 
 log = logging.getLogger(__name__)
 
-# The current input's replay marker (spec §3.3, §7.3.1), set by the agent loop so that `dead_letter` can record
-# it without every handler passing headers along. Grouping-stage rejections run in another task and see None.
-_replay_of: ContextVar[str | None] = ContextVar("replay_of", default=None)
 
-
-@app.agent(ingest_topic, name="ingest")
 async def ingest(stream: StreamT[bytes]) -> None:
     async for event in stream.events():
         message = event.message
         source = SourceCoordinates(message.topic, message.partition, message.offset)
         try:
-            _replay_of.set(replay_marker(message.headers))
-            await handle_input(message.key, message.value, source)
+            await handle_input(message.key, message.value, source, replay_of=replay_marker(message.headers))
         except Exception as error:
             stop_worker(f"ingest of {source.topic}:{source.partition}:{source.offset}", error)
 
 
-async def handle_input(key: bytes | None, value: bytes, source: SourceCoordinates) -> None:
+async def handle_input(key: bytes | None, value: bytes, source: SourceCoordinates, *, replay_of: str | None) -> None:
     """Exactly one outcome per input: forwarded to grouping, or a DLQ record (spec §2.3.1)."""
     t = time.time()  # decision time T (spec §0.2)
     payload = parse_payload(value or b"", is_registered_type=registry.is_registered)
     if isinstance(payload, Rejection):
-        await dead_letter(key, value, payload, source=source, t=t)
+        await dead_letter(key, value, payload, source=source, t=t, replay_of=replay_of)
         return
     if isinstance(payload, StatusChange):
         change_id = payload.id or derive_id(source.topic, source.partition or 0, source.offset or 0)
@@ -60,11 +52,12 @@ async def handle_input(key: bytes | None, value: bytes, source: SourceCoordinate
         )
         await grouping_topic.send(key=payload.group_key, value=encode(body), timestamp=t)
         return
-    await forward_occurrence(payload, key=key, value=value, source=source, t=t)
+    await forward_occurrence(payload, key=key, value=value, source=source, t=t, replay_of=replay_of)
 
 
 async def forward_occurrence(
-    occurrence: Occurrence, *, key: bytes | None, value: bytes, source: SourceCoordinates, t: float
+    occurrence: Occurrence, *, key: bytes | None, value: bytes, source: SourceCoordinates, t: float,
+    replay_of: str | None,
 ) -> None:
     # spec §3.2 row 8, §10.3.1: after the event checks of rows 1-7, before the stored-event lookup of row 9.
     # A counted drop, not a DLQ entry; the sink adds it to drop_counters and creates the project (§11.1).
@@ -84,7 +77,7 @@ async def forward_occurrence(
             "embed the event, or replay this entry once the event is stored",
             "event_id",
         )
-        await dead_letter(key, value, rejection, source=source, t=t)
+        await dead_letter(key, value, rejection, source=source, t=t, replay_of=replay_of)
         return
     occurrence_json = occurrence.to_json_dict()
     event_json = occurrence_json.pop("event", None)
@@ -115,16 +108,3 @@ async def resolve_event(occurrence: Occurrence, *, t: float) -> dict[str, Any] |
         return None
     return {"timestamp": stored.timestamp, "platform": stored.platform, "environment": stored.environment}
 
-
-async def dead_letter(
-    key: bytes | None, value: bytes, rejection: Rejection, *, source: SourceCoordinates, t: float,
-    stage: str = "ingest",
-) -> None:
-    dlq_id = derive_id(source.topic, source.partition or 0, source.offset or 0)
-    headers = dlq_headers(
-        dlq_id=dlq_id, reason=str(rejection.reason), message=rejection.message, field=rejection.field,
-        stage=stage, source=source, at=t, replay_of=_replay_of.get(),
-    )
-    log.info("dead-lettered %s:%s:%s as %s: %s", source.topic, source.partition, source.offset,
-             rejection.reason, rejection.message[:200])
-    await dlq_topic.send(key=key, value=value, headers=headers)

@@ -5,23 +5,15 @@ import logging
 
 from faust import StreamT
 
-from streams.app import app, settings, table_store_options
+from streams.agents.failure import stop_worker
 from streams.core.messages import decode, encode, quota_answer_message
 from streams.core.quota import QuotaRule, QuotaState, decide_quota
-from streams.failfast import stop_worker
 from streams.services import registry
-from streams.topics import grouping_topic, quota_topic
+from streams.tables import quotas
+from streams.topics import grouping_topic
 
 log = logging.getLogger(__name__)
 
-# "{project_id}:{type_id}" → QuotaState: grants per granule and the answers given (spec §13.2.5 step 2).
-quotas = app.Table(
-    "quotas", key_type=str, value_type=None, partitions=settings.partitions, options=table_store_options(),
-    help="Creation quota per (project, type): grants per granule (spec §13.2.2)",
-)
-
-
-@app.agent(quota_topic, name="quota", concurrency=1)
 async def quota(stream: StreamT[bytes]) -> None:
     async for event in stream.events():
         key: str = event.key

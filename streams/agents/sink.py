@@ -3,28 +3,25 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
 from typing import Any
 
 from faust import StreamT
 from faust.types import TP
 
 from grouptypes import gate_passes
-from storage.sink_writer import BatchResult, ChangeRecord, advance_sink_offset, prune_counted_drops, write_batch
+from storage.sink_writer import BatchResult, ChangeRecord, advance_sink_offset, write_batch
+from streams.agents.failure import retry_transient, stop_worker
+from streams.agents.kafka_read import read_range
 from streams.app import app, settings
 from streams.core.messages import decode, encode
 from streams.core.postprocess import activity_message, post_process_entries, post_process_message
-from streams.failfast import stop_worker
-from streams.kafka_read import read_range
-from streams.retry import retry_transient
-from streams.runtime_options import current_options
 from streams.services import postgres, registry
+from streams.tables import current_options
 from streams.topics import activity_topic, group_changes_topic, post_process_topic
 
 log = logging.getLogger(__name__)
 
 
-@app.agent(group_changes_topic, name="sink", concurrency=1)
 async def sink(stream: StreamT[bytes]) -> None:
     # noack_take: Faust would ack a batch even when the body raised; we ack only after the commit (design §4).
     async for events in stream.noack_take(settings.sink_batch_size, within=settings.sink_batch_seconds):
@@ -49,20 +46,6 @@ async def sink(stream: StreamT[bytes]) -> None:
             stop_worker(f"sink batch of {len(events)} changes", error)
         for event in events:
             event.ack()
-
-
-@app.timer(3600.0, on_leader=True)
-async def forget_old_count_ids() -> None:
-    """Keep `counted_drops` bounded; a failure only delays the pruning to the next hour."""
-    retention = timedelta(hours=settings.counted_drops_retention_hours)
-    try:
-        pool = await postgres.get()
-        async with pool.connection() as conn:
-            removed = await prune_counted_drops(conn, retention)
-    except Exception as error:  # never let housekeeping stop the worker
-        log.warning("counted_drops pruning failed, retrying in an hour: %s", error)
-        return
-    log.info("counted_drops: forgot %d count ids older than %s", removed, retention)
 
 
 # A direct read that still leaves a hole (a timeout, a record appended meanwhile) is tried again this often.

@@ -1,2 +1,1 @@
-"""CLI commands beside Faust's own (`worker`, …), one module per area (spec §22)."""
-from streams.commands import basics, dlq, flags, validate  # noqa: F401
+"""CLI commands beside Faust's own (`worker`, …), one module per area (spec §22); registered by streams.worker."""

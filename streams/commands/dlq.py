@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import asyncio
-import base64
 import sys
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
@@ -29,6 +28,7 @@ from streams.app import app, settings
 from streams.core.dlq import MAX_REPLAY_PER_CALL, ReplaySelection, replay_headers, replay_selection
 from streams.core.payload import Reason
 from streams.topics import ingest_topic
+from streams.web.serialize import entry_json, iso_datetime
 
 MESSAGE_PREVIEW_CHARS = 120
 DEFAULT_LIST_LIMIT = 50
@@ -74,11 +74,6 @@ def _usage_error(command: str, message: str) -> NoReturn:
     raise SystemExit(EXIT_USAGE)
 
 
-def _iso(value: datetime | None) -> str | None:
-    # spec §0.4
-    return None if value is None else value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
 def source_text(entry: StoredDeadLetter) -> str:
     if entry.source_partition is None:
         return entry.source_topic  # API-originated (spec §7.1)
@@ -88,34 +83,6 @@ def source_text(entry: StoredDeadLetter) -> str:
 def preview(message: str) -> str:
     flat = " ".join(message.split())
     return flat if len(flat) <= MESSAGE_PREVIEW_CHARS else flat[: MESSAGE_PREVIEW_CHARS - 1] + "…"
-
-
-def key_json(key: bytes | None) -> dict[str, Any]:
-    """The key as UTF-8 text, or base64 with `keyEncoding`, as §20.11.5 shows a payload."""
-    if key is None:
-        return {"key": None}
-    try:
-        return {"key": key.decode("utf-8")}
-    except UnicodeDecodeError:
-        return {"key": base64.b64encode(key).decode("ascii"), "keyEncoding": "base64"}
-
-
-def entry_json(entry: StoredDeadLetter) -> dict[str, Any]:
-    """The entry as the API shows it (spec §20.11.5)."""
-    return {
-        "id": entry.id,
-        "reason": entry.reason,
-        "message": entry.message,
-        "field": entry.field,
-        "stage": entry.stage,
-        "source": {"topic": entry.source_topic, "partition": entry.source_partition, "offset": entry.source_offset},
-        **key_json(entry.key),
-        "size": entry.size,
-        "projectId": entry.project_id,
-        "createdAt": _iso(entry.created_at),
-        "replayedAt": _iso(entry.replayed_at),
-        "replayCount": entry.replay_count,
-    }
 
 
 def listing_lines(counts: Sequence[tuple[str, int]], entries: Sequence[StoredDeadLetter]) -> list[str]:
@@ -131,7 +98,7 @@ def listing_lines(counts: Sequence[tuple[str, int]], entries: Sequence[StoredDea
     for entry in entries:
         lines.append(
             f"{entry.id}  {entry.reason}  field={entry.field or '-'}  stage={entry.stage}"
-            f"  source={source_text(entry)}  at={_iso(entry.created_at)}  replays={entry.replay_count}"
+            f"  source={source_text(entry)}  at={iso_datetime(entry.created_at)}  replays={entry.replay_count}"
         )
         lines.append(f"    {preview(entry.message)}")
     return lines

@@ -11,7 +11,6 @@ import psycopg
 from grouptypes import RolloutStage, flag_option_name
 from grouptypes.listing import render
 from storage.options import read_options
-from streams.agents.options import known_flag_names
 from streams.app import app, settings
 from streams.commands.subcommands import command_group, run_in_app
 from streams.core.options import (
@@ -37,7 +36,7 @@ option_group = command_group("option", "Runtime options every worker applies wit
 def flag_set(ctx: click.Context, name: str, stage: str, projects: str | None) -> None:
     """Set release flag NAME (e.g. replay-click-dead-ingest) to off, la, ea or ga (spec §10.2)."""
     try:
-        check_flag_name(name, known_flag_names())
+        check_flag_name(name, registry.known_flag_names())
         value = flag_value_from_cli(stage, projects).to_dict()
     except InvalidOption as error:
         raise click.UsageError(str(error)) from None
@@ -51,7 +50,7 @@ def flag_set(ctx: click.Context, name: str, stage: str, projects: str | None) ->
 def option_set(ctx: click.Context, name: str, value: str) -> None:
     """Set runtime option NAME to VALUE, given as JSON (e.g. timers.scan_interval_seconds 30)."""
     try:
-        stored = validate_option(name, option_value_from_cli(value), flag_names=known_flag_names())
+        stored = validate_option(name, option_value_from_cli(value), flag_names=registry.known_flag_names())
     except InvalidOption as error:
         raise click.UsageError(str(error)) from None
     run_in_app(ctx, produce_option, name=name, value=stored)

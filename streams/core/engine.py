@@ -10,9 +10,10 @@ from __future__ import annotations
 import functools
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any, ParamSpec
 
+from grouptypes import GroupType
 from streams.core.grouping import (
     Activity,
     Candidate,
@@ -42,6 +43,16 @@ class TypeRules:
     @property
     def has_noise_gate(self) -> bool:
         return self.noise_limit is not None and self.noise_limit > 1
+
+
+def type_rules(group_type: type[GroupType]) -> TypeRules:
+    noise = group_type.noise_config
+    return TypeRules(
+        type_id=group_type.type_id,
+        default_priority=int(group_type.default_priority),
+        noise_limit=noise.ignore_limit if noise else None,
+        noise_seconds=noise.expiry_seconds if noise else None,
+    )
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,4 @@
-"""The read side of the HTTP API under /api/0/ (spec §20): pure request logic here, views in `views`.
+"""The HTTP API under /api/0/ (spec §20): pure request logic in the modules, views in `views`.
 
-Importing the package does not touch the Faust app; `streams.app` imports `streams.web.views`, which
-registers the pages on every worker.
+Importing the package does not touch the Faust app; `streams.worker` registers the views' pages.
 """

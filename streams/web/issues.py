@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from grouptypes import GroupTypeRegistry, gate_passes
-from storage.queries import ISSUE_ORDERS, IssueSearch, KeysetOrder
+from storage.queries import ISSUE_ORDERS, KeysetOrder
+from storage.search import IssueSearch
 from streams.core.short_id import parse_short_id
 from streams.web.errors import ApiError, invalid_parameter, not_found
 from streams.web.pagination import Cursor, decode_cursor, parse_limit

@@ -1,17 +1,17 @@
 """The issue search language of spec §20.6: text → typed terms, or an error naming the offending token.
 
 Pure: no I/O. The registry resolves `issue.type`/`issue.category` values and `now` anchors relative times,
-so a query means the same thing on every worker for a given request time. storage/queries.py turns the
-terms into parameterised SQL; this module never produces SQL.
+so a query means the same thing on every worker for a given request time. storage/search.py holds the
+terms and turns them into parameterised SQL; this module never produces SQL.
 """
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Literal
 
 from grouptypes import GroupTypeRegistry, PriorityLevel
+from storage.search import Column, Condition, Filter, SearchQuery, Term, Text
 from streams.core.enums import LEVELS, GroupStatus
 from streams.web.api_names import STATUS_NAMES, SUBSTATUS_NAMES
 
@@ -21,15 +21,6 @@ DEFAULT_QUERY = "is:unresolved issue.priority:[high,medium]"
 KEYS = frozenset(
     {"is", "issue.priority", "issue.type", "issue.category", "level", "firstSeen", "lastSeen", "times_seen"}
 )
-# Keys whose presence, negated or not, lifts the default exclusion of in_default_search=false types (§20.6.5).
-TYPE_KEYS = frozenset({"issue.type", "issue.category"})
-
-Column = Literal[
-    "status", "substatus", "assignee", "priority", "type", "level", "first_seen", "last_seen", "times_seen"
-]
-# "present"/"absent" test for NULL; "in" takes a tuple; "between" a half-open (start, end) pair.
-Operator = Literal["=", ">", ">=", "<", "<=", "in", "present", "absent", "between"]
-
 
 class InvalidQuery(ValueError):
     """400 `invalid_query` (spec §20.1.3): `token` as typed and its 0-based `position` in the query."""
@@ -39,43 +30,6 @@ class InvalidQuery(ValueError):
         self.message = message
         self.token = token
         self.position = position
-
-
-@dataclass(frozen=True)
-class Condition:
-    """One comparison of a group column; the values of a list are alternatives (OR)."""
-
-    column: Column
-    op: Operator
-    value: object = None
-
-
-@dataclass(frozen=True)
-class Filter:
-    key: str
-    conditions: tuple[Condition, ...]  # OR; a negated filter matches none of them (§20.6.4)
-    negated: bool = False
-
-
-@dataclass(frozen=True)
-class Text:
-    """Free text: a case-insensitive substring of title, subtitle or culprit (§20.6.3)."""
-
-    text: str
-    negated: bool = False
-
-
-Term = Filter | Text
-
-
-@dataclass(frozen=True)
-class SearchQuery:
-    terms: tuple[Term, ...] = ()
-
-    @property
-    def names_type(self) -> bool:
-        """An `issue.type` or `issue.category` term is present (§20.6.5)."""
-        return any(isinstance(term, Filter) and term.key in TYPE_KEYS for term in self.terms)
 
 
 # spec §20.6.2 `is` values: the status and substatus API strings, the `archived` alias, assignee presence.

@@ -16,6 +16,7 @@ from grouptypes import (
     parse_flag_value,
 )
 from grouptypes.flags import Gate, RolloutStage
+from storage.dlq import StoredDeadLetter
 from storage.queries import ActivityRow, GroupRow, OccurrenceRow, ProjectRow
 from streams.core.enums import LEVELS, PRIORITY_NAMES, ActivityType
 from streams.core.options import INTEGER_OPTIONS
@@ -240,9 +241,42 @@ def option_list(registry: GroupTypeRegistry, options: Mapping[str, object]) -> l
     return listed
 
 
+def text_or_base64(value: bytes, field: str) -> dict[str, Any]:
+    """`{field: text}` for UTF-8 bytes, else `{field: base64, fieldEncoding: "base64"}` (spec §20.11.5)."""
+    try:
+        return {field: value.decode("utf-8")}
+    except UnicodeDecodeError:
+        return {field: base64.b64encode(value).decode("ascii"), f"{field}Encoding": "base64"}
+
+
 def payload_json(value: bytes) -> dict[str, Any]:
     """A dead-letter payload as UTF-8 text, or base64 with `payloadEncoding` (spec §20.11.5)."""
-    try:
-        return {"payload": value.decode("utf-8")}
-    except UnicodeDecodeError:
-        return {"payload": base64.b64encode(value).decode("ascii"), "payloadEncoding": "base64"}
+    return text_or_base64(value, "payload")
+
+
+def iso_datetime(value: datetime | None) -> str | None:
+    """spec §0.4, or None."""
+    return None if value is None else iso_utc(value)
+
+
+def key_json(key: bytes | None) -> dict[str, Any]:
+    """The key as UTF-8 text, or base64 with `keyEncoding`, as §20.11.5 shows a payload."""
+    return {"key": None} if key is None else text_or_base64(key, "key")
+
+
+def entry_json(entry: StoredDeadLetter) -> dict[str, Any]:
+    """The entry as the API shows it (spec §20.11.5)."""
+    return {
+        "id": entry.id,
+        "reason": entry.reason,
+        "message": entry.message,
+        "field": entry.field,
+        "stage": entry.stage,
+        "source": {"topic": entry.source_topic, "partition": entry.source_partition, "offset": entry.source_offset},
+        **key_json(entry.key),
+        "size": entry.size,
+        "projectId": entry.project_id,
+        "createdAt": iso_datetime(entry.created_at),
+        "replayedAt": iso_datetime(entry.replayed_at),
+        "replayCount": entry.replay_count,
+    }

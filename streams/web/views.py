@@ -22,16 +22,16 @@ from psycopg_pool import PoolTimeout
 from storage import queries
 from storage.pool import PoolHolder
 from streams.app import app
-from streams.runtime_options import current_options
+from streams.core.dlq import as_dlq_id
+from streams.faust_compat.internals import broker_metadata_round_trip
 from streams.services import registry
 from streams.settings import get_settings
+from streams.tables import current_options
 from streams.web.errors import ApiError, not_found, unavailable
-from streams.commands.dlq import entry_json
-from streams.core.dlq import as_dlq_id
 from streams.web.issues import (
     is_visible,
-    parse_issue_ref,
     parse_dlq_filter,
+    parse_issue_ref,
     parse_list_request,
     parse_page_params,
     searchable_type_ids,
@@ -39,6 +39,7 @@ from streams.web.issues import (
 from streams.web.pagination import Page, link_header, read_page
 from streams.web.serialize import (
     activity_object,
+    entry_json,
     flag_list,
     group_type_object,
     important_evidence,
@@ -134,7 +135,6 @@ def _project_id(text: str) -> int:
     return int(text)
 
 
-@app.page("/api/0/projects/")
 class ProjectsView(ApiView):
     """Every project, by id, in keyset pages (spec §20.4, §20.11.1)."""
 
@@ -151,7 +151,6 @@ class ProjectsView(ApiView):
         return self.paged_body(request, body, page)
 
 
-@app.page("/api/0/projects/{project_id}/")
 class ProjectView(ApiView):
     async def read(self, request: Request, project_id: str) -> Response:  # type: ignore[override]
         project = _project_id(project_id)
@@ -163,7 +162,6 @@ class ProjectView(ApiView):
         return self.json_body(project_object(row, drops.get(row.id, {}), registry))
 
 
-@app.page("/api/0/projects/{project_id}/issues/")
 class ProjectIssuesView(ApiView):
     """Search a project's issues (spec §20.5): query, sort, keyset pages, `Link` and `X-Hits`."""
 
@@ -193,7 +191,6 @@ class ProjectIssuesView(ApiView):
         return self.paged_body(request, body, page, {"X-Hits": str(hits)})
 
 
-@app.page("/api/0/issues/{issue_id}/")
 class IssueDetailsView(ApiView):
     """One issue (spec §20.10) by group id or short id; 404 when its type is invisible for its project."""
 
@@ -236,7 +233,6 @@ async def _issue_page(
     return view.paged_body(request, [to_object(item) for item in page.rows], page)
 
 
-@app.page("/api/0/issues/{issue_id}/activities/")
 class IssueActivitiesView(ApiView):
     """The issue's activities, newest first, in keyset pages (spec §20.4, §20.2)."""
 
@@ -245,7 +241,6 @@ class IssueActivitiesView(ApiView):
                                  activity_object)
 
 
-@app.page("/api/0/issues/{issue_id}/occurrences/")
 class IssueOccurrencesView(ApiView):
     """The issue's occurrences, newest T first, in keyset pages (spec §20.4, §20.2)."""
 
@@ -254,7 +249,6 @@ class IssueOccurrencesView(ApiView):
                                  occurrence_object)
 
 
-@app.page("/api/0/issues/{issue_id}/occurrences/latest/")
 class LatestOccurrenceView(ApiView):
     """The issue's newest occurrence with its stored event (spec §20.4); 404 like the details."""
 
@@ -268,7 +262,6 @@ class LatestOccurrenceView(ApiView):
         return self.json_body({**occurrence_object(latest), "event": event})
 
 
-@app.page("/api/0/grouptypes/")
 class GroupTypesView(ApiView):
     """Every registered group type with its flags and drop totals (spec §20.11.2)."""
 
@@ -282,7 +275,6 @@ class GroupTypesView(ApiView):
         ])
 
 
-@app.page("/api/0/grouptypes/{id_or_slug}/")
 class GroupTypeView(ApiView):
     async def read(self, request: Request, id_or_slug: str) -> Response:  # type: ignore[override]
         if id_or_slug.isascii() and id_or_slug.isdigit():
@@ -296,7 +288,6 @@ class GroupTypeView(ApiView):
         return self.json_body(group_type_object(found, current_options(), drops.get(found.type_id, {})))
 
 
-@app.page("/api/0/flags/")
 class FlagsView(ApiView):
     """Every release flag with its stage, read live from the options table (spec §20.11.3)."""
 
@@ -304,7 +295,6 @@ class FlagsView(ApiView):
         return self.json_body(flag_list(registry, current_options()))
 
 
-@app.page("/api/0/options/")
 class OptionsView(ApiView):
     """Every runtime option with its value and default (spec §20.11.4)."""
 
@@ -312,7 +302,6 @@ class OptionsView(ApiView):
         return self.json_body(option_list(registry, current_options()))
 
 
-@app.page("/api/0/dlq/")
 class DeadLettersView(ApiView):
     """Dead-letter entries, newest first, in keyset pages, by `reason` and `project_id` (spec §20.11.5)."""
 
@@ -329,7 +318,6 @@ class DeadLettersView(ApiView):
         return self.paged_body(request, [entry_json(entry) for entry in page.rows], page)
 
 
-@app.page("/api/0/dlq/{entry_id}/")
 class DeadLetterView(ApiView):
     """One entry with its payload: UTF-8 text, or base64 with `payloadEncoding` (spec §20.11.5)."""
 
@@ -345,7 +333,6 @@ class DeadLetterView(ApiView):
         return self.json_body({**entry_json(entry), **payload_json(value)})
 
 
-@app.page("/api/0/health/")
 class HealthView(ApiView):
     """200 when Kafka and Postgres answer, else 503 with the failing checks (spec §20.4)."""
 
@@ -368,8 +355,7 @@ async def _check(probe: Any) -> str:
 
 async def _kafka_answers() -> None:
     # A metadata round trip on the worker's own producer connection: the broker answers, not just a socket.
-    producer = app.producer._ensure_producer()  # type: ignore[attr-defined]  # noqa: SLF001
-    await producer.client.fetch_all_metadata()
+    await broker_metadata_round_trip(app)
 
 
 async def _postgres_answers() -> None:
@@ -377,8 +363,7 @@ async def _postgres_answers() -> None:
         await conn.execute("SELECT 1")
 
 
-# Registered last, so it matches only paths no resource above took (aiohttp tries routes in order).
-@app.page("/api/0/{path:.*}")
+# Registered last by streams.worker, so it matches only paths no resource above took (aiohttp tries routes in order).
 class UnknownResourceView(ApiView):
     """Any other path under /api/0/ is a §20.1.3 404, whatever the method (paths end with a slash)."""
 

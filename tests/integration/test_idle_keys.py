@@ -1,7 +1,6 @@
 """`groups` stays bounded: keys that never got a group are forgotten once idle (design §4 "Bounded state")."""
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import orjson

@@ -7,7 +7,7 @@ import uuid
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from streams.kafka_read import read_range
+from streams.agents.kafka_read import read_range
 from tests.integration.harness import BROKER
 
 pytestmark = pytest.mark.integration

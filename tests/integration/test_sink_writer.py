@@ -3,17 +3,17 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from datetime import timedelta
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
 
+from bench.workload import BASE_T, RULES, group_changes, occurrence_json
 from storage.migrate import migrate
 from storage.sink_writer import ChangeRecord, prune_counted_drops, write_batch
-from bench.workload import BASE_T, RULES, group_changes, occurrence_json
 from streams.core.engine import IncomingOccurrence, KeyState, SeenRecord, decide_occurrence, decide_quota_answer
 from streams.core.fingerprint import group_key, hash_fingerprint
 from streams.core.grouping import OccurrenceFacts

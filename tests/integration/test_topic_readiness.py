@@ -10,7 +10,7 @@ import uuid
 from aiokafka import AIOKafkaClient
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-from streams.faust_fixes import wait_until_topic_ready
+from streams.faust_compat.fixes import wait_until_topic_ready
 from tests.integration.conftest import _require_services
 from tests.integration.harness import BROKER
 
@@ -38,7 +38,7 @@ async def test_seeking_to_committed_rewinds_a_partition_nothing_was_committed_fo
     # a commit where its fetcher stopped, skipping what was fetched but never processed.
     from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-    from streams import faust_fixes
+    from streams.faust_compat import fixes as faust_fixes
 
     faust_fixes.apply()
     _require_services()

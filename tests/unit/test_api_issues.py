@@ -10,11 +10,10 @@ from storage.queries import (
     ACTIVITY_ORDER,
     ISSUE_ORDERS,
     PROJECT_ORDER,
-    IssueSearch,
     Keyset,
-    issue_where,
     page_order,
 )
+from storage.search import IssueSearch, issue_where
 from streams.web.errors import ApiError
 from streams.web.issues import (
     DeadLetterFilter,

@@ -8,15 +8,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from grouptypes import default_registry, load_group_types
-from streams.web.query import (
-    DEFAULT_QUERY,
-    Condition,
-    Filter,
-    InvalidQuery,
-    SearchQuery,
-    Text,
-    parse_query,
-)
+from storage.search import Condition, Filter, SearchQuery, Text
+from streams.web.query import DEFAULT_QUERY, InvalidQuery, parse_query
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 REGISTRY = load_group_types([])

@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from streams import faust_fixes
-from streams.faust_fixes import _flush, _send_pending, is_topic_ready, wait_until_topic_ready
+from streams.faust_compat import fixes as faust_fixes
+from streams.faust_compat.fixes import _flush, _send_pending, is_topic_ready, wait_until_topic_ready
 
 
 class SlowBuffer:
@@ -89,7 +89,7 @@ def test_a_topic_is_ready_only_with_every_partition_led() -> None:
 
 
 def test_changelog_partitions_are_left_to_faust() -> None:
-    from streams.faust_fixes import is_changelog
+    from streams.faust_compat.fixes import is_changelog
 
     assert is_changelog("issue-platform-t1-groups-changelog")
     assert is_changelog("issue-platform-t1-__assignor-__leader")

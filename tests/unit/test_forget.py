@@ -16,7 +16,7 @@ from streams.core.engine import (
 )
 from streams.core.grouping import Outcome
 from streams.settings import SettingsError, load_settings
-from tests.unit.test_engine import KEY, NO_NOISE, NOISE_3, created_state, facts, grant, occur
+from tests.unit.test_engine import NO_NOISE, NOISE_3, created_state, facts, grant, occur
 
 KEEP = 3660.0
 # Held back once (NoiseConfig(3, 1 h)): no group, no pending, generation 0.

@@ -5,7 +5,7 @@ import orjson
 import psycopg
 
 from storage.sink_writer import _chunks
-from streams.retry import is_permanent
+from streams.agents.failure import is_permanent
 
 
 def test_rows_over_the_limit_are_split_in_order_and_none_is_lost() -> None:

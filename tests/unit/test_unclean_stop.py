@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from streams.unclean_stop import begin_run, end_run, marker_path
+from streams.lifecycle import begin_run, end_run, marker_path
 
 
 def _tables(data_dir: Path) -> Path:

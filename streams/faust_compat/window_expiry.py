@@ -10,24 +10,20 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from streams.faust_compat.internals import raw_table_keys
+
 log = logging.getLogger(__name__)
 
 
 def track_restored_windows(table: Any) -> int:
     """Register every window key held for this table's partitions with its expiry index."""
-    store = table.data
-    dbs = getattr(store, "_dbs", None)
-    if dbs is None:  # the memory store keeps no state across restarts
-        return 0
     tracked = 0
-    for partition, db in list(dbs.items()):
-        for raw_key in store._visible_keys(db):
-            key = store._decode_key(raw_key)
-            if not isinstance(key, (list, tuple)) or len(key) != 2:
-                continue
-            window_key = (key[0], tuple(key[1]))
-            table._maybe_set_key_ttl(window_key, partition)
-            tracked += 1
+    for partition, key in raw_table_keys(table):
+        if not isinstance(key, (list, tuple)) or len(key) != 2:
+            continue
+        window_key = (key[0], tuple(key[1]))
+        table._maybe_set_key_ttl(window_key, partition)  # noqa: SLF001
+        tracked += 1
     return tracked
 
 

@@ -1,7 +1,7 @@
 """Diagnosis of Faust's offset handling, on with ISSUE_PLATFORM_OFFSET_TRACE=1 (off by default: it wraps
 the consumer's fetch loop). Logs, per input partition: the offsets every seek set, the first record
 delivered after it, the records Faust drops as already read ("ROFF"), the offsets it marks done as a gap,
-and the fetched records it discards. It found the resume-before-seek gap fixed in streams/faust_fixes.py.
+and the fetched records it discards. It found the resume-before-seek gap fixed in streams/faust_compat/fixes.py.
 """
 from __future__ import annotations
 

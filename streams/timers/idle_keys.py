@@ -17,15 +17,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import Any
 
-from aiokafka.structs import TopicPartition
-from faust.types import TP
-
-from streams.agents.grouping import groups, idle_keep_seconds
-from streams.app import app, settings
+from streams.app import app
 from streams.core.engine import KeyState, is_idle
 from streams.core.messages import encode, forget_message
+from streams.faust_compat.internals import active_partitions, committed_offsets, table_items_after
+from streams.tables import groups, idle_keep_seconds
 from streams.topics import grouping_topic
 
 log = logging.getLogger(__name__)
@@ -34,53 +31,16 @@ log = logging.getLogger(__name__)
 CHUNK = 1000
 
 
-def active_partitions() -> list[int]:
-    """Partitions of `groups` this worker owns as active (standbys only follow the changelog)."""
-    actives = app.assignor.assigned_actives()
-    topic = grouping_topic.get_topic_name()
-    dbs = getattr(groups.data, "_dbs", None)
-    if dbs is None:  # the memory store: nothing on disk to bound
-        return []
-    return sorted(partition for partition in list(dbs) if TP(topic, partition) in actives)
-
-
-async def committed_offsets(partitions: list[int]) -> dict[int, int | None]:
-    """The grouping topic's committed offsets, asked of the broker (the group coordinator).
-
-    Faust's in-memory `_committed_offset` is updated even when a commit failed, so it could claim more
-    than Kafka would hand a successor after a crash; the broker's answer is the one a re-read starts at.
-    """
-    topic = grouping_topic.get_topic_name()
-    thread: Any = app.consumer._thread  # noqa: SLF001  # aiokafka runs in Faust's consumer thread
-
-    async def fetch() -> dict[int, int | None]:
-        consumer = thread._ensure_consumer()  # noqa: SLF001
-        return {partition: await consumer.committed(TopicPartition(topic, partition)) for partition in partitions}
-
-    result: dict[int, int | None] = await thread.call_thread(fetch)
-    return result
-
-
 async def idle_keys_of(partition: int, *, committed: int, now: float) -> list[tuple[str, int]]:
     """(key, watermark) of every idle key of one partition whose last applied message is committed."""
-    store: Any = groups.data
     selected: list[tuple[str, int]] = []
     after: bytes | None = None
     while True:
-        db = store._dbs.get(partition)  # noqa: SLF001
-        if db is None:  # revoked meanwhile: its new owner sweeps it
-            return selected
-        chunk: list[tuple[bytes, bytes]] = []
-        for raw_key, raw_value in db.items(from_key=after):
-            if raw_key == after or raw_key == store.offset_key:
-                continue
-            chunk.append((raw_key, raw_value))
-            if len(chunk) >= CHUNK:
-                break
-        for raw_key, raw_value in chunk:
-            state = KeyState.from_dict(store._decode_value(raw_value))  # noqa: SLF001
+        chunk = table_items_after(groups, partition, after, CHUNK)
+        for _, key, value in chunk:
+            state = KeyState.from_dict(value)
             if state.offset < committed and is_idle(state, now=now, keep=idle_keep_seconds(state)):
-                selected.append((store._decode_key(raw_key), state.offset))  # noqa: SLF001
+                selected.append((key, state.offset))
         if len(chunk) < CHUNK:
             return selected
         after = chunk[-1][0]
@@ -89,10 +49,11 @@ async def idle_keys_of(partition: int, *, committed: int, now: float) -> list[tu
 
 async def sweep() -> int:
     """One sweep over this worker's active partitions; returns how many keys it asked to forget."""
-    partitions = active_partitions()
+    topic = grouping_topic.get_topic_name()
+    partitions = active_partitions(app, groups, topic)
     if not partitions:
         return 0
-    committed = await committed_offsets(partitions)
+    committed = await committed_offsets(app, topic, partitions)
     now = time.time()
     selected = 0
     for partition in partitions:
@@ -108,7 +69,6 @@ async def sweep() -> int:
     return selected
 
 
-@app.timer(settings.idle_key_sweep_seconds, name="idle_key_sweep")
 async def sweep_idle_keys() -> None:
     try:
         await sweep()

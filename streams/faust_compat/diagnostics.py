@@ -6,7 +6,7 @@ import logging
 import signal
 from typing import Any
 
-from streams.app import app
+from streams.faust_compat.internals import consumer_state
 
 log = logging.getLogger(__name__)
 
@@ -23,25 +23,14 @@ def awaiting_chain(task: asyncio.Task[Any]) -> list[str]:
     return frames
 
 
-def consumer_state() -> str:
-    consumer = app.consumer
-    assigned = consumer.assignment()
-    return (
-        f"flow_active={consumer.flow_active} in_recovery={app.in_recovery} assigned={len(assigned)} "
-        f"active={sorted(map(str, consumer._active_partitions or ()))} "  # noqa: SLF001
-        f"paused={sorted(map(str, consumer._paused_partitions))} "  # noqa: SLF001
-        f"buffered={sorted(map(str, consumer._buffered_partitions))}"  # noqa: SLF001
-    )
-
-
-def dump_tasks() -> None:
-    log.warning("diagnostics: consumer %s", consumer_state())
+def dump_tasks(app: Any) -> None:
+    log.warning("diagnostics: consumer %s", consumer_state(app))
     tasks = asyncio.all_tasks()
     log.warning("diagnostics: %d asyncio tasks", len(tasks))
     for task in tasks:
         log.warning("diagnostics: task %s\n    %s", task.get_name(), "\n    ".join(awaiting_chain(task)))
 
 
-@app.task
-async def install_task_dump_signal() -> None:
-    asyncio.get_running_loop().add_signal_handler(signal.SIGUSR2, dump_tasks)
+def install_task_dump_signal(app: Any) -> None:
+    """Call from a task of the running app: `kill -USR2 <pid>` then logs every task's awaiting chain."""
+    asyncio.get_running_loop().add_signal_handler(signal.SIGUSR2, dump_tasks, app)

@@ -34,15 +34,15 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.cluster import ClusterMetadata
-from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.tables.recovery import Recovery
 from faust.transport.consumer import Consumer
+from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.transport.producer import ProducerBuffer
 
 log = logging.getLogger(__name__)
 
 # Set to 1 to log, per input partition, the records Faust drops, the gaps it marks done and the batch
-# records it discards (streams/offset_trace.py): the evidence behind the fixes in this module.
+# records it discards (streams/faust_compat/offset_trace.py): the evidence behind the fixes in this module.
 OFFSET_TRACE_VARIABLE = "ISSUE_PLATFORM_OFFSET_TRACE"
 
 # How long a freshly declared topic may take to appear in the broker's metadata before we start anyway.
@@ -179,7 +179,7 @@ def apply() -> None:
         return
     _applied = True
     if os.environ.get(OFFSET_TRACE_VARIABLE):
-        from streams import offset_trace
+        from streams.faust_compat import offset_trace
 
         offset_trace.apply()
     _original_perform_seek = Consumer.perform_seek  # the trace's wrapper, when it is on

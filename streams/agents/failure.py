@@ -1,23 +1,38 @@
-"""Retry-in-place for transient failures: an agent waits and tries again rather than skip a message."""
+"""How an agent meets failure: retry a transient error in place, stop the worker on anything else.
+
+Faust acks a message whose handler raised and restarts the agent, which would skip it silently
+(design §4). Retrying in place keeps the message while Postgres restarts; exiting before the offset is
+committed keeps it on any other error: another worker, or this one restarted, re-reads it, and the
+offset watermarks make the redelivery harmless.
+"""
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import sys
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 import psycopg
+from psycopg_pool import PoolTimeout
 
 T = TypeVar("T")
 
-# Errors that a Postgres restart or a network blip produce; anything else is a bug and propagates.
-TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (psycopg.OperationalError, psycopg.errors.AdminShutdown)
-try:
-    from psycopg_pool import PoolTimeout
+EXIT_CODE = 70  # EX_SOFTWARE
 
-    TRANSIENT_ERRORS = (*TRANSIENT_ERRORS, PoolTimeout)
-except ImportError:  # pragma: no cover
-    pass
+# Errors that a Postgres restart or a network blip produce; anything else is a bug and propagates.
+TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (psycopg.OperationalError, psycopg.errors.AdminShutdown,
+                                                      PoolTimeout)
+
+log = logging.getLogger(__name__)
+
+
+def stop_worker(what: str, error: BaseException) -> None:
+    log.critical("%s failed, stopping the worker so the message is re-read: %r", what, error, exc_info=error)
+    for stream in (sys.stdout, sys.stderr):
+        stream.flush()
+    os._exit(EXIT_CODE)
 
 
 def is_permanent(error: BaseException) -> bool:

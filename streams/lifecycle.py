@@ -1,4 +1,4 @@
-"""After a worker died without stopping (kill -9, OOM, power loss), its local table state is thrown away.
+"""The worker's run: after a worker died without stopping (kill -9, OOM, power loss), its local table state is thrown away.
 
 Faust writes a table value to RocksDB at once and to the changelog topic a moment later. A worker that
 dies in between leaves RocksDB *ahead* of the changelog, and ahead of the input offsets it committed.
@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import shutil
 from pathlib import Path
+from typing import Any
 
 log = logging.getLogger(__name__)
 
@@ -43,3 +44,18 @@ def begin_run(data_dir: Path, table_dir: Path) -> bool:
 def end_run(data_dir: Path, *, clean: bool) -> None:
     if clean:
         marker_path(data_dir).unlink(missing_ok=True)
+
+
+def run_worker(app: Any) -> None:
+    """`app.main()` for the `worker` command, between the unclean-stop marker's set and its removal."""
+    data_dir = Path(app.conf.datadir)
+    begin_run(data_dir, Path(app.conf.tabledir))
+    clean = False
+    try:
+        app.main()
+        clean = True
+    except SystemExit as exit_:
+        clean = exit_.code in (0, None)
+        raise
+    finally:
+        end_run(data_dir, clean=clean)

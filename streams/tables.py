@@ -1,0 +1,147 @@
+"""Every table of the worker, with its key, value, window and expiry (design §4): state declared in one place.
+
+Values are plain dicts, JSON in the changelog (Faust picks json for non-Record types). Each table
+partition is one RocksDB with the bounded options of `table_store_options`.
+"""
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Mapping
+from datetime import timedelta
+from typing import Any
+
+from faust import EventT
+
+from streams.app import app, settings
+from streams.core.engine import KeyState, keep_seconds, type_rules
+from streams.core.noise import window_step
+from streams.faust_compat.window_expiry import expire_restored_windows
+from streams.services import registry
+
+log = logging.getLogger(__name__)
+
+MIB = 1024 * 1024
+
+
+def table_store_options() -> dict[str, int]:
+    """RocksDB options for every table. A fresh dict each time: Faust's store pops keys from the one it gets."""
+    return {
+        "write_buffer_size": settings.rocksdb_write_buffer_mb * MIB,
+        # Two memtables: one filling while the other is flushed, so the write-ahead log stays short.
+        "max_write_buffer_number": 2,
+        "block_cache_size": settings.rocksdb_block_cache_mb * MIB,
+    }
+
+
+# group key → KeyState (live group, pending quota request, watermark); co-partitioned with the grouping topic.
+groups = app.Table(
+    "groups",
+    key_type=str,
+    value_type=None,
+    partitions=settings.partitions,
+    options=table_store_options(),
+    help="Per group key: the live group, a pending creation, the offset watermark (spec §1.1, §2.4.2)",
+)
+
+# "{group key}/{id}" → {t, offset, source}: ids recorded within the dedupe window (spec §12.3). Tumbling
+# windows of the window size: an id recorded at t0 is in the window of T or the one before while t0 > T − W.
+DEDUPE_SECONDS = settings.dedupe_window_seconds
+# `default=dict`: Faust's window operations read every window first, and a missing one must read as empty.
+seen_ids = app.Table(
+    f"seen-ids-{DEDUPE_SECONDS}s", default=dict, value_type=None, partitions=settings.partitions,
+    options=table_store_options(),
+    help="Occurrence and status-change ids seen per group key (spec §12.3)",
+).tumbling(timedelta(seconds=DEDUPE_SECONDS), expires=timedelta(seconds=DEDUPE_SECONDS)).relative_to_stream()
+expire_restored_windows(seen_ids)
+
+
+def _noise_tables() -> dict[int, Any]:
+    """group key → noise count: one hopping windowed table per distinct NoiseConfig expiry (§10.4.1, §13.1.3)."""
+    tables: dict[int, Any] = {}
+    for group_type in registry.all():
+        rules = type_rules(group_type)
+        if rules.has_noise_gate and rules.noise_seconds not in tables:
+            size = rules.noise_seconds
+            assert size is not None
+            table = app.Table(
+                f"noise-{size}s", default=dict, value_type=None, partitions=settings.partitions,
+                options=table_store_options(),
+                help=f"Noise windows of {size}s, hopping by {window_step(size)}s (spec §13.1.3)",
+            ).hopping(size, window_step(size), expires=timedelta(seconds=size)).relative_to_stream()
+            expire_restored_windows(table)
+            tables[size] = table
+    return tables
+
+
+noise_tables = _noise_tables()
+# Stands in for the noise window of a key state that does not record its own (see `keep_seconds`).
+LONGEST_NOISE_SECONDS = max(noise_tables, default=0)
+
+
+def idle_keep_seconds(state: KeyState) -> float:
+    """How long a `groups` key without a group is kept after its last message (design §4 "Bounded state")."""
+    return keep_seconds(state, dedupe_seconds=DEDUPE_SECONDS, longest_noise_seconds=LONGEST_NOISE_SECONDS)
+
+
+# "{project_id}:{type_id}" → QuotaState: grants per granule and the answers given (spec §13.2.5 step 2);
+# co-partitioned with the quota topic.
+quotas = app.Table(
+    "quotas", key_type=str, value_type=None, partitions=settings.partitions, options=table_store_options(),
+    help="Creation quota per (project, type): grants per granule (spec §13.2.2)",
+)
+
+
+async def _log_changelog_event(event: EventT) -> None:
+    # Every worker reads the changelog, the writer too: this line shows when a change reached each of them.
+    name = event.key if isinstance(event.key, str) else repr(event.message.key)  # never raise in recovery
+    log.info("options: change of %s read from the changelog (offset %s)", name, event.message.offset)
+
+
+# option name → {"value": stored value, "offset": options-topic offset of that value} (spec §2.4.2).
+# A GlobalTable: every worker reads the whole changelog, so a change written here by the one worker that
+# owns the options partition reaches every worker, and a restarted worker recovers it (spec §10.4.1).
+options_table = app.GlobalTable(
+    "options",
+    key_type=str,
+    value_type=None,
+    # One changelog partition, like the one-partition topic that writes it: a table's changelog must
+    # match its source topic (PartitionsMismatch otherwise, design §5).
+    partitions=1,
+    options=table_store_options(),
+    # Faust 0.15.3 assigns a global table's changelog to every worker as active *and* standby, and keeps
+    # reading it after recovery, but applies what it reads in batches of recovery_buffer_size (default
+    # 1000): with 1 a change applies on arrival, not after 999 more. It is also Faust's documented
+    # workaround for global tables stuck in recovery with several workers.
+    recovery_buffer_size=1,
+    on_changelog_event=_log_changelog_event,
+    help="Runtime options: release flags and settings (spec §10.4)",
+)
+
+
+class _OptionsView(Mapping[str, object]):
+    """Option name → stored value, read live from `options_table` (spec §10.4.1).
+
+    Live rather than a snapshot: a change applied from the table's changelog is seen by the very next
+    occurrence, on every worker. The table's entries also carry their source offset; callers see only
+    the value.
+    """
+
+    def __getitem__(self, name: str) -> object:
+        entry = options_table.get(name)
+        if entry is None:
+            raise KeyError(name)
+        return entry["value"]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(list(options_table.keys()))
+
+    def __len__(self) -> int:
+        return len(options_table)
+
+
+_OPTIONS = _OptionsView()
+
+
+def current_options() -> Mapping[str, object]:
+    """Runtime options every worker reads (spec §10.4): release flags and settings that change without restart."""
+    return _OPTIONS

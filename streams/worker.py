@@ -1,0 +1,88 @@
+"""The one list of what runs in a worker: agents, tasks and timers, web pages, and CLI commands.
+
+Every other module of `streams` only defines things; this module registers them on the app, in one
+place, so any of them can be imported (and unit-tested) alone. `build()` is idempotent.
+"""
+from __future__ import annotations
+
+import faust
+from faust.web import View
+
+from streams.agents import dlq, grouping, ingest, options, quota, sink
+from streams.app import app, settings
+from streams.faust_compat.diagnostics import install_task_dump_signal
+from streams.timers import housekeeping, idle_keys
+from streams.topics import (
+    declare_output_topics,
+    dlq_topic,
+    group_changes_topic,
+    grouping_topic,
+    ingest_topic,
+    options_topic,
+    quota_topic,
+)
+from streams.web import views
+
+# (topic, agent, name, concurrency): each agent is the one reader of its topic on this worker.
+AGENTS = (
+    (ingest_topic, ingest.ingest, "ingest", 1),
+    (grouping_topic, grouping.grouping, "grouping", 1),
+    (quota_topic, quota.quota, "quota", 1),
+    (group_changes_topic, sink.sink, "sink", 1),
+    (options_topic, options.options, "options", 1),
+    (dlq_topic, dlq.dlq, "dlq", 1),
+)
+
+# (seconds, timer, name, on_leader)
+TIMERS = (
+    (settings.idle_key_sweep_seconds, idle_keys.sweep_idle_keys, "idle_key_sweep", False),
+    (housekeeping.INTERVAL_SECONDS, housekeeping.forget_old_count_ids, "forget_old_count_ids", True),
+)
+
+
+async def _dump_tasks_on_usr2() -> None:
+    install_task_dump_signal(app)
+
+
+TASKS = (declare_output_topics, _dump_tasks_on_usr2)
+
+# In this order: aiohttp tries routes in the order they were added, and the catch-all 404 must come last.
+PAGES: tuple[tuple[str, type[View]], ...] = (
+    ("/api/0/projects/", views.ProjectsView),
+    ("/api/0/projects/{project_id}/", views.ProjectView),
+    ("/api/0/projects/{project_id}/issues/", views.ProjectIssuesView),
+    ("/api/0/issues/{issue_id}/", views.IssueDetailsView),
+    ("/api/0/issues/{issue_id}/activities/", views.IssueActivitiesView),
+    ("/api/0/issues/{issue_id}/occurrences/", views.IssueOccurrencesView),
+    ("/api/0/issues/{issue_id}/occurrences/latest/", views.LatestOccurrenceView),
+    ("/api/0/grouptypes/", views.GroupTypesView),
+    ("/api/0/grouptypes/{id_or_slug}/", views.GroupTypeView),
+    ("/api/0/flags/", views.FlagsView),
+    ("/api/0/options/", views.OptionsView),
+    ("/api/0/dlq/", views.DeadLettersView),
+    ("/api/0/dlq/{entry_id}/", views.DeadLetterView),
+    ("/api/0/health/", views.HealthView),
+    ("/api/0/{path:.*}", views.UnknownResourceView),
+)
+
+_built = False
+
+
+def build() -> faust.App:
+    """Register everything on the app and return it: the entry point calls this once before `app.main()`."""
+    global _built
+    if _built:
+        return app
+    _built = True
+    for topic, fun, name, concurrency in AGENTS:
+        app.agent(topic, name=name, concurrency=concurrency)(fun)
+    for seconds, timer, name, on_leader in TIMERS:
+        app.timer(seconds, name=name, on_leader=on_leader)(timer)
+    for task in TASKS:
+        app.task(task)
+    for path, view in PAGES:
+        app.page(path)(view)
+    # CLI commands register with Faust's root command group when their module is imported (Faust's
+    # `@app.command` works that way); importing them here keeps the list in this one place.
+    from streams.commands import basics, flags, validate  # noqa: F401
+    return app
