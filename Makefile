@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-stamp
 export PIP_CACHE_DIR ?= $(CURDIR)/.cache/pip
 PYTEST_ARGS ?=
 
-.PHONY: run test unit integration venv services services-down services-status migrate worker clean bench
+.PHONY: run test lint-imports unit integration venv services services-down services-status migrate worker clean bench
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -38,8 +38,12 @@ run: venv services migrate
 	@echo
 	exec $(BIN)/issue-platform worker -l info
 
-test: venv services
+test: venv lint-imports services
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The layer contracts of pyproject.toml [tool.importlinter]: an upward import or a cycle fails the build.
+lint-imports: venv
+	$(BIN)/lint-imports --no-cache
 
 unit: venv
 	$(BIN)/python -m pytest tests/unit $(PYTEST_ARGS)
