@@ -5,7 +5,8 @@ import logging
 
 from streams.core.dlq import dlq_headers
 from streams.core.messages import SourceCoordinates
-from streams.core.payload import Rejection, derive_id
+from streams.core.payload import derive_id
+from streams.core.rejection import Rejection
 from streams.topics import dlq_topic
 
 log = logging.getLogger(__name__)

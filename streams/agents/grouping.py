@@ -30,7 +30,7 @@ from streams.core.messages import (
     raw_key_bytes,
 )
 from streams.core.noise import NoiseState, count_in_window, deciding_window_delta
-from streams.core.payload import Reason, Rejection
+from streams.core.rejection import Reason, Rejection
 from streams.services import registry
 from streams.tables import DEDUPE_SECONDS, groups, idle_keep_seconds, noise_tables, seen_ids
 from streams.topics import group_changes_topic, quota_topic

@@ -19,7 +19,8 @@ from streams.core.messages import (
     occurrence_message,
     status_change_message,
 )
-from streams.core.payload import Occurrence, Reason, Rejection, StatusChange, derive_id, parse_payload
+from streams.core.payload import Occurrence, StatusChange, derive_id, parse_payload
+from streams.core.rejection import Reason, Rejection
 from streams.services import postgres, registry
 from streams.tables import current_options
 from streams.topics import group_changes_topic, grouping_topic

@@ -26,7 +26,7 @@ from storage.dlq import (
 )
 from streams.app import app, settings
 from streams.core.dlq import MAX_REPLAY_PER_CALL, ReplaySelection, replay_headers, replay_selection
-from streams.core.payload import Reason
+from streams.core.rejection import Reason
 from streams.topics import ingest_topic
 from streams.web.serialize import entry_json, iso_datetime
 

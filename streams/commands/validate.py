@@ -9,7 +9,8 @@ import orjson
 from faust.cli import argument
 
 from streams.app import app
-from streams.core.payload import Occurrence, Rejection, parse_payload
+from streams.core.payload import Occurrence, parse_payload
+from streams.core.rejection import Rejection
 from streams.services import registry
 
 EXIT_INVALID = 1

@@ -11,8 +11,8 @@ from typing import Final
 import orjson
 
 from streams.core.messages import SourceCoordinates
+from streams.core.rejection import cap_dlq_message
 
-MESSAGE_MAX_CHARS = 1024  # spec §7.1 x-dlq-message
 REPLAY_OF_HEADER: Final = "x-replay-of"  # spec §7.3.1
 MAX_REPLAY_PER_CALL: Final = 1000  # spec §7.3.2
 MAX_PROJECT_ID: Final = 2**63 - 1  # spec §4.2 project_id
@@ -42,7 +42,7 @@ def dlq_headers(
     headers = [
         ("x-dlq-id", dlq_id),
         ("x-dlq-reason", reason),
-        ("x-dlq-message", message[:MESSAGE_MAX_CHARS]),
+        ("x-dlq-message", cap_dlq_message(message)),
         ("x-dlq-stage", stage),
         ("x-dlq-source-topic", source.topic),
         ("x-dlq-at", format_timestamp(at)),

@@ -3,9 +3,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime, timezone
-from enum import StrEnum
 from typing import Annotated, Any, Final
 
 import orjson
@@ -26,9 +24,9 @@ from streams.core.payload_wire import (
     OccurrenceInput,
     StatusChangeInput,
 )
+from streams.core.rejection import Reason, Rejection
 
 MAX_PAYLOAD_BYTES: Final = 1_048_576  # spec §3.2 row 1
-MAX_MESSAGE_CHARS: Final = 1024  # spec §7.1 x-dlq-message
 
 GIVEN_PRIORITIES: Final = frozenset({25, 50, 75})  # spec §4.3, §8.4
 SUPPORTED_STATUSES: Final = frozenset({0, 1, 2})  # spec §8.1
@@ -40,41 +38,6 @@ SUBSTATUS_VALUES: Final = frozenset(range(1, 8))  # spec §8.2
 ID_NAMESPACE: Final = uuid.UUID("16096cfa-8970-592a-afe7-fd6c2b7c4293")
 
 _PAYLOAD_TYPES: Final = ("occurrence", "status_change")  # spec §3.2 row 3
-
-
-class Reason(StrEnum):
-    """DLQ reason codes, the closed set of spec §7.2."""
-
-    PAYLOAD_TOO_LARGE = "payload_too_large"
-    INVALID_JSON = "invalid_json"
-    INVALID_PAYLOAD_TYPE = "invalid_payload_type"
-    INVALID_FIELD = "invalid_field"
-    UNKNOWN_GROUP_TYPE = "unknown_group_type"
-    MISSING_EVENT_ID = "missing_event_id"
-    EVENT_PROJECT_MISMATCH = "event_project_mismatch"
-    EVENT_ID_MISMATCH = "event_id_mismatch"
-    EVENT_NOT_FOUND = "event_not_found"
-    UNSUPPORTED_STATUS = "unsupported_status"
-    INVALID_STATUS_CHANGE = "invalid_status_change"
-    TYPE_MISMATCH = "type_mismatch"
-    GROUP_NOT_FOUND = "group_not_found"
-
-
-@dataclass(frozen=True)
-class Rejection:
-    """Why an input goes to the DLQ: the `x-dlq-reason`, `x-dlq-message` and `x-dlq-field` headers (§7.1)."""
-
-    reason: Reason
-    message: str
-    field: str | None = None
-    # Every (JSON path, problem) of an invalid_field rejection, uncapped: the message header is cut at 1024
-    # characters, but a person running `validate` wants each problem on its own line (issue 3).
-    problems: tuple[tuple[str, str], ...] = ()
-
-    def __post_init__(self) -> None:
-        # spec §7.1: the message header holds at most 1024 characters, whoever builds the rejection
-        if len(self.message) > MAX_MESSAGE_CHARS:
-            object.__setattr__(self, "message", self.message[: MAX_MESSAGE_CHARS - 1] + "…")
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -478,8 +441,6 @@ __all__ = [
     "Evidence",
     "Occurrence",
     "Payload",
-    "Reason",
-    "Rejection",
     "StatusChange",
     "derive_id",
     "parse_payload",

@@ -18,13 +18,12 @@ from streams.core.payload import (
     Event,
     Evidence,
     Occurrence,
-    Reason,
-    Rejection,
     StatusChange,
     derive_id,
     parse_payload,
     validate_status_change_rules,
 )
+from streams.core.rejection import Reason, Rejection
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 SHARED_FIXTURES = Path("/work/shared/fixtures")

@@ -9,7 +9,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from streams.core.payload import Reason
+from streams.core.rejection import Reason
 
 FIXTURES = Path(__file__).parent.parent / "fixtures"
 VALID = sorted(FIXTURES.glob("*.json"))
