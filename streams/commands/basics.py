@@ -10,6 +10,7 @@ from faust.cli import option
 
 from storage.migrate import migrate as apply_migrations
 from streams.app import app, settings
+from streams.core.timestamps import format_datetime
 from streams.topics import ingest_topic
 
 EXAMPLE_FILE = Path(__file__).parent.parent / "examples" / "file-io-main-thread.json"
@@ -44,7 +45,7 @@ async def send_example(self: object, project: int, fingerprint: str, count: int)
 
 
 def example_payload(template: dict, *, project: int, fingerprint: str) -> dict:
-    now = datetime.now(UTC).isoformat().replace("+00:00", "Z")
+    now = format_datetime(datetime.now(UTC))
     payload = dict(template)
     payload.update(id=uuid.uuid4().hex, project_id=project, fingerprint=[fingerprint], detection_time=now)
     payload["event"] = {**template["event"], "event_id": uuid.uuid4().hex, "project_id": project, "timestamp": now,

@@ -5,27 +5,22 @@ import re
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Final
 
 import orjson
 
 from streams.core.messages import SourceCoordinates
 from streams.core.rejection import cap_dlq_message
+from streams.core.timestamps import format_epoch, parse_timestamp
 
 REPLAY_OF_HEADER: Final = "x-replay-of"  # spec §7.3.1
 MAX_REPLAY_PER_CALL: Final = 1000  # spec §7.3.2
 MAX_PROJECT_ID: Final = 2**63 - 1  # spec §4.2 project_id
 
 _DLQ_ID = re.compile(r"[0-9a-f]{32}")
-_TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 
 Headers = Iterable[tuple[str, bytes | None]] | Mapping[str, bytes | None]
-
-
-def format_timestamp(epoch: float) -> str:
-    """ISO-8601 UTC with microseconds and Z (spec §0.4)."""
-    return datetime.fromtimestamp(epoch, UTC).strftime(_TIMESTAMP_FORMAT)
 
 
 def dlq_headers(
@@ -45,7 +40,7 @@ def dlq_headers(
         ("x-dlq-message", cap_dlq_message(message)),
         ("x-dlq-stage", stage),
         ("x-dlq-source-topic", source.topic),
-        ("x-dlq-at", format_timestamp(at)),
+        ("x-dlq-at", format_epoch(at)),
     ]
     if field:
         headers.append(("x-dlq-field", field))
@@ -153,7 +148,7 @@ def entry_from_record(key: bytes | None, value: bytes | None, headers: Headers |
         raise MalformedDeadLetter(f"header x-dlq-id is not a 32-hex id: {_text(values, 'x-dlq-id')!r:.60}")
     at = _required(values, "x-dlq-at")
     try:
-        created_at = datetime.strptime(at, _TIMESTAMP_FORMAT).replace(tzinfo=UTC)
+        created_at = parse_timestamp(at)
     except ValueError:
         raise MalformedDeadLetter(f"header x-dlq-at is not a spec §0.4 timestamp: {at[:40]!r}") from None
     raw_value = value or b""

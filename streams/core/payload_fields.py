@@ -12,6 +12,8 @@ import orjson
 from pydantic import AfterValidator, BeforeValidator, PlainSerializer, PlainValidator
 from pydantic_core import ErrorDetails, PydanticCustomError
 
+from streams.core.timestamps import format_datetime
+
 # Free-form JSON (evidence_data, activity_data, event context keys) is re-serialised with orjson, which gives up
 # beyond 254 nested levels. The occurrence and the grouping envelope add a few levels around such a value, so
 # we cap it well below that; real payloads never come close. Our guard, not a rule of the spec.
@@ -73,11 +75,6 @@ def _aware_utc(value: object) -> datetime:
     return parse_timestamp_input(value)
 
 
-def iso_utc(value: datetime) -> str:
-    """§0.4 output form: `2024-05-01T12:00:00.000000Z` (isoformat pads years below 1000, strftime does not)."""
-    return value.astimezone(timezone.utc).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
-
-
 def epoch_seconds(value: datetime) -> float:
     return value.timestamp()
 
@@ -128,7 +125,7 @@ FreeformJson = Annotated[Any, AfterValidator(_freeform)]
 
 # Stored datetimes: aware UTC, emitted per §0.4 as ISO-8601 with microseconds and Z ...
 IsoDatetime = Annotated[
-    datetime, BeforeValidator(_aware_utc), PlainSerializer(iso_utc, return_type=str, when_used="json")
+    datetime, BeforeValidator(_aware_utc), PlainSerializer(format_datetime, return_type=str, when_used="json")
 ]
 # ... except where the spec says "epoch float" (§4.2 detection_time).
 EpochDatetime = Annotated[

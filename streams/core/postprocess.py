@@ -3,9 +3,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from streams.core.dlq import format_timestamp
 from streams.core.enums import ActivityType
 from streams.core.short_id import display_short_id
+from streams.core.timestamps import format_epoch
 
 POST_PROCESS_VERSION = 1
 
@@ -61,10 +61,10 @@ def post_process_message(
         "is_new_group_environment": entry["is_new_group_environment"],
         "event_id": occurrence["event_id"],
         "environment": entry.get("environment") or "",
-        "first_seen": format_timestamp(group["first_seen"]),
-        "last_seen": format_timestamp(group["last_seen"]),
-        "event_timestamp": format_timestamp(event_timestamp) if event_timestamp is not None else None,
-        "received": format_timestamp(change["t"]),
+        "first_seen": format_epoch(group["first_seen"]),
+        "last_seen": format_epoch(group["last_seen"]),
+        "event_timestamp": format_epoch(event_timestamp) if event_timestamp is not None else None,
+        "received": format_epoch(change["t"]),
         "occurrence": occurrence,
     }
 
@@ -82,7 +82,7 @@ def activity_message(
         "type": activity["type"],
         "type_name": ActivityType(activity["type"]).name.lower(),
         "data": activity["data"],
-        "datetime": format_timestamp(activity["datetime"]),
+        "datetime": format_epoch(activity["datetime"]),
         "actor": activity.get("actor"),
         "source": activity["source"],
         "cause_id": change["cause_id"],

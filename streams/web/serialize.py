@@ -20,8 +20,8 @@ from storage.dlq import StoredDeadLetter
 from storage.queries import ActivityRow, GroupRow, OccurrenceRow, ProjectRow
 from streams.core.enums import LEVELS, PRIORITY_NAMES, ActivityType
 from streams.core.options import INTEGER_OPTIONS
-from streams.core.payload_fields import iso_utc
 from streams.core.short_id import display_short_id
+from streams.core.timestamps import format_datetime
 from streams.web.api_names import STATUS_NAMES, SUBSTATUS_NAMES
 
 StatsPeriod = Literal["24h", "14d"]
@@ -31,8 +31,9 @@ _HOUR = timedelta(hours=1)
 _DAY = timedelta(days=1)
 
 
-def _ts(value: datetime | None) -> str | None:
-    return None if value is None else iso_utc(value)
+def iso_datetime(value: datetime | None) -> str | None:
+    """spec §0.4, or None."""
+    return None if value is None else format_datetime(value)
 
 
 def _name(names: Mapping[int, str], value: int | None) -> str | None:
@@ -59,14 +60,14 @@ def issue_object(
         # Snoozes are not stored yet (they come with the lifecycle work, spec §14), so details are empty.
         "statusDetails": dict(row.data.get("statusDetails", {})) if isinstance(row.data, Mapping) else {},
         "priority": _name(PRIORITY_NAMES, row.priority),
-        "priorityLockedAt": _ts(row.priority_locked_at),
+        "priorityLockedAt": iso_datetime(row.priority_locked_at),
         "issueType": group_type.slug if group_type else None,
         "issueCategory": group_type.category.name if group_type else None,
         "typeId": row.type,
         "count": row.times_seen,
-        "firstSeen": _ts(row.first_seen),
-        "lastSeen": _ts(row.last_seen),
-        "resolvedAt": _ts(row.resolved_at),
+        "firstSeen": iso_datetime(row.first_seen),
+        "lastSeen": iso_datetime(row.last_seen),
+        "resolvedAt": iso_datetime(row.resolved_at),
         "assignedTo": row.assignee,
         "metadata": {
             "title": metadata.get("title", row.title),
@@ -112,14 +113,14 @@ def occurrence_object(row: OccurrenceRow) -> dict[str, Any]:
         "culprit": row.culprit,
         "level": _name(_LEVEL_NAMES, row.level),
         "typeId": row.type,
-        "detectionTime": _ts(row.detection_time),
+        "detectionTime": iso_datetime(row.detection_time),
         "evidenceDisplay": row.evidence_display,
         "evidenceData": row.evidence_data,
         "resourceId": row.resource_id,
         "priority": _name(PRIORITY_NAMES, row.priority),
         "assignee": row.assignee,
         "outcome": row.outcome,
-        "receivedAt": _ts(row.received),
+        "receivedAt": iso_datetime(row.received),
     }
 
 
@@ -137,7 +138,7 @@ def activity_object(row: ActivityRow) -> dict[str, Any]:
         "type": row.type,
         "typeName": type_name,
         "data": row.data,
-        "dateCreated": _ts(row.datetime),
+        "dateCreated": iso_datetime(row.datetime),
         "actor": row.actor,
     }
 
@@ -206,7 +207,7 @@ def project_object(
             "resolve_age_hours": row.resolve_age_hours,
             "occurrence_rate_limit": row.occurrence_rate_limit,
         },
-        "createdAt": iso_utc(row.created_at),
+        "createdAt": format_datetime(row.created_at),
         "drops": {
             outcome: {slug(type_id): count for type_id, count in sorted(by_type.items())}
             for outcome, by_type in sorted(drops.items())
@@ -252,11 +253,6 @@ def text_or_base64(value: bytes, field: str) -> dict[str, Any]:
 def payload_json(value: bytes) -> dict[str, Any]:
     """A dead-letter payload as UTF-8 text, or base64 with `payloadEncoding` (spec §20.11.5)."""
     return text_or_base64(value, "payload")
-
-
-def iso_datetime(value: datetime | None) -> str | None:
-    """spec §0.4, or None."""
-    return None if value is None else iso_utc(value)
 
 
 def key_json(key: bytes | None) -> dict[str, Any]:

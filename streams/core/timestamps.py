@@ -1,0 +1,29 @@
+"""The spec §0.4 output timestamp, `2024-05-01T12:00:00.000000Z`: its one formatter (datetime or epoch) and parser."""
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from typing import Final
+
+# ISO-8601 wants four year digits; strftime("%Y") writes 999 for year 999, isoformat writes 0999, so the
+# formatter below goes through isoformat and the parser takes exactly what it writes.
+_OUTPUT_FORM: Final = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{6}Z", re.ASCII)
+
+
+def format_datetime(value: datetime) -> str:
+    """An aware datetime in the §0.4 form; a naive one is refused, as it names no instant (spec §0.3)."""
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError(f"a §0.4 timestamp needs a timezone-aware datetime, got the naive {value!r}")
+    return value.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
+
+
+def format_epoch(epoch: float) -> str:
+    """Epoch seconds in the §0.4 form."""
+    return format_datetime(datetime.fromtimestamp(epoch, UTC))
+
+
+def parse_timestamp(text: str) -> datetime:
+    """An aware UTC datetime from the §0.4 form exactly; raises ValueError for anything else."""
+    if _OUTPUT_FORM.fullmatch(text) is None:
+        raise ValueError(f"not a §0.4 timestamp (YYYY-MM-DDTHH:MM:SS.ffffffZ): {text[:40]!r}")
+    return datetime.fromisoformat(text[:-1]).replace(tzinfo=UTC)
