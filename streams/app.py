@@ -8,32 +8,38 @@ from __future__ import annotations
 
 import faust
 
-from streams.settings import MAX_RECORD_BYTES, get_settings
+from streams.settings import MAX_RECORD_BYTES, Settings, get_settings
+
+
+def create_app(settings: Settings) -> faust.App:
+    """The App of one deployment; `streams.app:app` is the one built from the process's settings."""
+    return faust.App(
+        # The consumer group and the changelogs' names: prefixed, so a topic prefix isolates a deployment.
+        settings.deployment_id,
+        broker=settings.broker_urls,
+        # On the App, not per table: a per-table store URL is silently ignored (design §5).
+        store="rocksdb://",
+        # JSON keys on the App, or table_route proxies web requests to the wrong worker (design §5).
+        key_serializer="json",
+        value_serializer="raw",
+        topic_partitions=settings.partitions,
+        topic_replication_factor=settings.topic_replication_factor,
+        datadir=str(settings.data_dir),
+        processing_guarantee=settings.processing_guarantee,
+        web_host=settings.web_host,
+        web_bind=settings.web_host,
+        web_port=settings.web_port,
+        producer_max_request_size=MAX_RECORD_BYTES,
+        consumer_max_fetch_size=MAX_RECORD_BYTES,
+        # Everything is registered explicitly by streams.worker; no module scanning.
+        autodiscover=False,
+        consumer_auto_offset_reset="earliest",
+        # A topic missing from the metadata when the group was assigned stays unconsumed until the next
+        # refresh; aiokafka's default of five minutes is too long a stall (see streams.faust_compat).
+        consumer_metadata_max_age_ms=30_000,
+        table_cleanup_interval=settings.table_cleanup_seconds,
+    )
+
 
 settings = get_settings()
-
-app = faust.App(
-    settings.app_id,
-    broker=settings.broker_urls,
-    # On the App, not per table: a per-table store URL is silently ignored (design §5).
-    store="rocksdb://",
-    # JSON keys on the App, or table_route proxies web requests to the wrong worker (design §5).
-    key_serializer="json",
-    value_serializer="raw",
-    topic_partitions=settings.partitions,
-    topic_replication_factor=settings.topic_replication_factor,
-    datadir=str(settings.data_dir),
-    processing_guarantee=settings.processing_guarantee,
-    web_host=settings.web_host,
-    web_bind=settings.web_host,
-    web_port=settings.web_port,
-    producer_max_request_size=MAX_RECORD_BYTES,
-    consumer_max_fetch_size=MAX_RECORD_BYTES,
-    # Everything is registered explicitly by streams.worker; no module scanning.
-    autodiscover=False,
-    consumer_auto_offset_reset="earliest",
-    # A topic missing from the metadata when the group was assigned stays unconsumed until the next
-    # refresh; aiokafka's default of five minutes is too long a stall (see streams.faust_compat).
-    consumer_metadata_max_age_ms=30_000,
-    table_cleanup_interval=settings.table_cleanup_seconds,
-)
+app = create_app(settings)

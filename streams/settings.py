@@ -31,12 +31,14 @@ class Settings(BaseSettings):
         frozen=True,
     )
 
+    # With `topic_prefix`, names the deployment's consumer group and Faust's own topics (`deployment_id`).
     app_id: str = Field("issue-platform", min_length=1, pattern=r"^[A-Za-z0-9._-]+$")
     broker_url: str = "kafka://127.0.0.1:9092"
     database_url: str = "postgresql://issue_platform:issue_platform@127.0.0.1:5432/issue_platform"
-    # Every co-partitioned topic and changelog uses this count (Faust raises PartitionsMismatch otherwise).
-    # Prepended to every topic name of spec §2.1: several isolated deployments (or test runs) on one cluster.
+    # Prepended to every topic name of spec §2.1 and to `deployment_id`: this one setting isolates a
+    # deployment (or a test run) on a shared cluster.
     topic_prefix: str = Field("", pattern=r"^[A-Za-z0-9._-]*$")
+    # Every co-partitioned topic and changelog uses this count (Faust raises PartitionsMismatch otherwise).
     partitions: int = Field(12, ge=1, le=1024)
     data_dir: Path = Path(".data")
     web_host: str = "127.0.0.1"
@@ -61,6 +63,15 @@ class Settings(BaseSettings):
     rocksdb_block_cache_mb: int = Field(32, ge=1, le=8192)
     # How often each worker looks for idle keys of its `groups` partitions to forget (design §4).
     idle_key_sweep_seconds: float = Field(600.0, gt=0, le=86_400)
+
+    @property
+    def deployment_id(self) -> str:
+        """The Faust app id: the Kafka consumer group, and the start of every table changelog's name.
+
+        Prefixed like the topics: two deployments that differ only by `topic_prefix` would otherwise share
+        one consumer group and restore each other's tables from the same changelogs.
+        """
+        return self.topic_prefix + self.app_id
 
     @property
     def broker_urls(self) -> list[str]:

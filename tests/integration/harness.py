@@ -83,13 +83,24 @@ class Deployment:
         return self.topic_prefix + name
 
     @property
+    def app_id(self) -> str:
+        return f"issue-platform-{self.name}"
+
+    @property
+    def consumer_group(self) -> str:
+        """The Kafka consumer group of this deployment's workers, named as the worker names it."""
+        from streams.settings import load_settings
+
+        return load_settings(app_id=self.app_id, topic_prefix=self.topic_prefix).deployment_id
+
+    @property
     def database_url(self) -> str:
         return database_url(self.name)
 
     def env(self) -> dict[str, str]:
         env = dict(os.environ)
         env.update(
-            ISSUE_PLATFORM_APP_ID=f"issue-platform-{self.name}",
+            ISSUE_PLATFORM_APP_ID=self.app_id,
             ISSUE_PLATFORM_TOPIC_PREFIX=self.topic_prefix,
             ISSUE_PLATFORM_BROKER_URL=f"kafka://{BROKER}",
             ISSUE_PLATFORM_DATABASE_URL=self.database_url,

@@ -107,8 +107,7 @@ async def ingest_offsets_committed(deployment: Deployment) -> None:
         ends = await consumer.end_offsets(tps)
         deadline = time.monotonic() + 30
         while True:
-            committed = await admin.list_consumer_group_offsets(deployment.env()["ISSUE_PLATFORM_APP_ID"],
-                                                                partitions=tps)
+            committed = await admin.list_consumer_group_offsets(deployment.consumer_group, partitions=tps)
             behind = {tp.partition for tp in tps if tp not in committed or committed[tp].offset < ends[tp]}
             if not behind:
                 return

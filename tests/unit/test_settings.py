@@ -71,3 +71,23 @@ def test_the_cli_reports_a_bad_setting_without_a_traceback(monkeypatch: pytest.M
     assert result.returncode == 2
     assert "ISSUE_PLATFORM_PARTITIONS" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_a_topic_prefix_alone_gives_a_deployment_its_own_consumer_group_and_changelogs() -> None:
+    from streams.app import create_app
+
+    names = []
+    for prefix in ("blue.", "green."):
+        app = create_app(load_settings(topic_prefix=prefix))
+        groups = app.Table("groups", partitions=1)
+        # Faust's aiokafka consumer joins the group named by the app id (conf.id).
+        names.append((app.conf.id, groups.changelog_topic.get_topic_name()))
+    (blue_group, blue_changelog), (green_group, green_changelog) = names
+    assert blue_group != green_group
+    assert blue_changelog != green_changelog
+    assert (blue_group, blue_changelog) == ("blue.issue-platform", "blue.issue-platform-groups-changelog")
+
+
+def test_without_a_prefix_the_app_id_names_the_deployment_as_before() -> None:
+    assert load_settings().deployment_id == "issue-platform"
+    assert load_settings(app_id="acme").deployment_id == "acme"
