@@ -15,6 +15,7 @@ from streams.agents.kafka_read import read_range
 from streams.app import app, settings
 from streams.core.messages import decode, encode
 from streams.core.postprocess import activity_message, post_process_entries, post_process_message
+from streams.core.short_id import display_short_id
 from streams.services import postgres, registry
 from streams.tables import current_options
 from streams.topics import activity_topic, group_changes_topic, post_process_topic
@@ -128,6 +129,7 @@ async def _commit(changes: list[ChangeRecord]) -> BatchResult:
 
 async def _forward(result: BatchResult) -> None:
     """Post-process and activity messages for the whole batch, re-sent ones included (same ids, §2.3.4)."""
+    _log_created_issues(result)
     options = current_options()
     for change in sorted(result.applied + result.skipped, key=lambda c: (c.partition, c.offset)):
         body = change.body
@@ -158,3 +160,13 @@ async def _forward(result: BatchResult) -> None:
                 category=int(group_type.category),
             )
             await post_process_topic.send(key=key, value=encode(message), timestamp=body["t"])
+
+
+def _log_created_issues(result: BatchResult) -> None:
+    """One line per issue this batch created: where a newcomer finds the group key and short id."""
+    for change in result.applied:
+        if change.has_group and change.body.get("is_new"):
+            persisted = result.groups[change.group_identity]
+            log.info("sink: created issue %s (id %d), group key %s",
+                     display_short_id(persisted.project_slug, persisted.short_id), persisted.id,
+                     change.group["group_key"])
