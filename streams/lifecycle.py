@@ -1,5 +1,14 @@
-"""The worker's run: after a worker died without stopping (kill -9, OOM, power loss), its local table state is thrown away.
+"""The worker's run: migrate the schema, claim the data dir, and after an unclean stop rebuild local tables.
 
+Before Faust starts, the worker applies pending schema migrations (storage.migrate, which holds a
+Postgres advisory lock, so workers starting together apply each migration once): a deployment started
+from a Procfile or a container needs no separate step to have its tables. An unreachable database
+stops the start with one line.
+
+A data dir holds one deployment's tables: a file in it names the deployment (`Settings.deployment_id`),
+and a worker of another deployment refuses it rather than mixing that state into its own tables.
+
+After a worker died without stopping (kill -9, OOM, power loss), its local table state is thrown away.
 Faust writes a table value to RocksDB at once and to the changelog topic a moment later. A worker that
 dies in between leaves RocksDB *ahead* of the changelog, and ahead of the input offsets it committed.
 When that worker gets the partition back, recovery replays the changelog over the local values, but a
@@ -15,12 +24,56 @@ from __future__ import annotations
 
 import logging
 import shutil
+import sys
 from pathlib import Path
 from typing import Any
+
+import psycopg
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+from storage.migrate import MigrationError, migrate
+from streams.settings import get_settings
 
 log = logging.getLogger(__name__)
 
 MARKER_NAME = "worker-running"
+DEPLOYMENT_FILE_NAME = "deployment"
+# A database host that drops packets would otherwise hold the start for minutes without a word.
+CONNECT_TIMEOUT_SECONDS = 10
+
+
+class StartRefused(Exception):
+    """The worker cannot start; the message is one line saying why and what to do."""
+
+
+def migrate_schema(database_url: str) -> list[str]:
+    """Apply pending migrations before Faust starts (one line on failure). Returns the versions applied."""
+    params = conninfo_to_dict(database_url)
+    where = f"{params.get('host', 'localhost')}:{params.get('port', 5432)}/{params.get('dbname', '')}"
+    if "connect_timeout" not in params:
+        database_url = make_conninfo(database_url, connect_timeout=CONNECT_TIMEOUT_SECONDS)
+    try:
+        return migrate(database_url)
+    except MigrationError as error:
+        raise StartRefused(f"cannot migrate the schema of {where}: {error}") from None
+    except psycopg.Error as error:
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise StartRefused(f"cannot migrate the schema of {where} (ISSUE_PLATFORM_DATABASE_URL): {reason}") from None
+
+
+def claim_data_dir(data_dir: Path, deployment_id: str) -> None:
+    """Mark `data_dir` as this deployment's, or refuse it if another deployment's tables are there."""
+    stamp = data_dir / DEPLOYMENT_FILE_NAME
+    if stamp.exists():
+        owner = stamp.read_text().strip()
+        if owner != deployment_id:
+            raise StartRefused(
+                f"the data dir {data_dir} holds the tables of deployment {owner!r}, not {deployment_id!r}: "
+                "give each deployment its own ISSUE_PLATFORM_DATA_DIR (or --datadir)"
+            )
+        return
+    data_dir.mkdir(parents=True, exist_ok=True)
+    stamp.write_text(deployment_id + "\n")
 
 
 def marker_path(data_dir: Path) -> Path:
@@ -47,8 +100,19 @@ def end_run(data_dir: Path, *, clean: bool) -> None:
 
 
 def run_worker(app: Any) -> None:
-    """`app.main()` for the `worker` command, between the unclean-stop marker's set and its removal."""
+    """The `worker` command: migrate, claim the data dir, then `app.main()` between the unclean-stop
+    marker's set and its removal."""
+    settings = get_settings()
     data_dir = Path(app.conf.datadir)
+    try:
+        applied = migrate_schema(settings.database_url)
+        claim_data_dir(data_dir, settings.deployment_id)
+    except StartRefused as error:
+        print(f"issue-platform: {error}", file=sys.stderr)
+        raise SystemExit(2) from None
+    # Faust has not set up logging yet.
+    print(f"issue-platform: applied {len(applied)} migration(s): {', '.join(applied)}" if applied
+          else "issue-platform: schema is up to date", file=sys.stderr)
     begin_run(data_dir, Path(app.conf.tabledir))
     clean = False
     try:
