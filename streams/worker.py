@@ -5,11 +5,15 @@ place, so any of them can be imported (and unit-tested) alone. `build()` is idem
 """
 from __future__ import annotations
 
+import click
 import faust
+from faust.cli.base import cli
 from faust.web import View
 
 from streams.agents import dlq, grouping, ingest, options, quota, sink
 from streams.app import app, settings
+from streams.commands import basics, flags, validate
+from streams.commands import dlq as dlq_commands
 from streams.faust_compat.diagnostics import install_task_dump_signal
 from streams.timers import housekeeping, idle_keys
 from streams.topics import (
@@ -65,6 +69,17 @@ PAGES: tuple[tuple[str, type[View]], ...] = (
     ("/api/0/{path:.*}", views.UnknownResourceView),
 )
 
+# Our CLI commands, beside Faust's own (`worker`, `send`, …) on its root group `issue-platform`.
+COMMANDS: tuple[click.Command, ...] = (
+    basics.migrate,
+    basics.send_example,
+    validate.validate,
+    flags.grouptypes,
+    flags.flag_group,
+    flags.option_group,
+    dlq_commands.dlq_group,
+)
+
 _built = False
 
 
@@ -82,7 +97,6 @@ def build() -> faust.App:
         app.task(task)
     for path, view in PAGES:
         app.page(path)(view)
-    # CLI commands register with Faust's root command group when their module is imported (Faust's
-    # `@app.command` works that way); importing them here keeps the list in this one place.
-    from streams.commands import basics, flags, validate  # noqa: F401
+    for command in COMMANDS:
+        cli.add_command(command)
     return app

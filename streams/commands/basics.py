@@ -5,32 +5,42 @@ import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
+import click
 import orjson
-from faust.cli import option
 
 from storage.migrate import migrate as apply_migrations
 from streams.app import app, settings
+from streams.commands.running import run_in_app
 from streams.core.timestamps import format_datetime
 from streams.topics import ingest_topic
 
 EXAMPLE_FILE = Path(__file__).parent.parent / "examples" / "file-io-main-thread.json"
 
 
-@app.command()
-async def migrate(self: object) -> None:
+@click.command(name="migrate")
+@click.pass_context
+def migrate(ctx: click.Context) -> None:
     """Apply the Postgres schema migrations (idempotent)."""
+    run_in_app(ctx, apply_schema)
+
+
+async def apply_schema() -> None:
     applied = apply_migrations(settings.database_url)
     print(f"applied {len(applied)} migration(s): {', '.join(applied)}" if applied else "schema is up to date")
 
 
-@app.command(
-    option("--project", type=int, default=1, show_default=True, help="project_id of the occurrence"),
-    option("--fingerprint", default="file-io-main-thread:app.io.read_config", show_default=True,
-           help="fingerprint[0]: occurrences with the same one form one issue"),
-    option("--count", type=int, default=1, show_default=True, help="how many occurrences to send"),
-)
-async def send_example(self: object, project: int, fingerprint: str, count: int) -> None:
+@click.command(name="send-example")
+@click.option("--project", type=int, default=1, show_default=True, help="project_id of the occurrence")
+@click.option("--fingerprint", default="file-io-main-thread:app.io.read_config", show_default=True,
+              help="fingerprint[0]: occurrences with the same one form one issue")
+@click.option("--count", type=int, default=1, show_default=True, help="how many occurrences to send")
+@click.pass_context
+def send_example(ctx: click.Context, project: int, fingerprint: str, count: int) -> None:
     """Produce a realistic occurrence of type 2001 "File I/O on Main Thread" to ingest-occurrences."""
+    run_in_app(ctx, produce_examples, project=project, fingerprint=fingerprint, count=count)
+
+
+async def produce_examples(project: int, fingerprint: str, count: int) -> None:
     template = orjson.loads(EXAMPLE_FILE.read_bytes())
     producer = app.producer
     await producer.start()

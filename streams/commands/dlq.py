@@ -3,17 +3,12 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
-from functools import wraps
-from typing import Any, ClassVar, NoReturn
 
 import click
 import orjson
 import psycopg
-from faust.cli import AppCommand, option
-from faust.cli.base import cli
-from mode.worker import exiting
 
 from storage.dlq import (
     ReplayableEntry,
@@ -25,6 +20,7 @@ from storage.dlq import (
     replayable_by_reason,
 )
 from streams.app import app, settings
+from streams.commands.running import json_output, run_in_app, usage_error
 from streams.core.dlq import MAX_REPLAY_PER_CALL, ReplaySelection, replay_headers, replay_selection
 from streams.core.rejection import Reason
 from streams.topics import ingest_topic
@@ -32,46 +28,14 @@ from streams.web.serialize import entry_json, iso_datetime
 
 MESSAGE_PREVIEW_CHARS = 120
 DEFAULT_LIST_LIMIT = 50
-EXIT_USAGE = 2  # click's code for a bad command line
 EXIT_NOT_FOUND = 1
 
 _REASONS = click.Choice([str(reason) for reason in Reason])
 
 
-@cli.group(name="dlq")
+@click.group(name="dlq")
 def dlq_group() -> None:
     """List and replay dead-letter entries (spec §7)."""
-
-
-class DlqCommand(AppCommand):
-    """An app command registered under `dlq` instead of at the top level.
-
-    Faust turns every AppCommand subclass into a click command on its root group (`as_click_command`); this
-    base does the same on our `dlq` group, so the commands read `issue-platform dlq list`.
-    """
-
-    abstract: ClassVar[bool] = True
-    command_name: ClassVar[str] = ""
-
-    @classmethod
-    def as_click_command(cls) -> Callable:
-        @click.pass_context
-        @wraps(cls)
-        def _inner(*args: Any, **kwargs: Any) -> NoReturn:
-            command = cls(*args, **kwargs)
-            with exiting(print_exception=True, file=sys.stderr):
-                command()
-
-        command = dlq_group.command(name=cls.command_name or cls.__name__, help=cls.__doc__)(_inner)
-        for add_option in cls.options or ():
-            command = add_option(command)
-        return command
-
-
-def _usage_error(command: str, message: str) -> NoReturn:
-    # Raised inside the command's worker, a click.UsageError would end in a traceback; say it in one line.
-    print(f"Error: issue-platform dlq {command}: {message}", file=sys.stderr)
-    raise SystemExit(EXIT_USAGE)
 
 
 def source_text(entry: StoredDeadLetter) -> str:
@@ -104,36 +68,36 @@ def listing_lines(counts: Sequence[tuple[str, int]], entries: Sequence[StoredDea
     return lines
 
 
-@app.command(
-    option("--reason", type=_REASONS, default=None, help="only entries with this reason code (spec §7.2)"),
-    option("--project", type=click.IntRange(min=1), default=None, help="only entries of this project_id"),
-    option("--limit", type=click.IntRange(min=1), default=DEFAULT_LIST_LIMIT, show_default=True,
-           help="most entries to print"),
-    base=DlqCommand,
-    command_name="list",
-)
-async def dlq_list(self: AppCommand, reason: str | None, project: int | None, limit: int) -> None:
+@dlq_group.command(name="list")
+@click.option("--reason", type=_REASONS, default=None, help="only entries with this reason code (spec §7.2)")
+@click.option("--project", type=click.IntRange(min=1), default=None, help="only entries of this project_id")
+@click.option("--limit", type=click.IntRange(min=1), default=DEFAULT_LIST_LIMIT, show_default=True,
+              help="most entries to print")
+@click.pass_context
+def dlq_list(ctx: click.Context, reason: str | None, project: int | None, limit: int) -> None:
     """Print the entry count per reason, then the entries, newest first (with --json: as the API shows them)."""
+    run_in_app(ctx, print_entries, reason=reason, project=project, limit=limit, as_json=json_output(ctx))
+
+
+async def print_entries(reason: str | None, project: int | None, limit: int, as_json: bool) -> None:
     async with await psycopg.AsyncConnection.connect(settings.database_url) as conn:
         counts = await reason_counts(conn, reason=reason, project_id=project)
         entries = await list_entries(conn, reason=reason, project_id=project, limit=limit)
-    if self.json:
+    if as_json:
         print(orjson.dumps({"counts": dict(counts), "entries": [entry_json(e) for e in entries]}).decode())
         return
     print("\n".join(listing_lines(counts, entries)))
 
 
-@app.command(
-    option("--id", "ids", multiple=True, metavar="ID", help="an entry to replay; repeat for more"),
-    option("--reason", type=_REASONS, default=None, help="replay entries with this reason code"),
-    option("--project", type=int, default=None, help="with --reason: only entries of this project_id"),
-    option("--limit", type=int, default=None,
-           help=f"with --reason: most entries to replay  [default: {MAX_REPLAY_PER_CALL}, at most that]"),
-    base=DlqCommand,
-    command_name="replay",
-)
-async def dlq_replay(
-    self: AppCommand, ids: tuple[str, ...], reason: str | None, project: int | None, limit: int | None
+@dlq_group.command(name="replay")
+@click.option("--id", "ids", multiple=True, metavar="ID", help="an entry to replay; repeat for more")
+@click.option("--reason", type=_REASONS, default=None, help="replay entries with this reason code")
+@click.option("--project", type=int, default=None, help="with --reason: only entries of this project_id")
+@click.option("--limit", type=int, default=None,
+              help=f"with --reason: most entries to replay  [default: {MAX_REPLAY_PER_CALL}, at most that]")
+@click.pass_context
+def dlq_replay(
+    ctx: click.Context, ids: tuple[str, ...], reason: str | None, project: int | None, limit: int | None
 ) -> None:
     """Re-submit entries to ingest-occurrences with their original key and bytes (spec §7.3).
 
@@ -143,7 +107,12 @@ async def dlq_replay(
     try:
         selection = replay_selection(ids=ids, reason=reason, project_id=project, limit=limit)
     except ValueError as error:
-        _usage_error("replay", str(error))
+        # replay_selection explains in one line; click's UsageError would add the usage and a hint around it
+        usage_error(ctx, str(error))
+    run_in_app(ctx, replay, selection=selection)
+
+
+async def replay(selection: ReplaySelection) -> None:
     async with await psycopg.AsyncConnection.connect(settings.database_url) as conn:
         entries = await _select(conn, selection)
         if not entries:

@@ -12,7 +12,7 @@ from grouptypes import RolloutStage, flag_option_name
 from grouptypes.listing import render
 from storage.options import read_options
 from streams.app import app, settings
-from streams.commands.subcommands import command_group, run_in_app
+from streams.commands.running import run_in_app
 from streams.core.options import (
     InvalidOption,
     check_flag_name,
@@ -23,8 +23,15 @@ from streams.core.options import (
 from streams.services import registry
 from streams.topics import options_topic
 
-flag_group = command_group("flag", "Release flags of unreleased group types (spec §10.1).")
-option_group = command_group("option", "Runtime options every worker applies within seconds (spec §10.4).")
+
+@click.group(name="flag")
+def flag_group() -> None:
+    """Release flags of unreleased group types (spec §10.1)."""
+
+
+@click.group(name="option")
+def option_group() -> None:
+    """Runtime options every worker applies within seconds (spec §10.4)."""
 
 
 @flag_group.command(name="set")
@@ -73,9 +80,14 @@ async def produce_option(name: str, value: Any) -> None:
           "running workers apply it within seconds")
 
 
-@app.command()
-async def grouptypes(self: object) -> None:
+@click.command(name="grouptypes")
+@click.pass_context
+def grouptypes(ctx: click.Context) -> None:
     """Print the registered group types, their settings, and each unreleased type's flags (spec §9.6, §10.1)."""
+    run_in_app(ctx, print_group_types)
+
+
+async def print_group_types() -> None:
     try:
         async with await psycopg.AsyncConnection.connect(settings.database_url, connect_timeout=5) as conn:
             options: dict[str, Any] | None = await read_options(conn)

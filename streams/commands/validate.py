@@ -6,9 +6,8 @@ from typing import BinaryIO
 
 import click
 import orjson
-from faust.cli import argument
 
-from streams.app import app
+from streams.commands.running import run_in_app
 from streams.core.payload import Occurrence, parse_payload
 from streams.core.rejection import Rejection
 from streams.services import registry
@@ -24,9 +23,15 @@ def problem_lines(rejection: Rejection) -> list[str]:
 
 
 # click.File reads `-` as stdin and reports an unreadable file as a usage error before the command runs.
-@app.command(argument("source", metavar="FILE|-", type=click.File("rb")))
-async def validate(self: object, source: BinaryIO) -> None:
+@click.command(name="validate")
+@click.argument("source", metavar="FILE|-", type=click.File("rb"))
+@click.pass_context
+def validate(ctx: click.Context, source: BinaryIO) -> None:
     """Check one payload as ingest would: print ok and the normalised payload, or every problem and exit 1."""
+    run_in_app(ctx, check_payload, source=source)
+
+
+async def check_payload(source: BinaryIO) -> None:
     raw = source.read()
     payload = parse_payload(raw, is_registered_type=registry.is_registered)
     if isinstance(payload, Rejection):
