@@ -1,9 +1,30 @@
 """The only code that touches Faust's or aiokafka's internals: patches (`apply`) and private reads (`internals`).
 
-`apply()` is called by the entry point (`streams.cli`), never as a side effect of an import.
+`apply()` is called by the entry point (`streams.cli`), never as a side effect of an import. Each patch
+module's docstring states the evidence for it and what upstream did about it.
 """
 from __future__ import annotations
 
-from streams.faust_compat.fixes import apply
+import os
 
-__all__ = ["apply"]
+from streams.faust_compat import offset_trace, producer_flush, seek, topic_ready
+from streams.faust_compat.patch import Patch
+
+__all__ = ["PATCHES", "apply"]
+
+PATCHES: tuple[Patch, ...] = (*producer_flush.PATCHES, *topic_ready.PATCHES, *seek.PATCHES)
+
+_applied = False
+
+
+def apply() -> None:
+    """Install every patch, once."""
+    global _applied
+    if _applied:  # wrapping twice would make a wrapper call itself
+        return
+    if os.environ.get(offset_trace.OFFSET_TRACE_VARIABLE):
+        offset_trace.apply()
+    seek.wrap_current_perform_seek()  # after the trace: with it on, our perform_seek calls its wrapper
+    for patch in PATCHES:
+        patch.install()
+    _applied = True

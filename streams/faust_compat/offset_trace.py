@@ -1,7 +1,7 @@
 """Diagnosis of Faust's offset handling, on with ISSUE_PLATFORM_OFFSET_TRACE=1 (off by default: it wraps
 the consumer's fetch loop). Logs, per input partition: the offsets every seek set, the first record
 delivered after it, the records Faust drops as already read ("ROFF"), the offsets it marks done as a gap,
-and the fetched records it discards. It found the resume-before-seek gap fixed in streams/faust_compat/fixes.py.
+and the fetched records it discards. It found the resume-before-seek gap fixed in streams/faust_compat/seek.py.
 """
 from __future__ import annotations
 
@@ -11,6 +11,10 @@ from typing import Any
 from faust.transport.consumer import Consumer
 
 log = logging.getLogger("offset_trace")
+
+# Set to 1 to log, per input partition, the records Faust drops, the gaps it marks done and the batch
+# records it discards: the evidence behind the patches in streams/faust_compat.
+OFFSET_TRACE_VARIABLE = "ISSUE_PLATFORM_OFFSET_TRACE"
 
 
 def _is_input(topic: str) -> bool:

@@ -10,7 +10,7 @@ import uuid
 from aiokafka import AIOKafkaClient
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-from streams.faust_compat.fixes import wait_until_topic_ready
+from streams.faust_compat.topic_ready import wait_until_topic_ready
 from tests.integration.conftest import _require_services
 from tests.integration.harness import BROKER
 
@@ -38,9 +38,9 @@ async def test_seeking_to_committed_rewinds_a_partition_nothing_was_committed_fo
     # a commit where its fetcher stopped, skipping what was fetched but never processed.
     from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-    from streams.faust_compat import fixes as faust_fixes
+    from streams import faust_compat
 
-    faust_fixes.apply()
+    faust_compat.apply()
     _require_services()
     topic = f"seek-{uuid.uuid4().hex[:10]}"
     admin = AIOKafkaAdminClient(bootstrap_servers=BROKER)
