@@ -9,8 +9,9 @@ import os
 
 from streams.faust_compat import offset_trace, producer_flush, seek, topic_ready
 from streams.faust_compat.patch import Patch
+from streams.faust_compat.versions import UnsupportedFrameworkVersion, check_installed_versions
 
-__all__ = ["PATCHES", "apply"]
+__all__ = ["PATCHES", "UnsupportedFrameworkVersion", "apply"]
 
 PATCHES: tuple[Patch, ...] = (*producer_flush.PATCHES, *topic_ready.PATCHES, *seek.PATCHES)
 
@@ -18,10 +19,11 @@ _applied = False
 
 
 def apply() -> None:
-    """Install every patch, once."""
+    """Install every patch, once; refuse (`UnsupportedFrameworkVersion`) on any framework version but the pins."""
     global _applied
     if _applied:  # wrapping twice would make a wrapper call itself
         return
+    check_installed_versions()
     if os.environ.get(offset_trace.OFFSET_TRACE_VARIABLE):
         offset_trace.apply()
     seek.wrap_current_perform_seek()  # after the trace: with it on, our perform_seek calls its wrapper
