@@ -1,0 +1,178 @@
+"""Fails when the source of a Faust, aiokafka or mode function our patches replace or rely on changes.
+
+The framework versions are pinned (streams/faust_compat/versions.py); this is what an upgrade has to get
+past. For every name in GUARDED: read the new upstream code, re-check what the note says, adapt or drop the
+workaround (each patch module's docstring has the evidence), then record the new digest.
+"""
+from __future__ import annotations
+
+import hashlib
+import importlib
+import inspect
+from typing import Any
+
+import pytest
+from mode.services import ServiceTask
+
+from streams.faust_compat import PATCHES
+
+_FLUSH = "streams/faust_compat/producer_flush.py"
+_TOPIC = "streams/faust_compat/topic_ready.py"
+_SEEK = "streams/faust_compat/seek.py"
+_READS = "streams/faust_compat/internals.py"
+_TRACE = "streams/faust_compat/offset_trace.py"
+
+# name: (sha256 of its source (of its value, for a constant), what to re-check when it changes)
+GUARDED: dict[str, tuple[str, str]] = {
+    # Replaced by our patches (the originals as imported, before apply()).
+    "faust.transport.producer.ProducerBuffer.flush": (
+        "26fbebb124ad9c9890f19b4615585cf3eda102b61203e6aa885d3fabfda9b157",
+        f"{_FLUSH} replaces it: does Faust's flush now wait until the queue is empty and nothing is in flight?"),
+    "faust.transport.producer.ProducerBuffer._send_pending": (
+        "4a9d5f932b56bc6842151bfc868aec1570d53cab7ff129ece408d966ac7f7da8",
+        f"{_FLUSH} replaces it with the same send plus an in-flight count: carry any change over."),
+    "faust.transport.drivers.aiokafka.Producer.create_topic": (
+        "d2d406c4b9a44be79efc3f8eb0de517240fd93dce1e41fee2db281e6919e10b7",
+        f"{_TOPIC} wraps it: does it now wait until the broker lists the topic with a leader per partition?"),
+    "aiokafka.consumer.consumer.AIOKafkaConsumer.seek_to_committed": (
+        "f6cd85c8b70a4ccf7e862de24f6c5d985038eed3e140990f000aa4b52eda8d72",
+        f"{_SEEK} wraps it: does it still skip committed offsets None and 0 (aiokafka issue #1003)?"),
+    "faust.tables.recovery.Recovery.on_recovery_completed": (
+        "6ef567acf072e46da3fccbccc6d662371f634f622c3d510972d5df81f70ae3ac",
+        f"{_SEEK} seeks before calling it: does it still resume the inputs before perform_seek?"),
+    "faust.transport.consumer.Consumer.perform_seek": (
+        "0e8c130ff4b0afd82c0be9c5fd831316e10febc62c94032833911096e156d7c6",
+        f"{_SEEK} skips it in a generation already sought: is a second seek still harmful, still needed?"),
+    # Relied on by the patches.
+    "faust.transport.producer.ProducerBuffer.flush_atmost": (
+        "4966e8c5f9b42eb97abe3f93cbc9bc566a22bdea01ae5328c5a6593414820323",
+        f"{_FLUSH}: the 0.1 s early return our flush replaces lives here; fixed upstream, drop the patch."),
+    "faust.transport.producer.ProducerBuffer._handle_pending": (
+        "78d648030fd21016cc0d82ae6cc6df1cb474273195b10f133ea0ef9ac9d35f0c",
+        f"{_FLUSH}: our flush assumes this loop calls _send_pending, then sets message_sent."),
+    "faust.transport.producer.ProducerBuffer.size": (
+        "b543a978fdece62e7d7c434eea6e842995d67cc1d3288434f5f26ad72c10a779",
+        f"{_FLUSH}: our flush reads it as the number of queued messages."),
+    "faust.transport.producer.ProducerBuffer.__post_init__": (
+        "ea072d7b80cf8af6c84ea028f055e1ea69fe81000c07b35843004438fd7992e6",
+        f"{_FLUSH}: our flush waits on the message_sent event created here."),
+    "faust.transport.drivers.aiokafka.Producer.flush": (
+        "36d0cb3615f65b01010d1ec8c5b0f6180110e24c486799bc47c0d72be5152270",
+        f"{_FLUSH}: the buffer's flush must still come before aiokafka's own flush."),
+    "faust.transport.consumer.Consumer._commit_offsets": (
+        "1a6979904118844111259d182ca1c6e92ccc16364ccbe55c58e59d6e254a7adb",
+        f"{_FLUSH}: offsets must still be committed only after producer.flush()."),
+    "faust.transport.drivers.aiokafka.Producer._ensure_producer": (
+        "5592a4bbdf2513253f98233a4eac931ded2a531a86f269cddcc33bc3f5827db5",
+        f"{_TOPIC} and {_READS} (broker_metadata_round_trip) take aiokafka's producer from it."),
+    "aiokafka.client.AIOKafkaClient._metadata_update": (
+        "06dc51ed3e0d38b8d64100fd59012f399b2235c2f4804dfd142fcec397412fda",
+        f"{_TOPIC} asks one topic's metadata through it."),
+    "aiokafka.client.AIOKafkaClient.add_topic": (
+        "b054eda662913f089f7620eb15d2151c81ecae4b95bc63daa7be19e876833325",
+        f"{_TOPIC} keeps a declared topic in the producer's metadata with it."),
+    "aiokafka.client.AIOKafkaClient.fetch_all_metadata": (
+        "8eeea5926b0ddbe252ea90f4cb7530fed30597c8275e9dbaac3e18b3cb235cd8",
+        f"{_READS}: broker_metadata_round_trip (the health check) calls it."),
+    "aiokafka.consumer.fetcher.Fetcher.seek_to": (
+        "f0ba6aba6c22ef83e0d58690ef771d04777032ec48cbfa68325c67bf0ef508f4",
+        f"{_SEEK} positions a partition committed at 0 with it."),
+    "aiokafka.consumer.consumer.AIOKafkaConsumer.__init__": (
+        "01506f316191f7c99c785bec915756d1560029a6fad75cba6f4da71e343a8163",
+        f"{_SEEK} reads _auto_offset_reset, set here."),
+    "faust.transport.drivers.aiokafka.AIOKafkaConsumerThread.seek_to_committed": (
+        "775ab0adc4b052abee204d5347a556412b1f77ed4de971adde69a55a1cb6f908",
+        f"{_SEEK}: Faust must still reach aiokafka's seek_to_committed through this."),
+    "faust.transport.consumer.ThreadDelegateConsumer.seek_to_committed": (
+        "f1d483b861b0328b4f0be90a4abc3f95063d52573c87db4a87b6016105f2b7de",
+        f"{_SEEK}: Faust's perform_seek must still reach the consumer thread through this."),
+    "faust.tables.recovery.Recovery._wait": (
+        "ec7429b70176f8c688545780fdd6751714a1fa2ed247a9c0236adf9c99f16a53",
+        f"{_SEEK} awaits its early seek through it (gives up when a new rebalance starts)."),
+    # Private state read by internals.py (timers, diagnostics, health check), window_expiry.py, offset_trace.py.
+    "faust.stores.rocksdb.Store.__init__": (
+        "c7c0fa2989e8ab4a4349ff29df8258471624a160cb549e6735c367d9b2fefd19",
+        f"{_READS}: table_partition_dbs reads _dbs, created here."),
+    "faust.stores.rocksdb.Store._db_for_partition": (
+        "cb7e67d5f9efc4bced7b7ab09a55fe717c352daad5b693594e3f7ca52a98787f",
+        f"{_READS}: _dbs must still map partition to its RocksDB, filled here."),
+    "faust.stores.rocksdb.Store.offset_key": (
+        "770d099c883439377ffecbbcbd996c5c65cb8962a1f880183d2e697933f3556f",
+        f"{_READS}: table_items_after skips this key."),
+    "faust.stores.rocksdb.Store._visible_keys": (
+        "28b3c24a6884cbcd69ee040fa72fb9eb9808dc08cf6c3fdbb29715d33e9830d3",
+        f"{_READS}: raw_table_keys (window_expiry.py) reads every key through it."),
+    "faust.stores.base.Store._decode_key": (
+        "fcb649a35b6e5f45a4456220a4b63ee2d2ab90316a270b537a87843c589dc29e",
+        f"{_READS}: table_items_after and raw_table_keys decode keys with it."),
+    "faust.stores.base.Store._decode_value": (
+        "5fe35164ec2e2032bbf746009720537e5f0a8cc35a3a81f8dd6e28e3f0fcb6ca",
+        f"{_READS}: table_items_after decodes values with it."),
+    "faust.tables.base.Collection._maybe_set_key_ttl": (
+        "39b7465fa58038998e628bf0fa80d95be76f5f5ffb851ed8ccbb6f7de83d1a35",
+        "streams/faust_compat/window_expiry.py registers restored windows for expiry with it."),
+    "faust.transport.consumer.ThreadDelegateConsumer.__init__": (
+        "7072ae80eac1ff62b52ce9503a8fe7b6ff44fbb390b8f6beba7161b31b8bb483",
+        f"{_READS}: committed_offsets reads the consumer's _thread, set here."),
+    "faust.transport.drivers.aiokafka.AIOKafkaConsumerThread._ensure_consumer": (
+        "ff4a4c693b7ec63f4a76dfb61c419380bef70dd32383fe38ebcfcc27091605a6",
+        f"{_READS}: committed_offsets asks aiokafka's consumer through it."),
+    "mode.threads.QueueServiceThread.call_thread": (
+        "479edda75b54734b48dabbb33071259949ded0a6f9fa6f82e81afdc42aff6e55",
+        f"{_READS}: committed_offsets runs its request in the consumer thread with it."),
+    "faust.transport.consumer.Consumer._reset_state": (
+        "488b46f5c7f1d0b0cc8e15986f752ebe95a184ee5ba9371ae1f0053b35f6d1e7",
+        f"{_READS}: consumer_state (diagnostics.py) reads the partition sets set here."),
+    "faust.transport.consumer.Consumer.__init__": (
+        "302410d59e6972d144e35ce91483b28783e01fd039f02a51f0b06c6d3953a001",
+        f"{_TRACE} reads _read_offset, set here."),
+    "faust.transport.consumer.Consumer._add_gap": (
+        "4df2573ded7c1c2cde04dc6bde6d4480cb5875ef565256e56966b585ae39b1c1",
+        f"{_TRACE} wraps it to log the offsets marked done as a gap."),
+    "faust.transport.consumer.Consumer._wait_next_records": (
+        "6218e1969a636b3ff504ad1b8e7ad58a113572e43d746cc96d684ed5153032c6",
+        f"{_TRACE} wraps it to see each fetched batch."),
+    "faust.transport.consumer.Consumer.getmany": (
+        "4b168d84882a70d6e3e2f9804430a63b92f8fd117d3187cbb4aeb54305bda34e",
+        f"{_TRACE} wraps it to log dropped and discarded records."),
+}
+
+
+def resolve(name: str) -> Any:
+    """The object `name` stands for: a patched original as it was before apply(), else the attribute itself."""
+    for patch in PATCHES:
+        if patch.qualified_name == name:
+            return patch.original
+    parts = name.split(".")
+    for split in range(len(parts) - 1, 0, -1):
+        try:
+            owner: Any = importlib.import_module(".".join(parts[:split]))
+        except ModuleNotFoundError:
+            continue
+        for attribute in parts[split:-1]:
+            owner = getattr(owner, attribute)
+        return inspect.getattr_static(owner, parts[-1])
+    raise LookupError(name)
+
+
+def fingerprint(value: Any) -> str:
+    if isinstance(value, property):
+        value = value.fget
+    elif isinstance(value, ServiceTask):
+        value = value.fun
+    text = inspect.getsource(value) if callable(value) else repr(value)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def test_every_patch_is_guarded() -> None:
+    assert {patch.qualified_name for patch in PATCHES} <= set(GUARDED)
+
+
+@pytest.mark.parametrize("name", sorted(GUARDED))
+def test_the_framework_source_we_depend_on_is_unchanged(name: str) -> None:
+    recorded, recheck = GUARDED[name]
+    actual = fingerprint(resolve(name))
+    assert actual == recorded, (
+        f"{name} is not the code our workaround was checked against (sha256 {actual}, recorded {recorded}). "
+        f"Re-check: {recheck} Then record the new digest in tests/unit/faust_compat/test_guard.py."
+    )
