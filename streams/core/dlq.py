@@ -1,8 +1,6 @@
 """Dead-letter records (spec §7): the headers that travel with the original bytes, read back into entries."""
 from __future__ import annotations
 
-import re
-import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -11,14 +9,13 @@ from typing import Final
 import orjson
 
 from streams.core.messages import SourceCoordinates
+from streams.core.payload_fields import uuid_hex
+from streams.core.payload_wire import is_project_id
 from streams.core.rejection import cap_dlq_message
 from streams.core.timestamps import format_epoch, parse_timestamp
 
 REPLAY_OF_HEADER: Final = "x-replay-of"  # spec §7.3.1
 MAX_REPLAY_PER_CALL: Final = 1000  # spec §7.3.2
-MAX_PROJECT_ID: Final = 2**63 - 1  # spec §4.2 project_id
-
-_DLQ_ID = re.compile(r"[0-9a-f]{32}")
 
 Headers = Iterable[tuple[str, bytes | None]] | Mapping[str, bytes | None]
 
@@ -111,12 +108,7 @@ def _optional_int(values: dict[str, bytes], name: str) -> int | None:
 
 def as_dlq_id(text: str) -> str | None:
     """A DLQ id (spec §2.4.1) in its 32-hex form, from any UUID spelling (§0.6); None when it is not one."""
-    if _DLQ_ID.fullmatch(text):
-        return text
-    try:
-        return uuid.UUID(text).hex
-    except ValueError:
-        return None
+    return uuid_hex(text)
 
 
 def replay_marker(headers: Headers | None) -> str | None:
@@ -134,10 +126,7 @@ def project_id_of(value: bytes) -> int | None:
     if not isinstance(document, dict):
         return None
     project_id = document.get("project_id")
-    # bool is an int subclass, but `true` is no project (spec §4.2)
-    if type(project_id) is not int or not 1 <= project_id <= MAX_PROJECT_ID:
-        return None
-    return project_id
+    return project_id if is_project_id(project_id) else None
 
 
 def entry_from_record(key: bytes | None, value: bytes | None, headers: Headers | None) -> DeadLetterEntry:
@@ -214,6 +203,6 @@ def replay_selection(
         limit = MAX_REPLAY_PER_CALL
     if not 1 <= limit <= MAX_REPLAY_PER_CALL:
         raise ValueError(f"the limit must be between 1 and {MAX_REPLAY_PER_CALL}, got {limit} (spec §7.3.2)")
-    if project_id is not None and not 1 <= project_id <= MAX_PROJECT_ID:
+    if project_id is not None and not is_project_id(project_id):
         raise ValueError(f"the project must be a positive integer, got {project_id}")
     return ReplaySelection(reason=reason, project_id=project_id, limit=limit)

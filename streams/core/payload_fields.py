@@ -53,14 +53,20 @@ def parse_timestamp_input(value: object) -> datetime:
     raise _invalid("timestamp_input", "Input should be epoch seconds or an ISO-8601 string with a timezone")
 
 
+def uuid_hex(text: str) -> str | None:
+    """§0.6: any spelling Python's UUID parser accepts, as 32 lowercase hex; None when it is no UUID."""
+    try:
+        return uuid.UUID(text).hex
+    except ValueError:
+        return None
+
+
 def parse_uuid_input(value: object) -> str:
     """A §0.6 UUID input normalised to 32 lowercase hex; raises PydanticCustomError otherwise."""
-    if not isinstance(value, str):
+    normalised = uuid_hex(value) if isinstance(value, str) else None
+    if normalised is None:
         raise _invalid("uuid_input", "Input should be a UUID string")
-    try:
-        return uuid.UUID(value).hex
-    except ValueError:
-        raise _invalid("uuid_input", "Input should be a UUID string") from None
+    return normalised
 
 
 def _aware_utc(value: object) -> datetime:

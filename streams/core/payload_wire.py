@@ -45,6 +45,11 @@ Environment = Annotated[str, StringConstraints(min_length=1, max_length=MAX_ENVI
 ReleaseName = Annotated[str, StringConstraints(min_length=1, max_length=MAX_RELEASE_CHARS)]
 StatusChangeId = Annotated[str, StringConstraints(min_length=1, max_length=MAX_STATUS_CHANGE_ID_CHARS)]
 ProjectId = Annotated[int, Field(ge=1, le=MAX_PROJECT_ID)]
+
+
+def is_project_id(value: object) -> bool:
+    """Whether `value` is a project_id as §4.2 allows it: a JSON integer (never a boolean) in 1..2^63-1."""
+    return type(value) is int and 1 <= value <= MAX_PROJECT_ID
 Fingerprint = Annotated[list[FingerprintPart], Field(min_length=1, max_length=MAX_FINGERPRINT_PARTS)]
 
 
