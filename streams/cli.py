@@ -23,6 +23,7 @@ def main() -> None:
         os.environ["ISSUE_PLATFORM_DATA_DIR"] = datadir
 
     from grouptypes import GroupTypeLoadError, GroupTypeRegistrationError
+    from streams.faust_compat.versions import UnsupportedFrameworkVersion
     from streams.settings import SettingsError
 
     try:
@@ -30,7 +31,7 @@ def main() -> None:
 
         faust_compat.apply()
         app = worker.build()
-    except (SettingsError, GroupTypeLoadError, GroupTypeRegistrationError) as error:
+    except (SettingsError, GroupTypeLoadError, GroupTypeRegistrationError, UnsupportedFrameworkVersion) as error:
         # One clear line naming the setting or the plugin module, not a traceback; a broken plugin aborts
         # the start (spec §9.5.3).
         print(f"issue-platform: {error}", file=sys.stderr)
