@@ -40,7 +40,7 @@ def test_concurrent_migrations_apply_each_migration_once(deployment: Deployment)
     assert deployment.query("SELECT version FROM schema_migrations ORDER BY version") == [(v,) for v in versions]
 
 
-def test_a_first_start_migrates_the_empty_database_and_shows_the_example_issue(
+def test_a_first_start_migrates_the_empty_database_logs_no_topic_error_and_shows_the_example_issue(
     deployment: Deployment,
 ) -> None:
     worker = deployment.start_worker()  # no `migrate` before: a Procfile deployment without its release step
@@ -60,3 +60,8 @@ def test_a_first_start_migrates_the_empty_database_and_shows_the_example_issue(
     assert [issue["shortId"] for issue in listed] == ["P1-1"]
     # Type 2001 is low priority, and the default query shows high and medium only (spec §20.5).
     assert get_json(worker, "/api/0/projects/1/issues/") == []
+
+    # Every topic was created on this start; none of them is reported missing (the output topics are
+    # declared after "Worker ready", and the activity topic has been written to by now).
+    errors = [line for line in worker.log().splitlines() if "[ERROR]" in line and deployment.name in line]
+    assert errors == []

@@ -68,6 +68,9 @@ GUARDED: dict[str, tuple[str, str]] = {
     "aiokafka.client.AIOKafkaClient._metadata_update": (
         "06dc51ed3e0d38b8d64100fd59012f399b2235c2f4804dfd142fcec397412fda",
         f"{_TOPIC} asks one topic's metadata through it."),
+    "aiokafka.cluster.ClusterMetadata.update_metadata": (
+        "6c2cce8f96dcc199c007c8292fb23df8371a695c46f7408d79ce0c3639df6fce",
+        f"{_TOPIC} sets need_all_topic_metadata so that a topic not listed yet is skipped without an ERROR line."),
     "aiokafka.client.AIOKafkaClient.add_topic": (
         "b054eda662913f089f7620eb15d2151c81ecae4b95bc63daa7be19e876833325",
         f"{_TOPIC} keeps a declared topic in the producer's metadata with it."),

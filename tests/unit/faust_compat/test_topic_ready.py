@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -101,3 +103,32 @@ async def test_faust_create_topic_returns_only_once_the_broker_lists_the_topic_w
     assert producer.created == ["t"]
     assert client.requests == 3
     assert client.tracked == ["t"]  # kept in the producer's metadata for the web view's partitioner
+
+
+class NotYetListedClient:
+    """An aiokafka client whose broker answers "unknown topic" for the new topic twice, then lists it."""
+
+    def __init__(self) -> None:
+        self.requests = 0
+
+    async def _metadata_update(self, cluster: ClusterMetadata, topics: list[str]) -> bool:
+        self.requests += 1
+        listed = [(0, partition, 1, [1], [1]) for partition in range(2)]
+        answer = [(0, topic, False, listed) if self.requests >= 3 else (UNKNOWN_TOPIC_OR_PARTITION, topic, False, [])
+                  for topic in topics]
+        cluster.update_metadata(SimpleNamespace(API_VERSION=1, brokers=[(1, "127.0.0.1", 9092, None)],
+                                                controller_id=1, topics=answer))
+        return True
+
+
+UNKNOWN_TOPIC_OR_PARTITION = 3
+
+
+async def test_waiting_for_a_new_topic_logs_no_error_while_the_broker_does_not_list_it_yet(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    client = NotYetListedClient()
+    with caplog.at_level(logging.WARNING):
+        assert await wait_until_topic_ready(client, "t", 2, timeout=5)
+    assert client.requests == 3
+    assert [record.getMessage() for record in caplog.records] == []
