@@ -19,6 +19,7 @@ from streams.core.dlq import (
 )
 from streams.core.messages import SourceCoordinates
 from streams.core.payload import derive_id
+from streams.core.rejection import DLQ_MESSAGE_MAX_CHARS, Reason, Rejection
 
 SOURCE = SourceCoordinates("ingest-occurrences", 3, 17)
 DLQ_ID = derive_id("ingest-occurrences", 3, 17)
@@ -48,6 +49,18 @@ def test_dlq_headers_read_back_into_the_entry_they_describe() -> None:
     assert (entry.key, entry.value) == (b"fp-7", value)
     assert entry.project_id == 7
     assert entry.replay_of is None
+
+
+def test_the_message_header_is_capped_as_a_rejection_caps_it() -> None:
+    # spec §7.1: at most 1024 characters, the same cut whether or not a Rejection built the message
+    long = "x" * 5000
+    written = dict(headers(message=long))["x-dlq-message"].decode()
+    assert len(written) == DLQ_MESSAGE_MAX_CHARS and written.endswith("…")
+    assert written == Rejection(Reason.INVALID_FIELD, long).message
+
+
+def test_x_dlq_at_is_the_spec_timestamp_form() -> None:
+    assert dict(headers())["x-dlq-at"] == b"2026-05-28T20:26:40.123456Z"
 
 
 def test_original_key_and_bytes_are_kept_untouched_even_when_they_are_not_utf8() -> None:
