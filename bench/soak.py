@@ -106,6 +106,6 @@ if __name__ == "__main__":
     parser.add_argument("--minutes", type=float, default=5)
     parser.add_argument("--rate", type=int, default=100, help="occurrences per second")
     parser.add_argument("--every", type=float, default=20, help="seconds between samples")
-    parser.add_argument("--sweep", type=int, default=10, help="idle-key sweep interval, seconds (streams/idle_keys.py)")
+    parser.add_argument("--sweep", type=int, default=10, help="idle-key sweep interval, seconds (streams/timers/idle_keys.py)")
     arguments = parser.parse_args()
     asyncio.run(main(arguments.minutes, arguments.rate, arguments.every, arguments.sweep))

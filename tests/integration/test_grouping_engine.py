@@ -145,7 +145,7 @@ async def test_kill_minus_nine_mid_stream_keeps_counts_exact(deployment: Deploym
     assert deployment.query("SELECT sum(count) FROM hourly_counts") == [(len(picks),)]
     # Every id was sent once: input that ingest read again after the crash is not a duplicate (§2.4, §12.3).
     assert deployment.query("SELECT count(*) FROM drop_counters WHERE outcome = 'duplicate'") == [(0,)]
-    # The crashed worker's local tables were rebuilt from the changelogs, not trusted (streams/unclean_stop).
+    # The crashed worker's local tables were rebuilt from the changelogs, not trusted (streams/lifecycle.py).
     assert "did not stop cleanly" in restarted.log()
     deployment.stop_workers()
     assert not list(deployment.root.glob("data-*/worker-running")), "a clean stop leaves no marker"

@@ -1,4 +1,4 @@
-"""Reading a range of a partition straight from the real broker (streams/kafka_read.py), as the sink does
+"""Reading a range of a partition straight from the real broker (streams/agents/kafka_read.py), as the sink does
 to fill a hole in the offsets Faust handed over."""
 from __future__ import annotations
 
