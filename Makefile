@@ -51,5 +51,11 @@ unit: venv
 integration: venv services
 	$(BIN)/python -m pytest tests/integration $(PYTEST_ARGS)
 
+# End to end on one worker beside a raw pass-through (bench/e2e.py): CPU per occurrence, occurrences/s, exactness.
+# BENCH_OCCURRENCES=2000 for a shorter run; BENCH_ARGS="--commit HEAD" to measure the last commit, not the tree.
+bench: venv services
+	@$(BIN)/python -c 'import matplotlib' 2>/dev/null || $(BIN)/pip install -q -e '.[test,bench]'
+	$(BIN)/python -m bench.e2e $(if $(BENCH_OCCURRENCES),--occurrences $(BENCH_OCCURRENCES)) $(BENCH_ARGS)
+
 clean:
 	rm -rf .data .pytest_cache .hypothesis
