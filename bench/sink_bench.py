@@ -14,7 +14,8 @@ import psycopg
 
 from bench.workload import group_changes
 from storage.migrate import migrate
-from storage.sink_writer import ChangeRecord, write_batch
+from storage.sink_plan import ChangeRecord
+from storage.sink_writer import write_batch
 
 ADMIN_URL = "postgresql://issue_platform:issue_platform@127.0.0.1:5432/issue_platform"
 TOPIC = "issue-platform-group-changes"
@@ -36,8 +37,8 @@ def drop_database(name: str) -> None:
 
 def records(total: int, partition: int) -> list[ChangeRecord]:
     # About three changes per fingerprint (pending, created, applied): mixed inserts and updates.
-    bodies = group_changes(1, [f"bench-{partition}-{i}" for i in range(total // 3 + 1)], occurrences_each=2)
-    return [ChangeRecord(partition, offset, body) for offset, body in enumerate(bodies[:total])]
+    changes = group_changes(1, [f"bench-{partition}-{i}" for i in range(total // 3 + 1)], occurrences_each=2)
+    return [ChangeRecord(partition, offset, change) for offset, change in enumerate(changes[:total])]
 
 
 async def batched(url: str, changes: list[ChangeRecord], batch_size: int) -> float:

@@ -1,11 +1,13 @@
-"""Group changes exactly as the grouping engine emits them, for benchmarks and storage tests."""
+"""Group changes exactly as the grouping owner emits them, for benchmarks and storage tests."""
 from __future__ import annotations
 
 import uuid
 from typing import Any
 
-from streams.core.engine import IncomingOccurrence, KeyState, TypeRules, decide_occurrence, decide_quota_answer
+from storage.changes import Change
+from streams.core.decide import IncomingOccurrence, decide_occurrence, decide_quota_answer
 from streams.core.fingerprint import group_key, hash_fingerprint
+from streams.core.group_state import KeyState, TypeRules
 from streams.core.grouping import OccurrenceFacts
 
 RULES = TypeRules(type_id=2001, default_priority=25)
@@ -23,9 +25,9 @@ def occurrence_json(project_id: int, fingerprint: str, occurrence_id: str) -> di
     }
 
 
-def group_changes(project_id: int, fingerprints: list[str], *, occurrences_each: int = 2) -> list[dict[str, Any]]:
+def group_changes(project_id: int, fingerprints: list[str], *, occurrences_each: int = 2) -> list[Change]:
     """For each fingerprint: the creation (quota request, grant) and then updates of the same group."""
-    bodies: list[dict[str, Any]] = []
+    bodies: list[Change] = []
     for fingerprint in fingerprints:
         key = group_key(project_id, hash_fingerprint([fingerprint]))
         state = KeyState()

@@ -13,7 +13,8 @@ from typing import Any
 from faust import EventT
 
 from streams.app import app, settings
-from streams.core.engine import KeyState, keep_seconds, type_rules
+from streams.core.decide import keep_seconds
+from streams.core.group_state import KeyState, type_rules
 from streams.core.noise import window_step
 from streams.faust_compat.window_expiry import expire_restored_windows
 from streams.services import registry

@@ -8,18 +8,15 @@ from faust import StreamT
 
 from streams.agents.dead_letter import dead_letter
 from streams.agents.failure import stop_worker
-from streams.core.engine import (
+from streams.core.decide import (
     Decision,
     IncomingOccurrence,
-    KeyState,
-    SeenRecord,
-    TypeRules,
     decide_forget,
     decide_occurrence,
     decide_quota_answer,
     decide_status_change,
-    type_rules,
 )
+from streams.core.group_state import KeyState, SeenRecord, TypeRules, type_rules
 from streams.core.messages import (
     SourceCoordinates,
     decode,
@@ -124,13 +121,12 @@ async def carry_out(key: str, message: dict[str, Any], decision: Decision | None
     if decision is None:
         return
     if decision.rejection is not None:
-        rejection = decision.rejection
-        await _reject(message, Rejection(Reason(rejection.reason), rejection.message, rejection.field))
+        await _reject(message, decision.rejection)
         return
     if decision.state_changed:
         groups[key] = decision.state.to_dict()
     for change in decision.changes:
-        await group_changes_topic.send(key=key, value=encode(change), timestamp=decision.t)
+        await group_changes_topic.send(key=key, value=encode(change.to_wire()), timestamp=decision.t)
     request = decision.quota_request
     if request is not None:
         body = quota_request_message(request_id=request.request_id, group_key=request.group_key,

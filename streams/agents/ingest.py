@@ -68,7 +68,7 @@ async def forward_occurrence(
             outcome="ingest_disabled", t=t, group_key=occurrence.group_key, project_id=occurrence.project_id,
             type_id=occurrence.type, drop_id=derive_id(source.topic, source.partition or 0, source.offset or 0),
         )
-        await group_changes_topic.send(key=occurrence.group_key, value=encode(drop), timestamp=t)
+        await group_changes_topic.send(key=occurrence.group_key, value=encode(drop.to_wire()), timestamp=t)
         return
     event_ref = await resolve_event(occurrence, t=t)
     if event_ref is None:

@@ -9,11 +9,13 @@ from faust import StreamT
 from faust.types import TP
 
 from grouptypes import gate_passes
-from storage.sink_writer import BatchResult, ChangeRecord, advance_sink_offset, write_batch
+from storage.changes import GroupChange, OccurrenceChange, decode_change
+from storage.sink_plan import BatchResult, ChangeRecord
+from storage.sink_writer import advance_sink_offset, write_batch
 from streams.agents.failure import retry_transient, stop_worker
 from streams.agents.kafka_read import read_range
 from streams.app import app, settings
-from streams.core.messages import decode, encode
+from streams.core.messages import encode
 from streams.core.postprocess import activity_message, post_process_entries, post_process_message
 from streams.core.short_id import display_short_id
 from streams.services import postgres, registry
@@ -27,7 +29,7 @@ async def sink(stream: StreamT[bytes]) -> None:
     # noack_take: Faust would ack a batch even when the body raised; we ack only after the commit (design §4).
     async for events in stream.noack_take(settings.sink_batch_size, within=settings.sink_batch_seconds):
         try:
-            changes = [ChangeRecord(e.message.partition, e.message.offset, decode(e.value)) for e in events]
+            changes = [ChangeRecord(e.message.partition, e.message.offset, decode_change(e.value)) for e in events]
             result = await retry_transient(lambda: _commit(changes), what="sink batch", log=log)
             if result.skipped:
                 log.info("sink: %d of %d changes applied before or repeated, skipped: %s", len(result.skipped),
@@ -57,7 +59,7 @@ async def _fill_holes(
     result: BatchResult, consumer: Any = None, read: Callable[..., Awaitable[tuple[int, list[Any]]]] = read_range
 ) -> list[ChangeRecord]:
     """The missing changes of each owned partition with a hole, read straight from the broker, followed by
-    the partition's deferred ones: a batch the sink can now apply without a gap (storage.sink_writer).
+    the partition's deferred ones: a batch the sink can now apply without a gap (storage.sink_plan.contiguous).
 
     Read directly rather than by seeking Faust's consumer back: records it had already fetched past the
     hole would raise its read offset again and make it drop the refetched ones. A partition that is no
@@ -82,7 +84,7 @@ async def _fill_holes(
         log.warning("sink: partition %d skips from offset %d to %d (the consumer did not hand over the records "
                     "between); read %d of them straight from the broker", partition, start, deferred[0].offset,
                     len(records))
-        refill.extend(ChangeRecord(partition, record.offset, decode(record.value)) for record in records)
+        refill.extend(ChangeRecord(partition, record.offset, decode_change(record.value)) for record in records)
         refill.extend(deferred)
     return refill
 
@@ -131,27 +133,28 @@ async def _forward(result: BatchResult) -> None:
     """Post-process and activity messages for the whole batch, re-sent ones included (same ids, §2.3.4)."""
     _log_created_issues(result)
     options = current_options()
-    for change in sorted(result.applied + result.skipped, key=lambda c: (c.partition, c.offset)):
-        body = change.body
-        if not change.has_group:
+    for record in sorted(result.applied + result.skipped, key=lambda r: (r.partition, r.offset)):
+        change = record.change
+        if not isinstance(change, GroupChange):
             continue
-        group = body["group"]
-        persisted = result.groups[change.group_identity]
-        key = group["group_key"].encode("utf-8")
-        for activity in body.get("activities", ()):
-            message = activity_message(change=body, activity=activity, group_id=persisted.id,
+        group = change.group
+        persisted = result.groups[change.identity]
+        key = group.group_key.encode("utf-8")
+        wire = change.to_wire()  # streams.core.postprocess builds its messages from the wire form
+        for activity in change.activities:
+            message = activity_message(change=wire, activity=activity.to_wire(), group_id=persisted.id,
                                        short_id=persisted.short_id, project_slug=persisted.project_slug)
-            await activity_topic.send(key=key, value=encode(message), timestamp=body["t"])
+            await activity_topic.send(key=key, value=encode(message), timestamp=change.t)
         # Status changes never produce post-process messages (spec §14.3.2).
-        entries = post_process_entries(body)
+        entries = post_process_entries(wire)
         if not entries:
             continue
-        group_type = registry.get_by_type_id(group["type_id"])
-        if not gate_passes(group_type, "post_process", group["project_id"], options):  # spec §10.3.2
+        group_type = registry.get_by_type_id(group.type_id)
+        if not gate_passes(group_type, "post_process", group.project_id, options):  # spec §10.3.2
             continue
         for entry in entries:
             message = post_process_message(
-                change=body,
+                change=wire,
                 entry=entry,
                 group_id=persisted.id,
                 short_id=persisted.short_id,
@@ -159,14 +162,15 @@ async def _forward(result: BatchResult) -> None:
                 type_slug=group_type.slug,
                 category=int(group_type.category),
             )
-            await post_process_topic.send(key=key, value=encode(message), timestamp=body["t"])
+            await post_process_topic.send(key=key, value=encode(message), timestamp=change.t)
 
 
 def _log_created_issues(result: BatchResult) -> None:
     """One line per issue this batch created: where a newcomer finds the group key and short id."""
-    for change in result.applied:
-        if change.has_group and change.body.get("is_new"):
-            persisted = result.groups[change.group_identity]
+    for record in result.applied:
+        change = record.change
+        if isinstance(change, OccurrenceChange) and change.is_new:
+            persisted = result.groups[change.identity]
             log.info("sink: created issue %s (id %d), group key %s",
                      display_short_id(persisted.project_slug, persisted.short_id), persisted.id,
-                     change.group["group_key"])
+                     change.group.group_key)

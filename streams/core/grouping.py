@@ -1,7 +1,8 @@
 """What happens to a group when an occurrence is applied to it: pure rules over plain data (spec §12, §13.3).
 
-`streams.core.engine` decides *whether* an occurrence reaches a group (redelivery, dedupe, noise, quota);
-this module says what applying it, or creating the group, does to the group's state.
+`streams.core.decide` decides *whether* an occurrence reaches a group (redelivery, dedupe, noise, quota);
+this module says what applying it, or creating the group, does to the group's state (`GroupState`, defined
+with the group changes in storage.changes because every change carries it to the sink).
 """
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from enum import StrEnum
 from functools import cache
 from typing import Any
 
+from storage.changes import GroupState
 from streams.core.enums import PRIORITY_NAMES, ActivityType, GroupStatus, GroupSubStatus
 
 MESSAGE_MAX_CHARS = 255  # spec §13.3.3
@@ -69,56 +71,11 @@ class OccurrenceFacts:
 
 @dataclass(frozen=True)
 class Activity:
-    """One recorded activity (spec §8.6, §18.3); its id is derived by the sink from the cause and position."""
+    """One recorded activity (spec §8.6, §18.3); the change that carries it gives it an id (decide.activity_id)."""
 
     type: int
     data: dict[str, Any]
     datetime: float
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"type": self.type, "data": self.data, "datetime": self.datetime}
-
-
-@dataclass(frozen=True)
-class GroupState:
-    """The owner's view of one live group."""
-
-    group_key: str
-    project_id: int
-    type_id: int
-    generation: int
-    status: int
-    substatus: int | None
-    substatus_since: float
-    priority: int
-    initial_priority: int
-    priority_locked_at: float | None
-    assignee: str | None
-    first_seen: float
-    last_seen: float
-    times_seen: int
-    level: int
-    culprit: str
-    title: str
-    subtitle: str
-    message: str
-    platform: str | None
-    created_at: float
-    resolved_at: float | None = None
-    environments: tuple[str, ...] = ()
-    # Bumped by every change; the sink's upsert only applies a newer version.
-    version: int = 1
-
-    def to_dict(self) -> dict[str, Any]:
-        data = shallow_dict(self)
-        data["environments"] = list(self.environments)
-        return data
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> GroupState:
-        values = dict(data)
-        values["environments"] = tuple(values.get("environments", ()))
-        return cls(**values)
 
 
 @dataclass(frozen=True)

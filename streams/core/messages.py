@@ -1,4 +1,4 @@
-"""Wire formats of our internal topics (grouping, group-changes): plain dicts encoded with orjson."""
+"""Wire formats of our internal topics: plain dicts encoded with orjson (group changes: storage.changes)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -6,6 +6,7 @@ from typing import Any
 
 import orjson
 
+from storage.changes import IngestDrop
 from streams.core.enums import LEVELS
 from streams.core.grouping import OccurrenceFacts
 
@@ -108,27 +109,10 @@ def status_change_message(
 
 
 def drop_message(
-    *,
-    outcome: str,
-    t: float,
-    group_key: str,
-    project_id: int,
-    type_id: int,
-    drop_id: str,
-    occurrence: dict[str, Any] | None = None,
-) -> dict[str, Any]:
-    """A counted drop (spec §7.4) for the sink; with `occurrence` when the outcome stores it groupless."""
-    return {
-        "kind": "drop",
-        "outcome": outcome,
-        "t": t,
-        "group_key": group_key,
-        "project_id": project_id,
-        "type_id": type_id,
-        "id": drop_id,
-        "group": None,
-        "occurrence": occurrence,
-    }
+    *, outcome: str, t: float, group_key: str, project_id: int, type_id: int, drop_id: str
+) -> IngestDrop:
+    """A counted drop decided at ingest (spec §7.4), for the sink: `to_wire()` is its group-changes message."""
+    return IngestDrop(outcome=outcome, t=t, group_key=group_key, project_id=project_id, type_id=type_id, id=drop_id)
 
 
 def quota_request_message(*, request_id: str, group_key: str, project_id: int, type_id: int, t: float) -> dict[str, Any]:

@@ -78,3 +78,25 @@ def counted(before: NoiseState | None, contribution: NoiseCount) -> NoiseState:
     """The deciding window's state after counting (the same arithmetic as `count_in_window`)."""
     after = count_in_window(before.to_dict() if before else None, contribution)
     return NoiseState(**after)
+
+
+@dataclass(frozen=True, slots=True)
+class NoiseVerdict:
+    """The noise gate's answer for one occurrence of a key without a group (spec §13.1.4, §13.1.5)."""
+
+    contribution: NoiseCount  # what the occurrence adds to every window that contains its T
+    deciding: NoiseState  # the deciding window once the occurrence is counted in it
+    held_back: bool  # fewer than the limit counted: stored groupless, no group is asked for
+
+
+def noise_gate(
+    before: NoiseState | None, *, limit: int, type_id: int, event_timestamp: float, t: float, offset: int
+) -> NoiseVerdict:
+    """Count the occurrence in the deciding window and hold it back while the count is under `limit`.
+
+    `before` is the deciding window as the table holds it (the earliest window that contains T, §13.1.3);
+    `t` is the decision time T' in which the sink links exactly what was counted (§13.1.5).
+    """
+    contribution = NoiseCount(event_timestamp, t, type_id, offset)
+    deciding = counted(before, contribution)
+    return NoiseVerdict(contribution, deciding, held_back=deciding.count < limit)

@@ -19,7 +19,8 @@ import logging
 import time
 
 from streams.app import app
-from streams.core.engine import KeyState, is_idle
+from streams.core.decide import is_idle
+from streams.core.group_state import KeyState
 from streams.core.messages import encode, forget_message
 from streams.faust_compat.internals import active_partitions, committed_offsets, table_items_after
 from streams.tables import groups, idle_keep_seconds

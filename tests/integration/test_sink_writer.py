@@ -13,8 +13,11 @@ import pytest
 
 from bench.workload import BASE_T, RULES, group_changes, occurrence_json
 from storage.migrate import migrate
-from storage.sink_writer import ChangeRecord, prune_counted_drops, write_batch
-from streams.core.engine import IncomingOccurrence, KeyState, SeenRecord, decide_occurrence, decide_quota_answer
+from storage.changes import Change, IngestDrop
+from storage.sink_plan import ChangeRecord
+from storage.sink_writer import prune_counted_drops, write_batch
+from streams.core.decide import IncomingOccurrence, decide_occurrence, decide_quota_answer
+from streams.core.group_state import KeyState, SeenRecord
 from streams.core.fingerprint import group_key, hash_fingerprint
 from streams.core.grouping import OccurrenceFacts
 from tests.integration.harness import Deployment
@@ -81,9 +84,9 @@ async def test_two_sinks_writing_one_projects_groups_concurrently_never_deadlock
     assert len(set(short_ids)) == 300  # unique per project (spec §13.4.1)
 
 
-def ingest_drop(drop_id: str) -> dict[str, Any]:
-    return {"kind": "drop", "outcome": "ingest_disabled", "t": 1_700_000_000.0, "group_key": "9:" + "a" * 32,
-            "project_id": 9, "type_id": 5001, "id": drop_id, "group": None, "occurrence": None, "event": None}
+def ingest_drop(drop_id: str) -> IngestDrop:
+    return IngestDrop(outcome="ingest_disabled", t=1_700_000_000.0, group_key="9:" + "a" * 32, project_id=9,
+                      type_id=5001, id=drop_id)
 
 
 async def test_an_ingest_drop_re_produced_after_a_restart_is_counted_once(database: str) -> None:  # §2.4.1
@@ -96,7 +99,7 @@ async def test_an_ingest_drop_re_produced_after_a_restart_is_counted_once(databa
 
 
 class KeyRun:
-    """Drives the real engine for one key, remembering each message's changes and their replays."""
+    """Drives the real grouping decisions for one key, remembering each message's changes and their replays."""
 
     def __init__(self, project_id: int, fingerprint: str) -> None:
         self.project_id = project_id
@@ -112,7 +115,7 @@ class KeyRun:
         )
         return IncomingOccurrence(facts, occurrence_json(self.project_id, self.fingerprint, occurrence_id), None)
 
-    def occur(self, occurrence_id: str, *, seen: SeenRecord | None = None) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    def occur(self, occurrence_id: str, *, seen: SeenRecord | None = None) -> tuple[list[Change], list[Change]]:
         """(changes, the changes sent if the same message is read again)."""
         offset = self.state.offset + 1
         arguments = dict(group_key=self.key, offset=offset, t=BASE_T + offset, rules=RULES, noise_before=None,
@@ -122,7 +125,7 @@ class KeyRun:
         again = decide_occurrence(self.state, self.incoming(occurrence_id), **arguments)  # type: ignore[arg-type]
         return list(decision.changes), list(again.changes)
 
-    def answer(self, request_id: str, granted: bool) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    def answer(self, request_id: str, granted: bool) -> tuple[list[Change], list[Change]]:
         offset = self.state.offset + 1
         arguments = dict(request_id=request_id, granted=granted, group_key=self.key, offset=offset,
                          t=BASE_T + offset, rules=RULES)
@@ -131,19 +134,19 @@ class KeyRun:
         return list(decision.changes), list(decide_quota_answer(self.state, **arguments).changes)  # type: ignore[arg-type]
 
 
-def records(bodies: list[dict[str, Any]], first_offset: int) -> list[ChangeRecord]:
+def records(bodies: list[Change], first_offset: int) -> list[ChangeRecord]:
     return [ChangeRecord(0, first_offset + index, body) for index, body in enumerate(bodies)]
 
 
 async def test_replayed_changes_whose_effects_are_stored_change_nothing(database: str) -> None:  # §2.4
     run = KeyRun(3, "replayed")
     creator, waiting, later = (uuid.uuid4().hex for _ in range(3))
-    sent: list[dict[str, Any]] = []
-    replays: list[dict[str, Any]] = []
+    sent: list[Change] = []
+    replays: list[Change] = []
     for changes, again in (run.occur(creator), run.occur(waiting), run.answer(creator, True), run.occur(later)):
         sent += changes
         replays += again
-    assert replays and all(change["replay"] for change in replays)
+    assert replays and all(change.replay for change in replays)  # type: ignore[union-attr]
     await write(database, records(sent, 0))
     first = snapshot(database)
     assert first["groups"][0][3] == 3 and sum(row[2] for row in first["hourly_counts"]) == 3
@@ -168,7 +171,7 @@ async def test_a_replay_stands_in_for_a_change_lost_in_a_crash(database: str) ->
     assert with_replay["groups"][0][3] == 2
 
 
-async def _fresh_database_snapshot(database: str, bodies: list[dict[str, Any]]) -> dict[str, list[tuple[Any, ...]]]:
+async def _fresh_database_snapshot(database: str, bodies: list[Change]) -> dict[str, list[tuple[Any, ...]]]:
     with psycopg.connect(database) as conn:
         conn.execute("TRUNCATE groups, occurrences, hourly_counts, activities, group_hashes, drop_counters,"
                       " sink_offsets, group_environments, counted_drops CASCADE")

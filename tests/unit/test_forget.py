@@ -7,16 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from streams.core.engine import (
-    FORGET_MARGIN_SECONDS,
-    KeyState,
-    decide_forget,
-    is_idle,
-    keep_seconds,
-)
+from streams.core.decide import FORGET_MARGIN_SECONDS, decide_forget, is_idle, keep_seconds
+from streams.core.group_state import KeyState
 from streams.core.grouping import Outcome
 from streams.settings import SettingsError, load_settings
-from tests.unit.test_engine import NO_NOISE, NOISE_3, created_state, facts, grant, occur
+from tests.unit.test_decide import NO_NOISE, NOISE_3, created_state, facts, grant, occur
 
 KEEP = 3660.0
 # Held back once (NoiseConfig(3, 1 h)): no group, no pending, generation 0.

@@ -3,7 +3,15 @@ from __future__ import annotations
 
 import random
 
-from streams.core.noise import NoiseCount, NoiseState, count_in_window, counted, deciding_window_delta, window_step
+from streams.core.noise import (
+    NoiseCount,
+    NoiseState,
+    count_in_window,
+    counted,
+    deciding_window_delta,
+    noise_gate,
+    window_step,
+)
 from streams.core.quota import QuotaRule, QuotaState, decide_quota
 
 HOUR = QuotaRule(3600, 60, 5)
@@ -34,6 +42,27 @@ def test_counted_matches_the_window_operation() -> None:
     before = NoiseState(**count_in_window(None, NoiseCount(1.0, 1.0, 1008, 1)))
     assert counted(before, NoiseCount(2.0, 3.0, 1008, 2)).count == 2
     assert counted(None, NoiseCount(2.0, 3.0, 1008, 2)).count == 1
+
+
+def test_the_gate_holds_back_until_the_limit_th_occurrence_in_the_deciding_window() -> None:  # spec §13.1.4
+    window = None
+    verdicts = []
+    for offset in range(4):
+        verdict = noise_gate(NoiseState.from_dict(window), limit=3, type_id=1008, event_timestamp=50.0 - offset,
+                             t=100.0 + offset, offset=offset)
+        window = count_in_window(window, verdict.contribution)
+        verdicts.append(verdict)
+    assert [v.held_back for v in verdicts] == [True, True, False, False]
+    # The limit-th counts every occurrence of the window, with their event and decision bounds (§13.1.8).
+    assert verdicts[2].deciding == NoiseState(count=3, earliest_event=48.0, latest_event=50.0, first_t=100.0,
+                                              last_t=102.0, type_id=1008, offset=2)
+    assert verdicts[2].contribution == NoiseCount(48.0, 102.0, 1008, 2)
+
+
+def test_the_gate_counts_a_re_read_offset_once() -> None:  # spec §2.4.2
+    before = NoiseState(**count_in_window(None, NoiseCount(1.0, 1.0, 1008, 7)))
+    verdict = noise_gate(before, limit=2, type_id=1008, event_timestamp=1.0, t=1.0, offset=7)
+    assert verdict.deciding == before and verdict.held_back
 
 
 def grant(state: QuotaState, request_id: str, t: float, offset: int, rule: QuotaRule = HOUR) -> tuple[QuotaState, bool]:

@@ -5,15 +5,15 @@ import logging
 
 import pytest
 
-from storage.sink_writer import BatchResult, ChangeRecord, PersistedGroup
+from storage.sink_plan import BatchResult, ChangeRecord, PersistedGroup
 from streams.agents import sink
+from tests.unit.test_sink_plan import group_change
 
 KEY = "1:a8ce928310aeaf1a510e621f9776b3d4"
 
 
 def change(offset: int, *, is_new: bool) -> ChangeRecord:
-    return ChangeRecord(0, offset, {"kind": "occurrence", "is_new": is_new,
-                                    "group": {"group_key": KEY, "generation": 0, "project_id": 1}})
+    return ChangeRecord(0, offset, group_change(KEY, is_new=is_new))
 
 
 def test_a_created_issue_is_logged_once_with_its_short_id_and_group_key(caplog: pytest.LogCaptureFixture) -> None:

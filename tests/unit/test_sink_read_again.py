@@ -1,13 +1,13 @@
-"""The sink agent's answer to a hole in a partition's offsets (storage.sink_writer._contiguous)."""
+"""The sink agent's answer to a hole in a partition's offsets (storage.sink_plan.contiguous)."""
 from __future__ import annotations
 
 from typing import Any
 
-import orjson
 import pytest
 from faust.types import TP
 
-from storage.sink_writer import BatchResult, ChangeRecord
+from storage.changes import IngestDrop, encode_change
+from storage.sink_plan import BatchResult, ChangeRecord
 from streams.agents import sink
 from streams.topics import group_changes_topic
 
@@ -22,10 +22,15 @@ class FakeConsumer:
         return self.assigned
 
 
+def drop(n: int) -> IngestDrop:
+    return IngestDrop(outcome="ingest_disabled", t=1.0, group_key="1:" + "a" * 32, project_id=1, type_id=2001,
+                      id=f"{n:032x}")
+
+
 class Record:
     def __init__(self, offset: int) -> None:
         self.offset = offset
-        self.value = orjson.dumps({"kind": "drop", "n": offset})
+        self.value = encode_change(drop(offset))
 
 
 class FakeBroker:
@@ -43,7 +48,8 @@ class FakeBroker:
 
 def with_hole(partition: int, missing_from: int, next_offset: int) -> BatchResult:
     return BatchResult(holes={partition: missing_from},
-                       deferred=[ChangeRecord(partition, next_offset + 1, {}), ChangeRecord(partition, next_offset, {})])
+                       deferred=[ChangeRecord(partition, next_offset + 1, drop(next_offset + 1)),
+                                 ChangeRecord(partition, next_offset, drop(next_offset))])
 
 
 @pytest.fixture
@@ -61,7 +67,7 @@ async def test_the_missing_changes_are_read_directly_and_come_before_the_deferre
     refill = await sink._fill_holes(with_hole(9, 3, 6), FakeConsumer(assigned={9}), broker.read)
     assert broker.reads == [(9, 3, 6)]
     assert [(c.partition, c.offset) for c in refill] == [(9, 3), (9, 4), (9, 5), (9, 6), (9, 7)]
-    assert refill[0].body == {"kind": "drop", "n": 3}
+    assert refill[0].change == drop(3)
     assert advanced == []
 
 

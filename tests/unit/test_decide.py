@@ -3,15 +3,9 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from streams.core.engine import (
-    IncomingOccurrence,
-    KeyState,
-    SeenRecord,
-    TypeRules,
-    decide_occurrence,
-    decide_quota_answer,
-    decide_status_change,
-)
+from storage.changes import Change, CountedDrop, CreationLink, GrouplessOccurrence, QuotaRefusal, StatusChange
+from streams.core.decide import IncomingOccurrence, decide_occurrence, decide_quota_answer, decide_status_change
+from streams.core.group_state import KeyState, SeenRecord, TypeRules
 from streams.core.grouping import OccurrenceFacts, Outcome
 from streams.core.noise import NoiseState, count_in_window
 
@@ -58,7 +52,8 @@ def test_a_new_key_without_noise_asks_the_quota_first() -> None:  # spec §13.2.
     assert decision.count_noise is None  # spec §13.1.2: no noise config, no noise table
     assert decision.state.pending is not None and decision.state.group is None
     (change,) = decision.changes
-    assert (change["kind"], change["outcome"], change["occurrence"]["id"]) == ("drop", "pending_quota", facts(1).id)
+    assert isinstance(change, GrouplessOccurrence)
+    assert (change.outcome, change.occurrence["id"]) == ("pending_quota", facts(1).id)
 
 
 def test_a_grant_creates_the_group_and_links_the_waiting_occurrences() -> None:  # spec §13.2.5 steps 3–4
@@ -70,10 +65,10 @@ def test_a_grant_creates_the_group_and_links_the_waiting_occurrences() -> None: 
     group = decision.state.group
     assert group is not None and group.times_seen == 2 and decision.state.pending is None
     (change,) = decision.changes
-    assert change["link"] == {"window": None, "ids": [facts(1).id, facts(2).id], "creator_id": facts(1).id}
-    assert [(e["times_seen"], e["is_new"]) for e in change["post_process"]] == [(1, True), (2, False)]
-    assert all("evidence_data" not in e["occurrence"] for e in change["post_process"])
-    assert [a["type"] for a in change["activities"]] == [9]  # FIRST_SEEN
+    assert change.link == CreationLink(window=None, ids=(facts(1).id, facts(2).id), creator_id=facts(1).id)
+    assert [(e.times_seen, e.is_new) for e in change.post_process] == [(1, True), (2, False)]
+    assert all("evidence_data" not in e.occurrence for e in change.post_process)
+    assert [a.type for a in change.activities] == [9]  # FIRST_SEEN
 
 
 def test_a_refusal_refuses_the_request_and_what_waited_then_the_next_one_asks_again() -> None:  # §13.2.5
@@ -81,7 +76,7 @@ def test_a_refusal_refuses_the_request_and_what_waited_then_the_next_one_asks_ag
     refused = grant(state, facts(1).id, 2, granted=False)
     assert refused.outcome is Outcome.QUOTA_REFUSED and refused.state.pending is None
     (change,) = refused.changes
-    assert change["kind"] == "quota_refused" and change["ids"] == [facts(1).id, facts(2).id]
+    assert isinstance(change, QuotaRefusal) and change.ids == (facts(1).id, facts(2).id)
     again = occur(refused.state, 3, 3)
     assert again.quota_request is not None and again.quota_request.request_id == facts(3).id
 
@@ -105,9 +100,9 @@ def test_a_redelivered_earlier_offset_has_no_effect() -> None:  # spec §2.3.2
     assert decision.outcome is Outcome.REDELIVERED and decision.state == state and not decision.changes
 
 
-def _without_replay_mark(changes: tuple[dict, ...]) -> list[dict]:
-    assert all(change.get("replay") is True for change in changes)
-    return [{k: v for k, v in change.items() if k != "replay"} for change in changes]
+def _without_replay_mark(changes: tuple[Change, ...]) -> list[Change]:
+    assert all(change.replay is True for change in changes)  # type: ignore[union-attr]
+    return [replace(change, replay=False) for change in changes]
 
 
 def test_the_last_message_of_a_key_read_again_sends_its_changes_again() -> None:  # spec §2.3.2, §2.4
@@ -142,7 +137,7 @@ def test_the_remembered_changes_hold_neither_the_payload_nor_the_group() -> None
 def test_a_duplicate_carries_the_id_its_count_is_deduplicated_by() -> None:  # spec §7.4
     decision = occur(created_state(), 2, 5, t=5_000.0, seen=SeenRecord(t=4_999.0, offset=3))
     (change,) = decision.changes
-    assert change["count_id"] == f"duplicate:{KEY}@5"
+    assert isinstance(change, CountedDrop) and change.count_id == f"duplicate:{KEY}@5"
 
 
 def test_an_id_seen_within_the_window_is_a_counted_duplicate() -> None:  # spec §12.3
@@ -151,7 +146,7 @@ def test_an_id_seen_within_the_window_is_a_counted_duplicate() -> None:  # spec 
     assert decision.outcome is Outcome.DUPLICATE
     assert decision.state.group == state.group
     (change,) = decision.changes
-    assert (change["kind"], change["outcome"], change["occurrence"]) == ("drop", "duplicate", None)
+    assert isinstance(change, CountedDrop) and change.outcome == "duplicate"
 
 
 def test_an_id_seen_before_the_window_is_processed_as_new() -> None:  # spec §12.3
@@ -207,7 +202,7 @@ def test_below_the_noise_limit_occurrences_are_held_back_and_counted() -> None: 
     assert first.outcome is Outcome.HELD_BACK and first.count_noise is not None and first.quota_request is None
     second = occur(first.state, 2, 1, rules=NOISE_3, type_id=1008, noise=noise_after((0, 2_000.0)))
     assert second.outcome is Outcome.HELD_BACK
-    assert [c["outcome"] for c in (*first.changes, *second.changes)] == ["held_back", "held_back"]
+    assert [c.outcome for c in (*first.changes, *second.changes)] == ["held_back", "held_back"]
 
 
 def test_the_third_occurrence_in_the_window_asks_to_create_with_the_window_count() -> None:  # §13.1.5, §13.1.8
@@ -220,8 +215,9 @@ def test_the_third_occurrence_in_the_window_asks_to_create_with_the_window_count
     assert pending.link_window == (2_000.0, 2_002.0)
     created = grant(decision.state, facts(3, type_id=1008).id, 3, rules=NOISE_3)
     assert created.state.group is not None and created.state.group.times_seen == 3
-    assert created.changes[0]["link"]["window"] == [2_000.0, 2_002.0]
-    assert [(e["times_seen"], e["is_new"]) for e in created.changes[0]["post_process"]] == [(3, True)]
+    (change,) = created.changes
+    assert change.link is not None and change.link.window == (2_000.0, 2_002.0)
+    assert [(e.times_seen, e.is_new) for e in change.post_process] == [(3, True)]
 
 
 def test_a_quota_refusal_keeps_the_noise_count() -> None:  # spec §13.1.6
@@ -257,7 +253,7 @@ def test_status_change_resolves_and_emits_a_change_without_post_process() -> Non
                                     group_key=KEY, offset=9, t=9_000.0, seen=None, dedupe_seconds=DEDUPE)
     assert decision.outcome is Outcome.STATUS_CHANGED
     (change,) = decision.changes
-    assert change["kind"] == "status_change" and change["group"]["status"] == 1
+    assert isinstance(change, StatusChange) and change.group.status == 1
     assert replace(decision.state, offset=0).group is not None
 
 

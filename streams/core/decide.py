@@ -13,140 +13,33 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any, ParamSpec
 
-from grouptypes import GroupType
+from storage.changes import (
+    ActivityRecord,
+    Change,
+    CountedDrop,
+    CreationLink,
+    GrouplessOccurrence,
+    OccurrenceChange,
+    PostProcessEntry,
+    QuotaRefusal,
+    StatusChange,
+    change_from_wire,
+)
+from streams.core.group_state import KeyState, Pending, SeenRecord, TypeRules
 from streams.core.grouping import (
     Activity,
     Candidate,
-    GroupState,
     OccurrenceFacts,
     Outcome,
     apply_status_change,
     apply_to_group,
     create_group,
-    shallow_dict,
 )
-from streams.core.noise import NoiseCount, NoiseState, counted
+from streams.core.noise import NoiseCount, NoiseState, noise_gate
 from streams.core.payload import ID_NAMESPACE
+from streams.core.rejection import Reason, Rejection
 
 P = ParamSpec("P")
-
-
-@dataclass(frozen=True)
-class TypeRules:
-    """What the engine needs of a group type (spec §9.2)."""
-
-    type_id: int
-    default_priority: int
-    noise_limit: int | None = None  # NoiseConfig.ignore_limit; None or ≤ 1: no noise gate (§13.1.2)
-    noise_seconds: int | None = None
-
-    @property
-    def has_noise_gate(self) -> bool:
-        return self.noise_limit is not None and self.noise_limit > 1
-
-
-def type_rules(group_type: type[GroupType]) -> TypeRules:
-    noise = group_type.noise_config
-    return TypeRules(
-        type_id=group_type.type_id,
-        default_priority=int(group_type.default_priority),
-        noise_limit=noise.ignore_limit if noise else None,
-        noise_seconds=noise.expiry_seconds if noise else None,
-    )
-
-
-@dataclass(frozen=True)
-class Pending:
-    """A quota request in flight for a key without a group (spec §13.2.5 steps 1 and 3)."""
-
-    request_id: str
-    t: float
-    creator: OccurrenceFacts
-    latest: OccurrenceFacts
-    times_seen: int
-    first_seen: float
-    last_seen: float
-    environments: tuple[str, ...]
-    # Bounds (first T, last T) of the deciding noise window: its held-back occurrences are linked (§13.1.5).
-    link_window: tuple[float, float] | None
-    # Occurrences stored groupless while waiting: linked on a grant, refused with the request otherwise.
-    waiting_ids: tuple[str, ...]
-    # What the post-process messages of the creator and of each waiting occurrence need, in arrival order
-    # (spec §18.1): the normalised occurrence without evidence_data, its event timestamp and environment.
-    forwards: tuple[dict[str, Any], ...] = ()
-
-    def to_dict(self) -> dict[str, Any]:
-        data = shallow_dict(self)
-        data["creator"] = self.creator.to_dict()
-        data["latest"] = self.latest.to_dict()
-        data["environments"] = list(self.environments)
-        data["waiting_ids"] = list(self.waiting_ids)
-        data["forwards"] = list(self.forwards)
-        data["link_window"] = list(self.link_window) if self.link_window else None
-        return data
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Pending:
-        values = dict(data)
-        values["creator"] = OccurrenceFacts.from_dict(values["creator"])
-        values["latest"] = OccurrenceFacts.from_dict(values["latest"])
-        values["environments"] = tuple(values["environments"])
-        values["waiting_ids"] = tuple(values["waiting_ids"])
-        values["forwards"] = tuple(values.get("forwards", ()))
-        values["link_window"] = tuple(values["link_window"]) if values.get("link_window") else None
-        return cls(**values)
-
-
-@dataclass(frozen=True)
-class KeyState:
-    """Everything the owner keeps per group key in the `groups` table."""
-
-    offset: int = -1  # watermark: last grouping offset applied to this key (spec §2.4.2)
-    last_t: float = 0.0  # the monotonic decision time T' (spec §0.2)
-    generation: int = 0
-    group: GroupState | None = None
-    pending: Pending | None = None
-    # The changes the message at `offset` emitted, without what the message itself or `group` holds: sent
-    # again if that message is read again (see `replayed_changes`).
-    replay: tuple[dict[str, Any], ...] = ()
-    # The longest noise window any occurrence of this key was counted in (0: none). It bounds how long an
-    # idle key must be kept (`keep_seconds`); None for a state written before it was recorded: unknown.
-    noise_seconds: int | None = 0
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "offset": self.offset,
-            "last_t": self.last_t,
-            "generation": self.generation,
-            "group": self.group.to_dict() if self.group else None,
-            "pending": self.pending.to_dict() if self.pending else None,
-            "replay": list(self.replay),
-            "noise_seconds": self.noise_seconds,
-        }
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any] | None) -> KeyState:
-        if not data:
-            return cls()
-        return cls(
-            offset=data["offset"],
-            last_t=data["last_t"],
-            generation=data.get("generation", 0),
-            group=GroupState.from_dict(data["group"]) if data.get("group") else None,
-            pending=Pending.from_dict(data["pending"]) if data.get("pending") else None,
-            replay=tuple(data.get("replay") or ()),
-            noise_seconds=data.get("noise_seconds"),
-        )
-
-
-@dataclass(frozen=True)
-class SeenRecord:
-    """A dedupe window entry: when (T) and from which offset an id was recorded (spec §12.3)."""
-
-    t: float
-    offset: int
-    # The input record it came from ("topic:partition:offset"); None in entries written before it was kept.
-    source: str | None = None
 
 
 @dataclass(frozen=True)
@@ -159,18 +52,11 @@ class QuotaRequest:
 
 
 @dataclass(frozen=True)
-class Rejection:
-    reason: str
-    message: str
-    field: str | None
-
-
-@dataclass(frozen=True)
 class Decision:
     outcome: Outcome
     state: KeyState
     t: float
-    changes: tuple[dict[str, Any], ...] = ()
+    changes: tuple[Change, ...] = ()
     count_noise: NoiseCount | None = None
     record_seen: bool = False
     quota_request: QuotaRequest | None = None
@@ -183,7 +69,7 @@ class Decision:
 
 @dataclass(frozen=True)
 class IncomingOccurrence:
-    """An occurrence message as the engine sees it."""
+    """An occurrence message as the owner sees it."""
 
     facts: OccurrenceFacts
     occurrence: dict[str, Any]  # normalised JSON, stored by the sink
@@ -213,77 +99,31 @@ def is_reread(seen: SeenRecord | None, *, offset: int, source: str | None) -> bo
 # ---------------------------------------------------------------------------------------------- changes
 
 
-def _group_change(
-    outcome: Outcome,
-    state: GroupState,
-    *,
-    t: float,
-    cause_id: str,
-    activities: tuple[Activity, ...],
-    occurrence: dict[str, Any] | None = None,
-    event: dict[str, Any] | None = None,
-    facts: OccurrenceFacts | None = None,
-    is_new: bool = False,
-    is_regression: bool = False,
-    is_new_group_environment: bool = False,
-    occurrence_stored: bool = False,
-    link: dict[str, Any] | None = None,
-    kind: str = "occurrence",
-) -> dict[str, Any]:
-    source = "occurrence" if kind == "occurrence" else "status_change"
-    return {
-        "kind": kind,
-        "outcome": outcome.value,
-        "t": t,
-        "group_key": state.group_key,
-        "project_id": state.project_id,
-        "group": state.to_dict(),
-        "cause_id": cause_id,
-        "activities": [
-            {**activity.to_dict(), "id": activity_id(cause_id, position), "source": source, "actor": None}
-            for position, activity in enumerate(activities)
-        ],
-        "occurrence": occurrence,
-        "occurrence_stored": occurrence_stored,
-        "event": event,
-        "environment": facts.environment if facts else None,
-        "event_timestamp": facts.event_timestamp if facts else None,
-        "is_new": is_new,
-        "is_regression": is_regression,
-        "is_new_group_environment": is_new_group_environment,
-        "link": link,
-    }
+def _activity_records(cause_id: str, activities: tuple[Activity, ...], source: str) -> tuple[ActivityRecord, ...]:
+    return tuple(
+        ActivityRecord(id=activity_id(cause_id, position), type=activity.type, data=activity.data,
+                       datetime=activity.datetime, source=source)
+        for position, activity in enumerate(activities)
+    )
 
 
-def _groupless_change(
-    outcome: Outcome, incoming: IncomingOccurrence, *, group_key: str, t: float
-) -> dict[str, Any]:
+def _groupless(outcome: Outcome, incoming: IncomingOccurrence, *, group_key: str, t: float) -> GrouplessOccurrence:
     """An occurrence stored without a group (held back, waiting, refused): spec §7.4."""
     facts = incoming.facts
-    return {
-        "kind": "drop",
-        "outcome": outcome.value,
-        "t": t,
-        "group_key": group_key,
-        "project_id": facts.project_id,
-        "type_id": facts.type_id,
-        "id": facts.id,
-        "group": None,
-        "occurrence": {**incoming.occurrence, "environment": facts.environment},
-        "event": incoming.event,
-    }
+    return GrouplessOccurrence(
+        outcome=outcome.value, t=t, group_key=group_key, project_id=facts.project_id, type_id=facts.type_id,
+        id=facts.id, occurrence={**incoming.occurrence, "environment": facts.environment}, event=incoming.event,
+    )
 
 
-def _counted_drop(
-    outcome: Outcome, facts: OccurrenceFacts, *, group_key: str, offset: int, t: float
-) -> dict[str, Any]:
+def _counted_drop(outcome: Outcome, facts: OccurrenceFacts, *, group_key: str, offset: int, t: float) -> CountedDrop:
     """A counted drop whose occurrence is not stored (spec §7.4: `duplicate`).
 
     It carries the id of the message that was dropped (its key and grouping offset), so the sink counts
     it once even when it is sent again (`replayed_changes`).
     """
-    return {**_groupless_change(outcome, IncomingOccurrence(facts, {}, None), group_key=group_key, t=t),
-            "occurrence": None, "count_id": f"{outcome.value}:{group_key}@{offset}"}
+    return CountedDrop(outcome=outcome.value, t=t, group_key=group_key, project_id=facts.project_id,
+                       type_id=facts.type_id, id=facts.id, count_id=f"{outcome.value}:{group_key}@{offset}")
 
 
 # ------------------------------------------------------------------------------------------- occurrence
@@ -336,10 +176,13 @@ def decide_occurrence(
         if group.type_id != facts.type_id:  # spec §12.9
             return _type_mismatch(state, now, f"occurrence type {facts.type_id} differs from the group's type {group.type_id}")
         applied = apply_to_group(group, facts, t=now)
-        change = _group_change(
-            Outcome.APPLIED, applied.state, t=now, cause_id=facts.id, activities=applied.activities,
-            occurrence=incoming.occurrence, event=incoming.event, facts=facts,
-            is_regression=applied.is_regression, is_new_group_environment=applied.is_new_group_environment,
+        change = OccurrenceChange(
+            outcome=Outcome.APPLIED.value, t=now, group_key=applied.state.group_key,
+            project_id=applied.state.project_id, group=applied.state, cause_id=facts.id,
+            activities=_activity_records(facts.id, applied.activities, "occurrence"),
+            occurrence=incoming.occurrence, event=incoming.event, environment=facts.environment,
+            event_timestamp=facts.event_timestamp, is_regression=applied.is_regression,
+            is_new_group_environment=applied.is_new_group_environment,
         )
         return Decision(Outcome.APPLIED, replace(advanced, group=applied.state), now, changes=(change,), record_seen=True)
 
@@ -347,9 +190,9 @@ def decide_occurrence(
                            noise_before=noise_before)
 
 
-def _stripped(change: dict[str, Any]) -> dict[str, Any]:
+def _stripped(change: Change) -> dict[str, Any]:
     """What is needed to send `change` again: the group is the key's state, the payload the message's."""
-    stripped = dict(change)
+    stripped = change.to_wire()
     if stripped.get("group") is not None:
         stripped["group"] = None
         stripped["group_from_state"] = True
@@ -362,7 +205,7 @@ def _stripped(change: dict[str, Any]) -> dict[str, Any]:
 
 def replayed_changes(
     state: KeyState, offset: int, incoming: IncomingOccurrence | None = None
-) -> tuple[dict[str, Any], ...]:
+) -> tuple[Change, ...]:
     """The changes of the key's last applied message, sent again when that very message is read again.
 
     Faust publishes the key's state (changelog) and the changes (group-changes topic) separately; a crash
@@ -389,7 +232,7 @@ def replayed_changes(
             change["occurrence"] = occurrence
             change["event"] = incoming.event
         change["replay"] = True
-        changes.append(change)
+        changes.append(change_from_wire(change))
     return tuple(changes)
 
 
@@ -408,7 +251,7 @@ def _request_again(state: KeyState, facts: OccurrenceFacts, group_key: str) -> Q
 
 def _type_mismatch(state: KeyState, now: float, message: str) -> Decision:
     # The key's state is unchanged, watermark included: the message had no effect (spec §12.9).
-    return Decision(Outcome.TYPE_MISMATCH, state, now, rejection=Rejection("type_mismatch", message, "type"))
+    return Decision(Outcome.TYPE_MISMATCH, state, now, rejection=Rejection(Reason.TYPE_MISMATCH, message, "type"))
 
 
 def _new_group_path(
@@ -427,17 +270,17 @@ def _new_group_path(
     if pending is not None and pending.creator.type_id != facts.type_id:
         return _type_mismatch(state, now, f"occurrence type {facts.type_id} differs from the pending group's type "
                                           f"{pending.creator.type_id}")
-    contribution: NoiseCount | None = None
-    deciding: NoiseState | None = None
+    verdict = None
     if rules.has_noise_gate:  # spec §13.1.2: types without noise never touch the table
+        assert rules.noise_limit is not None
         if noise_before is not None and noise_before.type_id != facts.type_id:  # spec §13.1.7
             return _type_mismatch(state, now, f"occurrence type {facts.type_id} differs from the type "
                                               f"{noise_before.type_id} of the key's noise state")
         # Windows follow the message timestamp, which is T as ingest produced it (spec §0.2).
-        # Bounds in T' like the stored occurrences' `received`, so the sink links exactly what was counted.
-        contribution = NoiseCount(facts.event_timestamp, now, facts.type_id, offset)
-        deciding = counted(noise_before, contribution)
+        verdict = noise_gate(noise_before, limit=rules.noise_limit, type_id=facts.type_id,
+                             event_timestamp=facts.event_timestamp, t=now, offset=offset)
         state = replace(state, noise_seconds=_longest(state.noise_seconds, rules.noise_seconds))
+    contribution = verdict.contribution if verdict is not None else None
 
     if pending is not None:  # spec §13.2.5 step 3: counted, and waits for the answer
         waiting = replace(
@@ -452,19 +295,20 @@ def _new_group_path(
         )
         return Decision(
             Outcome.PENDING_QUOTA, replace(state, pending=waiting), now,
-            changes=(_groupless_change(Outcome.PENDING_QUOTA, incoming, group_key=group_key, t=now),),
+            changes=(_groupless(Outcome.PENDING_QUOTA, incoming, group_key=group_key, t=now),),
             count_noise=contribution, record_seen=True,
         )
 
-    if deciding is not None and rules.noise_limit is not None and deciding.count < rules.noise_limit:
+    if verdict is not None and verdict.held_back:
         return Decision(  # spec §13.1.4
             Outcome.HELD_BACK, state, now,
-            changes=(_groupless_change(Outcome.HELD_BACK, incoming, group_key=group_key, t=now),),
+            changes=(_groupless(Outcome.HELD_BACK, incoming, group_key=group_key, t=now),),
             count_noise=contribution, record_seen=True,
         )
 
     # Would create: ask the quota agent (spec §13.2.5 step 1). The request id is the occurrence id.
-    if deciding is not None:
+    if verdict is not None:
+        deciding = verdict.deciding
         times_seen, first_seen, last_seen = deciding.count, deciding.earliest_event, deciding.latest_event
         link_window: tuple[float, float] | None = (deciding.first_t, deciding.last_t)
     else:
@@ -484,7 +328,7 @@ def _new_group_path(
     )
     return Decision(
         Outcome.PENDING_QUOTA, replace(state, pending=request), now,
-        changes=(_groupless_change(Outcome.PENDING_QUOTA, incoming, group_key=group_key, t=now),),
+        changes=(_groupless(Outcome.PENDING_QUOTA, incoming, group_key=group_key, t=now),),
         count_noise=contribution, record_seen=True,
         quota_request=QuotaRequest(facts.id, group_key, facts.project_id, facts.type_id, now),
     )
@@ -498,20 +342,22 @@ def _forward(incoming: IncomingOccurrence) -> dict[str, Any]:
     }
 
 
-def _post_process_entries(pending: Pending) -> list[dict[str, Any]]:
+def _post_process_entries(pending: Pending) -> tuple[PostProcessEntry, ...]:
     """One post-process entry per occurrence applied at creation: the creator, then those that waited."""
     entries = []
     first_times_seen = pending.times_seen - len(pending.forwards) + 1
     environments: set[str] = set()
     for position, forward in enumerate(pending.forwards):
-        entries.append({
-            **forward,
-            "times_seen": first_times_seen + position,
-            "is_new": position == 0,
-            "is_new_group_environment": forward["environment"] not in environments,
-        })
+        entries.append(PostProcessEntry(
+            occurrence=forward["occurrence"],
+            event_timestamp=forward["event_timestamp"],
+            environment=forward["environment"],
+            times_seen=first_times_seen + position,
+            is_new=position == 0,
+            is_new_group_environment=forward["environment"] not in environments,
+        ))
         environments.add(forward["environment"])
-    return entries
+    return tuple(entries)
 
 
 def _with(values: tuple[str, ...], value: str) -> tuple[str, ...]:
@@ -538,17 +384,8 @@ def decide_quota_answer(
     if pending is None or pending.request_id != request_id or state.group is not None:
         return Decision(Outcome.IGNORED_ANSWER, replace(state, offset=offset, last_t=now), now)
     if not granted:
-        refused = {
-            "kind": "quota_refused",
-            "outcome": Outcome.QUOTA_REFUSED.value,
-            "t": now,
-            "group_key": group_key,
-            "project_id": pending.creator.project_id,
-            "type_id": pending.creator.type_id,
-            "ids": list(pending.waiting_ids),
-            "group": None,
-            "occurrence": None,
-        }
+        refused = QuotaRefusal(t=now, group_key=group_key, project_id=pending.creator.project_id,
+                               type_id=pending.creator.type_id, ids=pending.waiting_ids)
         return Decision(Outcome.QUOTA_REFUSED, replace(state, offset=offset, last_t=now, pending=None), now,
                         changes=(refused,))
     candidate = Candidate(
@@ -561,17 +398,15 @@ def decide_quota_answer(
     )
     group, activities = create_group(candidate, group_key=group_key, generation=state.generation, t=now,
                                      default_priority=rules.default_priority)
-    link = {
-        "window": list(pending.link_window) if pending.link_window else None,
-        "ids": list(pending.waiting_ids),
-        "creator_id": pending.creator.id,
-    }
-    change = _group_change(
-        Outcome.CREATED, group, t=now, cause_id=pending.creator.id, activities=activities,
-        occurrence=None, facts=pending.creator, is_new=True, is_new_group_environment=True,
-        occurrence_stored=True, link=link,
+    creator = pending.creator
+    change = OccurrenceChange(
+        outcome=Outcome.CREATED.value, t=now, group_key=group.group_key, project_id=group.project_id, group=group,
+        cause_id=creator.id, activities=_activity_records(creator.id, activities, "occurrence"),
+        environment=creator.environment, event_timestamp=creator.event_timestamp, is_new=True,
+        is_new_group_environment=True, occurrence_stored=True,
+        link=CreationLink(window=pending.link_window, ids=pending.waiting_ids, creator_id=creator.id),
+        post_process=_post_process_entries(pending),
     )
-    change["post_process"] = _post_process_entries(pending)
     return Decision(Outcome.CREATED, replace(state, offset=offset, last_t=now, group=group, pending=None), now,
                     changes=(change,))
 
@@ -588,15 +423,16 @@ def decide_status_change(
         return Decision(Outcome.REDELIVERED, state, max(t, state.last_t), changes=replayed_changes(state, offset))
     now = max(t, state.last_t)
     if state.group is None:  # spec §14.3: no live group
-        return Decision(Outcome.GROUP_NOT_FOUND, state, now,
-                        rejection=Rejection("group_not_found", f"no live group for key {group_key}", "fingerprint"))
+        missing = Rejection(Reason.GROUP_NOT_FOUND, f"no live group for key {group_key}", "fingerprint")
+        return Decision(Outcome.GROUP_NOT_FOUND, state, now, rejection=missing)
     advanced = replace(state, offset=offset, last_t=now)
     if is_duplicate(seen, t=t, offset=offset, window_seconds=dedupe_seconds):  # ids share the window (§12.3)
         return Decision(Outcome.DUPLICATE, advanced, now)
     updated, outcome = apply_status_change(state.group, new_status=new_status, new_substatus=new_substatus, t=now)
     if outcome is Outcome.NOOP:
         return Decision(Outcome.NOOP, advanced, now, record_seen=True)
-    change = _group_change(outcome, updated, t=now, cause_id=change_id, activities=(), kind="status_change")
+    change = StatusChange(outcome=outcome.value, t=now, group_key=updated.group_key, project_id=updated.project_id,
+                          group=updated, cause_id=change_id)
     return Decision(outcome, replace(advanced, group=updated), now, changes=(change,), record_seen=True)
 
 

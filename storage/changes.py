@@ -1,0 +1,395 @@
+"""The group changes the grouping owner sends the sink (group-changes topic): typed records and their wire form.
+
+The core builds them (streams.core.decide, streams.core.messages) and the sink reads them (storage.sink_plan);
+storage may not import streams, so they live here, pure: no database import. `to_wire()` gives the JSON object
+the version before these records wrote, key for key and in the same order, and `change_from_wire` reads it
+back, so workers of both versions can share the topic (tests/fixtures/group-changes-wire.jsonl).
+
+The occurrence and the event travel as the JSON documents the sink stores and forwards as they are; everything
+around them is typed.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from typing import Any, ClassVar
+
+import orjson
+
+# A JSON document stored and forwarded as it is: the normalised occurrence (spec §4), the event (spec §5.3).
+Document = dict[str, Any]
+
+# Decided at ingest, before any table remembers the input: counted once by an id from the input's coordinates.
+INGEST_DROP_OUTCOMES = frozenset({"ingest_disabled"})
+
+
+@dataclass(frozen=True, slots=True)
+class GroupState:
+    """The owner's view of one live group: kept in the key's state, sent whole with each of its changes,
+    upserted by the sink (the rules that change it are in streams.core.grouping)."""
+
+    group_key: str
+    project_id: int
+    type_id: int
+    generation: int
+    status: int
+    substatus: int | None
+    substatus_since: float
+    priority: int
+    initial_priority: int
+    priority_locked_at: float | None
+    assignee: str | None
+    first_seen: float
+    last_seen: float
+    times_seen: int
+    level: int
+    culprit: str
+    title: str
+    subtitle: str
+    message: str
+    platform: str | None
+    created_at: float
+    resolved_at: float | None = None
+    environments: tuple[str, ...] = ()
+    # Bumped by every change; the sink's upsert only applies a newer version.
+    version: int = 1
+
+    @property
+    def identity(self) -> tuple[str, int]:
+        """The row it is stored as (spec §2.4.5: a deleted group's key comes back as the next generation)."""
+        return self.group_key, self.generation
+
+    def to_dict(self) -> dict[str, Any]:
+        data = {name: getattr(self, name) for name in _GROUP_FIELDS}
+        data["environments"] = list(self.environments)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> GroupState:
+        return cls(**{**data, "environments": tuple(data.get("environments", ()))})
+
+
+_GROUP_FIELDS = tuple(field.name for field in fields(GroupState))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ActivityRecord:
+    """One activity of a group change (spec §8.6, §18.3), under its deterministic id (spec §18.2)."""
+
+    id: str
+    type: int
+    data: dict[str, Any]
+    datetime: float
+    source: str  # "occurrence" or "status_change": the kind of message that caused it
+    actor: str | None = None
+
+    def to_wire(self) -> dict[str, Any]:
+        return {"type": self.type, "data": self.data, "datetime": self.datetime, "id": self.id,
+                "source": self.source, "actor": self.actor}
+
+    @classmethod
+    def from_wire(cls, wire: dict[str, Any]) -> ActivityRecord:
+        return cls(id=wire["id"], type=wire["type"], data=wire["data"], datetime=wire["datetime"],
+                   source=wire["source"], actor=wire.get("actor"))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CreationLink:
+    """What a creation counted before the group existed, to be linked to it (spec §13.1.5, §13.2.5 step 4)."""
+
+    # First and last T of the deciding noise window: its held-back occurrences are linked; None without noise.
+    window: tuple[float, float] | None
+    ids: tuple[str, ...]  # the occurrences that waited for the quota answer, the creator first
+    creator_id: str
+
+    def to_wire(self) -> dict[str, Any]:
+        return {"window": list(self.window) if self.window is not None else None, "ids": list(self.ids),
+                "creator_id": self.creator_id}
+
+    @classmethod
+    def from_wire(cls, wire: dict[str, Any]) -> CreationLink:
+        window = wire.get("window")
+        return cls(window=(window[0], window[1]) if window else None, ids=tuple(wire["ids"]),
+                   creator_id=wire["creator_id"])
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PostProcessEntry:
+    """One occurrence a creation applied, for its post-process message (spec §18.1)."""
+
+    occurrence: Document  # without evidence_data
+    event_timestamp: float | None
+    environment: str | None
+    times_seen: int  # the group's times_seen right after this occurrence
+    is_new: bool
+    is_new_group_environment: bool
+
+    def to_wire(self) -> dict[str, Any]:
+        return {"occurrence": self.occurrence, "event_timestamp": self.event_timestamp,
+                "environment": self.environment, "times_seen": self.times_seen, "is_new": self.is_new,
+                "is_new_group_environment": self.is_new_group_environment}
+
+    @classmethod
+    def from_wire(cls, wire: dict[str, Any]) -> PostProcessEntry:
+        return cls(occurrence=wire["occurrence"], event_timestamp=wire.get("event_timestamp"),
+                   environment=wire.get("environment"), times_seen=wire["times_seen"], is_new=wire["is_new"],
+                   is_new_group_environment=wire["is_new_group_environment"])
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GroupChange:
+    """A change of one live group, with the activities it recorded: the sink upserts the group (newest
+    version wins), stores the activities and forwards them."""
+
+    KIND: ClassVar[str]
+
+    outcome: str
+    t: float  # the decision time T' (spec §0.2)
+    group_key: str
+    project_id: int
+    group: GroupState  # the group right after the change
+    cause_id: str  # the id of the message that caused it
+    activities: tuple[ActivityRecord, ...] = ()
+    # Sent again after a crash (streams.core.decide.replayed_changes): applied only if not stored yet.
+    replay: bool = False
+
+    @property
+    def identity(self) -> tuple[str, int]:
+        return self.group.identity
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OccurrenceChange(GroupChange):
+    """An occurrence applied to a live group, or the creation of a group (outcome `applied` or `created`)."""
+
+    KIND: ClassVar[str] = "occurrence"
+
+    occurrence: Document | None = None  # None for a creation: what it counted is stored already
+    occurrence_stored: bool = False  # a creation: its occurrences are stored groupless, to be linked
+    event: Document | None = None  # an embedded event to store (spec §5.6)
+    environment: str | None = None
+    event_timestamp: float | None = None
+    is_new: bool = False
+    is_regression: bool = False
+    is_new_group_environment: bool = False
+    link: CreationLink | None = None  # a creation: what it counted
+    post_process: tuple[PostProcessEntry, ...] | None = None  # a creation: every occurrence it applied
+
+    def to_wire(self) -> dict[str, Any]:
+        wire = _group_change_wire(self, occurrence=self.occurrence, occurrence_stored=self.occurrence_stored,
+                                  event=self.event, environment=self.environment,
+                                  event_timestamp=self.event_timestamp, is_new=self.is_new,
+                                  is_regression=self.is_regression,
+                                  is_new_group_environment=self.is_new_group_environment,
+                                  link=self.link.to_wire() if self.link is not None else None)
+        if self.post_process is not None:
+            wire["post_process"] = [entry.to_wire() for entry in self.post_process]
+        return _replay_marked(wire, self.replay)
+
+    @classmethod
+    def from_wire(cls, wire: dict[str, Any]) -> OccurrenceChange:
+        link = wire.get("link")
+        entries = wire.get("post_process")
+        return cls(
+            **_group_change_fields(wire),
+            occurrence=wire.get("occurrence"),
+            occurrence_stored=wire.get("occurrence_stored", False),
+            event=wire.get("event"),
+            environment=wire.get("environment"),
+            event_timestamp=wire.get("event_timestamp"),
+            is_new=wire.get("is_new", False),
+            is_regression=wire.get("is_regression", False),
+            is_new_group_environment=wire.get("is_new_group_environment", False),
+            link=CreationLink.from_wire(link) if link else None,
+            post_process=tuple(PostProcessEntry.from_wire(e) for e in entries) if entries is not None else None,
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StatusChange(GroupChange):
+    """A status change applied to a live group (spec §14.3); never post-processed (spec §14.3.2)."""
+
+    KIND: ClassVar[str] = "status_change"
+
+    def to_wire(self) -> dict[str, Any]:
+        # The occurrence keys of a group change, empty: the wire form has one shape for both kinds.
+        wire = _group_change_wire(self, occurrence=None, occurrence_stored=False, event=None, environment=None,
+                                  event_timestamp=None, is_new=False, is_regression=False,
+                                  is_new_group_environment=False, link=None)
+        return _replay_marked(wire, self.replay)
+
+    @classmethod
+    def from_wire(cls, wire: dict[str, Any]) -> StatusChange:
+        return cls(**_group_change_fields(wire))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GrouplessOccurrence:
+    """An occurrence stored without a group, under its outcome (spec §7.4): held back by the noise gate
+    (§13.1.4) or waiting for the quota answer (§13.2.5); linked to the group a creation makes later."""
+
+    outcome: str
+    t: float
+    group_key: str
+    project_id: int
+    type_id: int
+    id: str
+    occurrence: Document  # with the event's environment under "environment"
+    event: Document | None = None
+    replay: bool = False
+
+    def to_wire(self) -> dict[str, Any]:
+        return _replay_marked({
+            "kind": "drop", "outcome": self.outcome, "t": self.t, "group_key": self.group_key,
+            "project_id": self.project_id, "type_id": self.type_id, "id": self.id, "group": None,
+            "occurrence": self.occurrence, "event": self.event,
+        }, self.replay)
+
+    @classmethod
+    def from_wire(cls, wire: dict[str, Any]) -> GrouplessOccurrence:
+        return cls(outcome=wire["outcome"], t=wire["t"], group_key=wire["group_key"], project_id=wire["project_id"],
+                   type_id=wire["type_id"], id=wire["id"], occurrence=wire["occurrence"], event=wire.get("event"),
+                   replay=wire.get("replay", False))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CountedDrop:
+    """A drop the grouping owner decided whose occurrence is not stored (spec §7.4: `duplicate`, §12.3)."""
+
+    outcome: str
+    t: float
+    group_key: str
+    project_id: int
+    type_id: int
+    id: str  # the dropped occurrence's id
+    # The dropped message's identity (outcome, key, grouping offset): counted once even when sent again.
+    count_id: str | None
+    replay: bool = False
+
+    def to_wire(self) -> dict[str, Any]:
+        wire = {
+            "kind": "drop", "outcome": self.outcome, "t": self.t, "group_key": self.group_key,
+            "project_id": self.project_id, "type_id": self.type_id, "id": self.id, "group": None,
+            "occurrence": None, "event": None,
+        }
+        if self.count_id is not None:
+            wire["count_id"] = self.count_id
+        return _replay_marked(wire, self.replay)
+
+    @classmethod
+    def from_wire(cls, wire: dict[str, Any]) -> CountedDrop:
+        return cls(outcome=wire["outcome"], t=wire["t"], group_key=wire["group_key"], project_id=wire["project_id"],
+                   type_id=wire["type_id"], id=wire["id"], count_id=wire.get("count_id"),
+                   replay=wire.get("replay", False))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class IngestDrop:
+    """A drop decided at ingest (spec §3.2 row 8, §10.3.1), counted once by its input-derived id (§2.4.1)."""
+
+    outcome: str
+    t: float
+    group_key: str
+    project_id: int
+    type_id: int
+    id: str  # derived from the input's coordinates: the same when the input is read again
+
+    @property
+    def count_id(self) -> str:
+        return self.id
+
+    def to_wire(self) -> dict[str, Any]:
+        return {
+            "kind": "drop", "outcome": self.outcome, "t": self.t, "group_key": self.group_key,
+            "project_id": self.project_id, "type_id": self.type_id, "id": self.id, "group": None,
+            "occurrence": None,
+        }
+
+    @classmethod
+    def from_wire(cls, wire: dict[str, Any]) -> IngestDrop:
+        if wire.get("occurrence") is not None:
+            raise ValueError(f"an ingest drop stores no occurrence: {wire['outcome']} {wire['id']}")
+        return cls(outcome=wire["outcome"], t=wire["t"], group_key=wire["group_key"], project_id=wire["project_id"],
+                   type_id=wire["type_id"], id=wire["id"])
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class QuotaRefusal:
+    """The quota agent refused a creation: what waited is marked and counted `quota_refused` (§13.2.5 step 4)."""
+
+    OUTCOME: ClassVar[str] = "quota_refused"
+
+    t: float
+    group_key: str
+    project_id: int
+    type_id: int
+    ids: tuple[str, ...]  # the occurrences stored `pending_quota` while the request was in flight
+    replay: bool = False
+
+    def to_wire(self) -> dict[str, Any]:
+        return _replay_marked({
+            "kind": "quota_refused", "outcome": self.OUTCOME, "t": self.t, "group_key": self.group_key,
+            "project_id": self.project_id, "type_id": self.type_id, "ids": list(self.ids), "group": None,
+            "occurrence": None,
+        }, self.replay)
+
+    @classmethod
+    def from_wire(cls, wire: dict[str, Any]) -> QuotaRefusal:
+        return cls(t=wire["t"], group_key=wire["group_key"], project_id=wire["project_id"], type_id=wire["type_id"],
+                   ids=tuple(wire["ids"]), replay=wire.get("replay", False))
+
+
+Change = OccurrenceChange | StatusChange | GrouplessOccurrence | CountedDrop | IngestDrop | QuotaRefusal
+Drop = GrouplessOccurrence | CountedDrop | IngestDrop
+
+
+def change_from_wire(wire: dict[str, Any]) -> Change:
+    """The typed record of one group-changes message; ValueError for a message no version writes."""
+    kind = wire.get("kind")
+    if kind == OccurrenceChange.KIND:
+        return OccurrenceChange.from_wire(wire)
+    if kind == StatusChange.KIND:
+        return StatusChange.from_wire(wire)
+    if kind == "drop":
+        if wire["outcome"] in INGEST_DROP_OUTCOMES:
+            return IngestDrop.from_wire(wire)
+        if wire.get("occurrence") is None:
+            return CountedDrop.from_wire(wire)
+        return GrouplessOccurrence.from_wire(wire)
+    if kind == "quota_refused":
+        return QuotaRefusal.from_wire(wire)
+    raise ValueError(f"not a group change: kind {kind!r}")
+
+
+def decode_change(value: bytes) -> Change:
+    decoded = orjson.loads(value)
+    if not isinstance(decoded, dict):
+        raise ValueError("not a group change: expected a JSON object")
+    return change_from_wire(decoded)
+
+
+def encode_change(change: Change) -> bytes:
+    return orjson.dumps(change.to_wire())
+
+
+def _group_change_fields(wire: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "outcome": wire["outcome"], "t": wire["t"], "group_key": wire["group_key"], "project_id": wire["project_id"],
+        "group": GroupState.from_dict(wire["group"]), "cause_id": wire["cause_id"],
+        "activities": tuple(ActivityRecord.from_wire(a) for a in wire.get("activities", ())),
+        "replay": wire.get("replay", False),
+    }
+
+
+def _group_change_wire(change: GroupChange, **occurrence_keys: Any) -> dict[str, Any]:
+    return {
+        "kind": change.KIND, "outcome": change.outcome, "t": change.t, "group_key": change.group_key,
+        "project_id": change.project_id, "group": change.group.to_dict(), "cause_id": change.cause_id,
+        "activities": [activity.to_wire() for activity in change.activities],
+        **occurrence_keys,
+    }
+
+
+def _replay_marked(wire: dict[str, Any], replay: bool) -> dict[str, Any]:
+    if replay:
+        wire["replay"] = True
+    return wire

@@ -1,0 +1,367 @@
+"""What the sink writes for a batch of group changes, decided without the database (spec §2.4.3, §19).
+
+storage.sink_writer runs the numbered commit protocol and asks Postgres only what Postgres alone knows: how far
+each partition is applied, which replayed occurrences are stored, group ids and short ids, which count ids are
+new, which rows a link or a refusal touched. Everything else is decided here, under the same step numbers:
+which changes continue each partition (1), and every row the batch writes (2-12).
+"""
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from storage.changes import (
+    Change,
+    CountedDrop,
+    Document,
+    GroupChange,
+    GrouplessOccurrence,
+    GroupState,
+    IngestDrop,
+    OccurrenceChange,
+    QuotaRefusal,
+)
+
+# The outcomes of spec §7.4 that are counted per (project, type, outcome). `pending_quota` is a transient
+# state of a stored occurrence, not a drop.
+COUNTED_OUTCOMES = frozenset({"ingest_disabled", "rate_limited", "duplicate", "held_back", "quota_refused"})
+
+GroupIdentity = tuple[str, int]  # (group key, generation): one row of `groups`
+Row = tuple[Any, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeRecord:
+    """One message of the group-changes topic, decoded, with the coordinates it was read from."""
+
+    partition: int
+    offset: int
+    change: Change
+
+
+@dataclass(frozen=True)
+class PersistedGroup:
+    id: int
+    short_id: int
+    project_slug: str
+
+
+@dataclass
+class BatchResult:
+    applied: list[ChangeRecord] = field(default_factory=list)
+    skipped: list[ChangeRecord] = field(default_factory=list)
+    # Changes beyond a hole in their partition's offsets: not written; to be read again from `holes`.
+    deferred: list[ChangeRecord] = field(default_factory=list)
+    # partition → the first offset this sink has not seen: the consumer must seek back there.
+    holes: dict[int, int] = field(default_factory=dict)
+    # partition → the highest offset now applied without a gap (a skipped replay included).
+    through: dict[int, int] = field(default_factory=dict)
+    groups: dict[GroupIdentity, PersistedGroup] = field(default_factory=dict)
+
+
+# ------------------------------------------------------------------------------- 1. what continues where
+
+def partitions(changes: Iterable[ChangeRecord]) -> list[int]:
+    return sorted({record.partition for record in changes})
+
+
+def contiguous(changes: Sequence[ChangeRecord], applied_up_to: Mapping[int, int], *, gapless: bool) -> BatchResult:
+    """The changes that continue each partition where the sink stopped, in offset order, as `applied`.
+
+    `sink_offsets` means "every offset up to here is applied", so a change may only follow the last one
+    applied. Below it: applied before, or a second copy in this batch (a redelivery around a rebalance),
+    skipped. Above it, with offsets missing in between: the consumer never handed those over (Faust can
+    skip records around a rebalance), so the rest of the partition waits in `deferred` and `holes` says
+    where to read from. A partition the sink has never written starts at offset 0.
+
+    `gapless=False` for topics written in transactions (`exactly_once`): their commit markers take
+    offsets that no consumer ever sees, so a gap there is not a hole.
+    """
+    result = BatchResult()
+    expected = {partition: offset + 1 for partition, offset in applied_up_to.items()}
+    for record in sorted(changes, key=lambda r: (r.partition, r.offset)):
+        partition = record.partition
+        if partition in result.holes:
+            result.deferred.append(record)
+            continue
+        next_offset = expected.get(partition, 0 if gapless else record.offset)
+        if record.offset < next_offset:
+            result.skipped.append(record)
+        elif record.offset == next_offset or not gapless:
+            result.applied.append(record)
+            expected[partition] = record.offset + 1
+            result.through[partition] = record.offset
+        else:
+            result.holes[partition] = next_offset
+            result.deferred.append(record)
+    return result
+
+
+def stored_occurrence(change: Change) -> Document | None:
+    """The occurrence document a change stores as a row: an applied occurrence's or a groupless one's."""
+    if isinstance(change, OccurrenceChange):
+        return None if change.occurrence_stored else change.occurrence
+    if isinstance(change, GrouplessOccurrence):
+        return change.occurrence
+    return None
+
+
+def _occurrence_identity(occurrence: Document) -> tuple[int, str]:
+    return occurrence["project_id"], occurrence["id"]
+
+
+def replays_to_check(continuing: Iterable[ChangeRecord]) -> list[tuple[int, str]]:
+    """The (project, occurrence id) of each replayed change that stores an occurrence, to look up."""
+    return sorted({_occurrence_identity(occurrence) for record in continuing
+                   if _is_replay(record.change) and (occurrence := stored_occurrence(record.change)) is not None})
+
+
+def drop_stored_replays(result: BatchResult, stored: set[tuple[int, str]]) -> None:
+    """Move to `skipped` each replayed change whose occurrence is stored, in Postgres or earlier in the batch.
+
+    A change sent again after a crash (streams.core.decide.replayed_changes) is applied only if its occurrence
+    is not stored yet: the occurrence row and every additive effect of the change commit together. The
+    original may also be in this very batch, ahead of its replay: then it is the one applied.
+    """
+    applied: list[ChangeRecord] = []
+    in_batch: set[tuple[int, str]] = set()
+    for record in result.applied:
+        occurrence = stored_occurrence(record.change)
+        identity = _occurrence_identity(occurrence) if occurrence is not None else None
+        if _is_replay(record.change) and identity is not None and (identity in stored or identity in in_batch):
+            result.skipped.append(record)
+            continue
+        if identity is not None:
+            in_batch.add(identity)
+        applied.append(record)
+    result.applied = applied
+
+
+def _is_replay(change: Change) -> bool:
+    return not isinstance(change, IngestDrop) and change.replay
+
+
+def group_identities(changes: Iterable[ChangeRecord]) -> list[GroupIdentity]:
+    """Every group the batch names, applied now or before: the caller forwards messages for all of them."""
+    return sorted({record.change.identity for record in changes if isinstance(record.change, GroupChange)})
+
+
+# ------------------------------------------------------------------------------------- 2-12. the rows
+
+@dataclass(frozen=True)
+class ShortIdRequest:
+    """Step 4: the groups of one project that need a short id, in key order (spec §13.4.1)."""
+
+    project_id: int
+    groups: tuple[GroupIdentity, ...]
+
+
+class BatchPlan:
+    """The rows of one batch's applied changes; those that name a group row are finished with its id."""
+
+    def __init__(self, applied: Sequence[ChangeRecord]) -> None:
+        changes = [record.change for record in applied]
+        self.changes = changes
+        self.grouped = [change for change in changes if isinstance(change, GroupChange)]
+        self.project_ids = sorted({change.project_id for change in changes})  # 2
+        self.event_rows = _event_rows(changes)  # 3
+        newest: dict[GroupIdentity, GroupState] = {}  # 4: one upsert per row, the newest version
+        for change in self.grouped:
+            current = newest.get(change.identity)
+            if current is None or change.group.version > current.version:
+                newest[change.identity] = change.group
+        self.newest = {identity: newest[identity] for identity in sorted(newest)}  # key order: lock order
+        self.refusals = [change for change in changes if isinstance(change, QuotaRefusal)]  # 8
+        self.count_ids = sorted({count_id for change in changes if (count_id := _count_id(change)) is not None})  # 11
+
+    # 4
+    def short_id_requests(self, existing: Iterable[GroupIdentity]) -> list[ShortIdRequest]:
+        """The groups without a row yet, by project in id order: each takes a block of its project's counter."""
+        by_project: dict[int, list[GroupIdentity]] = {}
+        known = set(existing)
+        for identity, group in self.newest.items():
+            if identity not in known:
+                by_project.setdefault(group.project_id, []).append(identity)
+        return [ShortIdRequest(project_id, tuple(by_project[project_id])) for project_id in sorted(by_project)]
+
+    def group_rows(self, short_ids: Mapping[GroupIdentity, int]) -> list[Row]:
+        return [_group_row(group, short_ids[identity]) for identity, group in self.newest.items()]
+
+    # 5
+    @staticmethod
+    def hash_rows(created: Iterable[GroupIdentity], persisted: Mapping[GroupIdentity, PersistedGroup]) -> list[Row]:
+        rows = []
+        for identity in created:
+            project_id, group_hash = identity[0].split(":", 1)
+            rows.append((int(project_id), group_hash, persisted[identity].id))
+        return sorted(rows)
+
+    # 6
+    def occurrence_rows(self, persisted: Mapping[GroupIdentity, PersistedGroup]) -> list[Row]:
+        # One row per (project_id, id), the latest change winning: an id may come again under another
+        # group key (spec §12.3), and one statement cannot upsert a key twice.
+        latest: dict[tuple[int, str], Row] = {}
+        for change in self.changes:
+            occurrence = stored_occurrence(change)
+            if occurrence is None:
+                continue
+            assert isinstance(change, (OccurrenceChange, GrouplessOccurrence))
+            group_id = persisted[change.identity].id if isinstance(change, OccurrenceChange) else None
+            row = _occurrence_row(change, occurrence, group_id)
+            latest[(row[0], row[1])] = row
+        return [latest[key] for key in sorted(latest)]
+
+    # 7
+    def link_rows(self, persisted: Mapping[GroupIdentity, PersistedGroup]) -> tuple[list[Row], list[Row]]:
+        """What each creation counted: (project, id, group id, creator) of those that waited, and
+        (project, key, group id, first T, last T) of each deciding noise window (spec §13.1.5)."""
+        by_id: list[Row] = []
+        by_window: list[Row] = []
+        for change in self.grouped:
+            link = change.link if isinstance(change, OccurrenceChange) else None
+            if link is None:
+                continue
+            group_id = persisted[change.identity].id
+            by_id.extend((change.project_id, occurrence_id, group_id, link.creator_id) for occurrence_id in link.ids)
+            if link.window:
+                start, end = link.window
+                by_window.append((change.project_id, change.group_key, group_id, timestamp(start), timestamp(end)))
+        return by_id, by_window
+
+    # 9
+    def hourly_counts(
+        self, persisted: Mapping[GroupIdentity, PersistedGroup], linked: Iterable[tuple[int, datetime, str]]
+    ) -> tuple[list[Row], list[Row]]:
+        """Rows of `hourly_counts` (group, hour, count) and `group_environments` (group, environment, first seen).
+
+        An applied occurrence counts in the hour of its T; each linked one in the hour of its own T, `received`
+        (spec §15.5.3). The first occurrence seen in an environment names when it was first seen (§12.8).
+        """
+        hourly: Counter[tuple[int, datetime]] = Counter()
+        environments: dict[tuple[int, str], datetime] = {}
+        for change in self.grouped:
+            if isinstance(change, OccurrenceChange) and not change.occurrence_stored:
+                group_id = persisted[change.identity].id
+                hourly[(group_id, hour(change.t))] += 1
+                environments.setdefault((group_id, change.environment or ""), timestamp(change.t))
+        for group_id, received, environment in linked:
+            hourly[(group_id, hour(received.timestamp()))] += 1
+            environments.setdefault((group_id, environment), received)
+        return ([(group_id, bucket, count) for (group_id, bucket), count in sorted(hourly.items())],
+                [(group_id, environment, seen) for (group_id, environment), seen in sorted(environments.items())])
+
+    # 10
+    def activity_rows(self, persisted: Mapping[GroupIdentity, PersistedGroup]) -> list[Row]:
+        rows = []
+        for change in self.grouped:
+            group_id = persisted[change.identity].id
+            for activity in change.activities:
+                rows.append((
+                    activity.id, group_id, change.project_id, activity.type, activity.data,
+                    timestamp(activity.datetime), activity.actor, activity.source, change.cause_id,
+                ))
+        rows.sort(key=lambda row: row[0])
+        return rows
+
+    # 11
+    def drop_rows(self, first_time: set[str], refused: Mapping[tuple[int, int], int]) -> list[Row]:
+        """(project, type, outcome, count) to add to `drop_counters`. A drop with a count id is counted the
+        first time its id is recorded; a refusal by the rows it really marked (step 8)."""
+        drops: Counter[tuple[int, int, str]] = Counter()
+        for change in self.changes:
+            if not isinstance(change, (GrouplessOccurrence, CountedDrop, IngestDrop)):
+                continue
+            count_id = _count_id(change)
+            if count_id is not None and count_id not in first_time:
+                continue  # the same drop again (input re-read, or a replayed change): counted already
+            if change.outcome in COUNTED_OUTCOMES:
+                drops[(change.project_id, change.type_id, change.outcome)] += 1
+        for (project_id, type_id), count in refused.items():
+            if count:
+                drops[(project_id, type_id, QuotaRefusal.OUTCOME)] += count
+        return [(*key, count) for key, count in sorted(drops.items())]
+
+
+def assign_short_ids(requests: Iterable[ShortIdRequest], next_free: Mapping[int, int]) -> dict[GroupIdentity, int]:
+    """Step 4: each project's block ends just below its counter's new value, handed out in key order."""
+    allocated: dict[GroupIdentity, int] = {}
+    for request in requests:
+        assert request.project_id in next_free, f"project {request.project_id} must exist before its groups"
+        first = next_free[request.project_id] - len(request.groups)
+        for index, identity in enumerate(request.groups):
+            allocated[identity] = first + index
+    return allocated
+
+
+def _count_id(change: Change) -> str | None:
+    """The id a drop is counted once by: the input's for ingest-stage drops, the owner's for duplicates."""
+    if isinstance(change, (IngestDrop, CountedDrop)):
+        return change.count_id
+    return None
+
+
+# ------------------------------------------------------------------------------------------ row shapes
+
+def timestamp(epoch: float) -> datetime:
+    return datetime.fromtimestamp(epoch, UTC)
+
+
+def _optional_timestamp(epoch: float | None) -> datetime | None:
+    return None if epoch is None else datetime.fromtimestamp(epoch, UTC)
+
+
+def hour(epoch: float) -> datetime:
+    return datetime.fromtimestamp(epoch - epoch % 3600, UTC)
+
+
+def _parse_timestamp(value: Any) -> datetime:
+    if isinstance(value, (int, float)):
+        return datetime.fromtimestamp(value, UTC)
+    return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+
+
+def _event_rows(changes: Iterable[Change]) -> list[Row]:
+    """Step 3: the embedded events; the first written for (project_id, event_id) wins (spec §5.6)."""
+    events: dict[tuple[int, str], tuple[Document, float]] = {}
+    for change in changes:
+        event = change.event if isinstance(change, (OccurrenceChange, GrouplessOccurrence)) else None
+        if event:
+            events.setdefault((event["project_id"], event["event_id"]), (event, change.t))
+    return [
+        (
+            project_id, event_id, event["platform"], _parse_timestamp(event["timestamp"]),
+            # `received` defaults to T (spec §5.3).
+            _parse_timestamp(event["received"]) if event.get("received") is not None else timestamp(t),
+            event.get("environment"), event,
+        )
+        for (project_id, event_id), (event, t) in sorted(events.items())
+    ]
+
+
+def _group_row(group: GroupState, short_id: int) -> Row:
+    # spec §12.4: metadata.title/value follow the occurrence; metadata.initial_priority never changes.
+    data = {"metadata": {"title": group.title, "value": group.subtitle, "initial_priority": group.initial_priority}}
+    return (
+        group.project_id, group.group_key, group.generation, group.type_id, group.status, group.substatus,
+        timestamp(group.substatus_since), group.priority, _optional_timestamp(group.priority_locked_at), short_id,
+        group.assignee, timestamp(group.first_seen), timestamp(group.last_seen), group.times_seen, group.level,
+        group.culprit, group.title, group.subtitle, group.message, group.platform,
+        _optional_timestamp(group.resolved_at), data, group.version,
+    )
+
+
+def _occurrence_row(change: OccurrenceChange | GrouplessOccurrence, occurrence: Document, group_id: int | None) -> Row:
+    """Step 6: the columns of the stored occurrence document (spec §7.4: groupless ones with their outcome)."""
+    environment = change.environment if isinstance(change, OccurrenceChange) else None
+    return (
+        occurrence["project_id"], occurrence["id"], group_id, change.group_key, change.outcome,
+        # Fingerprint hashes are hex, so a comma-joined string is an unambiguous array (see the upsert).
+        timestamp(change.t), occurrence["event_id"], ",".join(occurrence["fingerprint"]), occurrence["type"],
+        occurrence["issue_title"], occurrence["subtitle"], occurrence["culprit"], occurrence["level"],
+        _parse_timestamp(occurrence["detection_time"]), occurrence.get("evidence_display", []),
+        occurrence.get("evidence_data", {}), occurrence.get("priority"), occurrence.get("assignee"),
+        occurrence.get("resource_id"), environment or occurrence.get("environment") or "",
+    )

@@ -1,0 +1,126 @@
+"""What the grouping owner keeps per group key (the `groups` table) and per seen id, and how it is stored."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from grouptypes import GroupType
+from streams.core.grouping import GroupState, OccurrenceFacts, shallow_dict
+
+
+@dataclass(frozen=True)
+class TypeRules:
+    """What deciding needs of a group type (spec §9.2)."""
+
+    type_id: int
+    default_priority: int
+    noise_limit: int | None = None  # NoiseConfig.ignore_limit; None or ≤ 1: no noise gate (§13.1.2)
+    noise_seconds: int | None = None
+
+    @property
+    def has_noise_gate(self) -> bool:
+        return self.noise_limit is not None and self.noise_limit > 1
+
+
+def type_rules(group_type: type[GroupType]) -> TypeRules:
+    noise = group_type.noise_config
+    return TypeRules(
+        type_id=group_type.type_id,
+        default_priority=int(group_type.default_priority),
+        noise_limit=noise.ignore_limit if noise else None,
+        noise_seconds=noise.expiry_seconds if noise else None,
+    )
+
+
+@dataclass(frozen=True)
+class Pending:
+    """A quota request in flight for a key without a group (spec §13.2.5 steps 1 and 3)."""
+
+    request_id: str
+    t: float
+    creator: OccurrenceFacts
+    latest: OccurrenceFacts
+    times_seen: int
+    first_seen: float
+    last_seen: float
+    environments: tuple[str, ...]
+    # Bounds (first T, last T) of the deciding noise window: its held-back occurrences are linked (§13.1.5).
+    link_window: tuple[float, float] | None
+    # Occurrences stored groupless while waiting: linked on a grant, refused with the request otherwise.
+    waiting_ids: tuple[str, ...]
+    # What the post-process messages of the creator and of each waiting occurrence need, in arrival order
+    # (spec §18.1): the normalised occurrence without evidence_data, its event timestamp and environment.
+    forwards: tuple[dict[str, Any], ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        data = shallow_dict(self)
+        data["creator"] = self.creator.to_dict()
+        data["latest"] = self.latest.to_dict()
+        data["environments"] = list(self.environments)
+        data["waiting_ids"] = list(self.waiting_ids)
+        data["forwards"] = list(self.forwards)
+        data["link_window"] = list(self.link_window) if self.link_window else None
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Pending:
+        values = dict(data)
+        values["creator"] = OccurrenceFacts.from_dict(values["creator"])
+        values["latest"] = OccurrenceFacts.from_dict(values["latest"])
+        values["environments"] = tuple(values["environments"])
+        values["waiting_ids"] = tuple(values["waiting_ids"])
+        values["forwards"] = tuple(values.get("forwards", ()))
+        values["link_window"] = tuple(values["link_window"]) if values.get("link_window") else None
+        return cls(**values)
+
+
+@dataclass(frozen=True)
+class KeyState:
+    """Everything the owner keeps per group key in the `groups` table."""
+
+    offset: int = -1  # watermark: last grouping offset applied to this key (spec §2.4.2)
+    last_t: float = 0.0  # the monotonic decision time T' (spec §0.2)
+    generation: int = 0
+    group: GroupState | None = None
+    pending: Pending | None = None
+    # The wire form of the changes the message at `offset` emitted, without what the message itself or
+    # `group` holds: sent again if that message is read again (streams.core.decide.replayed_changes).
+    replay: tuple[dict[str, Any], ...] = ()
+    # The longest noise window any occurrence of this key was counted in (0: none). It bounds how long an
+    # idle key must be kept (`keep_seconds`); None for a state written before it was recorded: unknown.
+    noise_seconds: int | None = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "offset": self.offset,
+            "last_t": self.last_t,
+            "generation": self.generation,
+            "group": self.group.to_dict() if self.group else None,
+            "pending": self.pending.to_dict() if self.pending else None,
+            "replay": list(self.replay),
+            "noise_seconds": self.noise_seconds,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | None) -> KeyState:
+        if not data:
+            return cls()
+        return cls(
+            offset=data["offset"],
+            last_t=data["last_t"],
+            generation=data.get("generation", 0),
+            group=GroupState.from_dict(data["group"]) if data.get("group") else None,
+            pending=Pending.from_dict(data["pending"]) if data.get("pending") else None,
+            replay=tuple(data.get("replay") or ()),
+            noise_seconds=data.get("noise_seconds"),
+        )
+
+
+@dataclass(frozen=True)
+class SeenRecord:
+    """A dedupe window entry: when (T) and from which offset an id was recorded (spec §12.3)."""
+
+    t: float
+    offset: int
+    # The input record it came from ("topic:partition:offset"); None in entries written before it was kept.
+    source: str | None = None
