@@ -2,10 +2,13 @@
 from __future__ import annotations
 
 import hashlib
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 # Serialises concurrent `migrate` runs (two workers starting at once) on one database.
@@ -14,6 +17,14 @@ _ADVISORY_LOCK_ID = 0x1551E_91A7F0
 
 class MigrationError(Exception):
     """An applied migration no longer matches its file, or a file name is not `NNNN_name.sql`."""
+
+
+class SchemaUnavailable(Exception):
+    """The schema cannot be migrated; the message is one line saying why, without the password."""
+
+
+# A database host that drops packets would otherwise hold a start for minutes without a word.
+CONNECT_TIMEOUT_SECONDS = 10
 
 
 @dataclass(frozen=True)
@@ -71,3 +82,36 @@ def migrate(database_url: str, directory: Path = MIGRATIONS_DIR) -> list[str]:
         finally:
             conn.execute("SELECT pg_advisory_unlock(%s)", (_ADVISORY_LOCK_ID,))
     return applied_now
+
+
+def migrate_schema(
+    database_url: str,
+    *,
+    wait_seconds: float = 0.0,
+    apply: Callable[[str], list[str]] = migrate,
+    on_wait: Callable[[str], None] = lambda line: None,
+) -> list[str]:
+    """`migrate`, with every failure as one line (SchemaUnavailable, no password). Returns the versions applied.
+
+    An unreachable database is tried again, with backoff, for `wait_seconds` (a worker restarted during a
+    short outage must come back by itself); a migration that changed, or any other error, refuses at once.
+    """
+    params = conninfo_to_dict(database_url)
+    where = f"{params.get('host', 'localhost')}:{params.get('port', 5432)}/{params.get('dbname', '')}"
+    if "connect_timeout" not in params:
+        database_url = make_conninfo(database_url, connect_timeout=CONNECT_TIMEOUT_SECONDS)
+    deadline = time.monotonic() + wait_seconds
+    delay = 0.5
+    while True:
+        try:
+            return apply(database_url)
+        except MigrationError as error:
+            raise SchemaUnavailable(f"cannot migrate the schema of {where}: {error}") from None
+        except psycopg.Error as error:
+            reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+            if not isinstance(error, psycopg.OperationalError) or time.monotonic() + delay > deadline:
+                raise SchemaUnavailable(
+                    f"cannot migrate the schema of {where} (ISSUE_PLATFORM_DATABASE_URL): {reason}") from None
+            on_wait(f"PostgreSQL at {where} is not reachable ({reason}); trying again in {delay:.1f} s")
+            time.sleep(delay)
+            delay = min(delay * 2, 5.0)

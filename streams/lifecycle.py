@@ -2,8 +2,8 @@
 
 Before Faust starts, the worker applies pending schema migrations (storage.migrate, which holds a
 Postgres advisory lock, so workers starting together apply each migration once): a deployment started
-from a Procfile or a container needs no separate step to have its tables. An unreachable database
-stops the start with one line.
+from a Procfile or a container needs no separate step to have its tables. An unreachable database is
+waited for (`ISSUE_PLATFORM_START_DATABASE_WAIT_SECONDS`), then stops the start with one line.
 
 A data dir holds one deployment's tables: a file in it names the deployment (`Settings.deployment_id`),
 and a worker of another deployment refuses it rather than mixing that state into its own tables.
@@ -28,37 +28,17 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import psycopg
-from psycopg.conninfo import conninfo_to_dict, make_conninfo
-
-from storage.migrate import MigrationError, migrate
+from storage.migrate import SchemaUnavailable, migrate_schema
 from streams.settings import get_settings
 
 log = logging.getLogger(__name__)
 
 MARKER_NAME = "worker-running"
 DEPLOYMENT_FILE_NAME = "deployment"
-# A database host that drops packets would otherwise hold the start for minutes without a word.
-CONNECT_TIMEOUT_SECONDS = 10
 
 
 class StartRefused(Exception):
     """The worker cannot start; the message is one line saying why and what to do."""
-
-
-def migrate_schema(database_url: str) -> list[str]:
-    """Apply pending migrations before Faust starts (one line on failure). Returns the versions applied."""
-    params = conninfo_to_dict(database_url)
-    where = f"{params.get('host', 'localhost')}:{params.get('port', 5432)}/{params.get('dbname', '')}"
-    if "connect_timeout" not in params:
-        database_url = make_conninfo(database_url, connect_timeout=CONNECT_TIMEOUT_SECONDS)
-    try:
-        return migrate(database_url)
-    except MigrationError as error:
-        raise StartRefused(f"cannot migrate the schema of {where}: {error}") from None
-    except psycopg.Error as error:
-        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise StartRefused(f"cannot migrate the schema of {where} (ISSUE_PLATFORM_DATABASE_URL): {reason}") from None
 
 
 def claim_data_dir(data_dir: Path, deployment_id: str) -> None:
@@ -105,9 +85,11 @@ def run_worker(app: Any) -> None:
     settings = get_settings()
     data_dir = Path(app.conf.datadir)
     try:
-        applied = migrate_schema(settings.database_url)
+        # Faust has not set up logging yet: the waiting lines go to stderr.
+        applied = migrate_schema(settings.database_url, wait_seconds=settings.start_database_wait_seconds,
+                                 on_wait=lambda line: print(f"issue-platform: {line}", file=sys.stderr))
         claim_data_dir(data_dir, settings.deployment_id)
-    except StartRefused as error:
+    except (StartRefused, SchemaUnavailable) as error:
         print(f"issue-platform: {error}", file=sys.stderr)
         raise SystemExit(2) from None
     # Faust has not set up logging yet.

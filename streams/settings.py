@@ -63,6 +63,9 @@ class Settings(BaseSettings):
     rocksdb_block_cache_mb: int = Field(32, ge=1, le=8192)
     # How often each worker looks for idle keys of its `groups` partitions to forget (design §4).
     idle_key_sweep_seconds: float = Field(600.0, gt=0, le=86_400)
+    # How long a starting worker waits for an unreachable PostgreSQL before it refuses to start: a worker
+    # restarted during a short database outage starts once the database is back (0: refuse at once).
+    start_database_wait_seconds: float = Field(60.0, ge=0, le=3600)
 
     @property
     def deployment_id(self) -> str:

@@ -1,6 +1,7 @@
 """CLI commands `migrate` and `send-example` (spec §22)."""
 from __future__ import annotations
 
+import sys
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
@@ -8,12 +9,13 @@ from pathlib import Path
 import click
 import orjson
 
-from storage.migrate import migrate as apply_migrations
+from storage.migrate import SchemaUnavailable, migrate_schema
 from streams.app import app, settings
 from streams.commands.running import run_in_app
 from streams.core.timestamps import format_datetime
 from streams.topics import ingest_topic
 
+EXIT_UNAVAILABLE = 1
 EXAMPLE_FILE = Path(__file__).parent.parent / "examples" / "file-io-main-thread.json"
 
 
@@ -25,7 +27,11 @@ def migrate(ctx: click.Context) -> None:
 
 
 async def apply_schema() -> None:
-    applied = apply_migrations(settings.database_url)
+    try:
+        applied = migrate_schema(settings.database_url)
+    except SchemaUnavailable as error:
+        print(f"issue-platform migrate: {error}", file=sys.stderr)
+        raise SystemExit(EXIT_UNAVAILABLE) from None
     print(f"applied {len(applied)} migration(s): {', '.join(applied)}" if applied else "schema is up to date")
 
 
