@@ -246,7 +246,9 @@ class BatchPlan:
             if isinstance(change, OccurrenceChange) and not change.occurrence_stored:
                 group_id = persisted[change.identity].id
                 hourly[(group_id, hour(change.t))] += 1
-                environments.setdefault((group_id, change.environment or ""), timestamp(change.t))
+                seen_in = (group_id, change.environment or "")
+                if seen_in not in environments:  # no datetime built for an environment already seen
+                    environments[seen_in] = timestamp(change.t)
         for group_id, received, environment in linked:
             hourly[(group_id, hour(received.timestamp()))] += 1
             environments.setdefault((group_id, environment), received)
