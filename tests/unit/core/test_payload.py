@@ -25,7 +25,7 @@ from streams.core.payload import (
 )
 from streams.core.rejection import Reason, Rejection
 
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
 SHARED_FIXTURES = Path("/work/shared/fixtures")
 
 # spec §9.6: the built-in type ids; type 1 (error) is deliberately absent

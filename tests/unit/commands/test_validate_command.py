@@ -11,7 +11,7 @@ import pytest
 
 from streams.core.rejection import Reason
 
-FIXTURES = Path(__file__).parent.parent / "fixtures"
+FIXTURES = Path(__file__).parents[2] / "fixtures"
 VALID = sorted(FIXTURES.glob("*.json"))
 INVALID = sorted((FIXTURES / "invalid").glob("*.json"))
 CLI = str(Path(sys.executable).with_name("issue-platform"))

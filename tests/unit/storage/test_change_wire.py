@@ -40,7 +40,7 @@ from streams.core.noise import NoiseState, count_in_window
 
 # Written by the code before the typed records existed (captured at cd2b48a, with this file's `scenario`):
 # each line is {"scenario", "wire"} (a group-changes message) or {"scenario", "state"} (a key's table form).
-FIXTURE = Path(__file__).parents[1] / "fixtures" / "group-changes-wire.jsonl"
+FIXTURE = Path(__file__).parents[2] / "fixtures" / "group-changes-wire.jsonl"
 
 KEY = "1:" + "b" * 32
 REFUSED_KEY = "1:" + "c" * 32

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from streams.core.payload import Occurrence, StatusChange, parse_payload
 from streams.core.rejection import Reason, Rejection
-from tests.unit.test_payload import is_registered, occurrence_doc, status_change_doc
+from tests.unit.core.test_payload import is_registered, occurrence_doc, status_change_doc
 
 MODEST = settings(max_examples=250, deadline=None)
 

@@ -25,8 +25,8 @@ from storage.sink_plan import (
 )
 from streams.core.decide import Decision, decide_occurrence
 from streams.core.group_state import KeyState
-from tests.unit.test_change_wire import incoming
-from tests.unit.test_decide import KEY, NO_NOISE, created_state, facts, grant, occur
+from tests.unit.storage.test_change_wire import incoming
+from tests.unit.core.test_decide import KEY, NO_NOISE, created_state, facts, grant, occur
 
 HOUR = 1_700_002_800.0  # a whole hour, epoch seconds
 

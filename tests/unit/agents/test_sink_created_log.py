@@ -7,7 +7,7 @@ import pytest
 
 from storage.sink_plan import BatchResult, ChangeRecord, PersistedGroup
 from streams.agents import sink
-from tests.unit.test_sink_plan import group_change
+from tests.unit.storage.test_sink_plan import group_change
 
 KEY = "1:a8ce928310aeaf1a510e621f9776b3d4"
 

@@ -11,7 +11,7 @@ from streams.core.decide import FORGET_MARGIN_SECONDS, decide_forget, is_idle, k
 from streams.core.group_state import KeyState
 from streams.core.grouping import Outcome
 from streams.settings import SettingsError, load_settings
-from tests.unit.test_decide import NO_NOISE, NOISE_3, created_state, facts, grant, occur
+from tests.unit.core.test_decide import NO_NOISE, NOISE_3, created_state, facts, grant, occur
 
 KEEP = 3660.0
 # Held back once (NoiseConfig(3, 1 h)): no group, no pending, generation 0.
