@@ -46,22 +46,21 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Callable
-from io import BytesIO
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from importlib import metadata
+from io import BytesIO
 from pathlib import Path
 from typing import Any
 
 import orjson
 import psycopg
-from aiokafka import AIOKafkaProducer
 
 from bench.firehose import Firehose, FirehoseConfig, GroundTruth, generate
+from bench.passthrough import fill
 from bench.topics import delete_topics_containing, topic_names
-from streams.settings import MAX_RECORD_BYTES, Settings
+from streams.settings import Settings
 from tests.integration.harness import (
-    BROKER,
     CLI,
     REPO_ROOT,
     Deployment,
@@ -234,18 +233,7 @@ class Measurement:
 
 
 async def produce_all(topic: str, records: list[tuple[bytes, bytes]]) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=BROKER, acks="all", linger_ms=5, max_request_size=MAX_RECORD_BYTES)
-    await producer.start()
-    try:
-        pending = []
-        for key, value in records:
-            pending.append(await producer.send(topic, value, key=key))
-            if len(pending) >= SEND_CHUNK:
-                await asyncio.gather(*pending)
-                pending.clear()
-        await asyncio.gather(*pending)
-    finally:
-        await producer.stop()
+    await fill(topic, records, len(records))
 
 
 def wait_until_ready(deployment: Deployment, worker: Worker, conn: psycopg.Connection[Any], timeout: float) -> None:
