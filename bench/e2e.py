@@ -75,7 +75,6 @@ DEFAULT_OCCURRENCES = 10_000
 WARM_UP_PROJECT = 1_000_000  # outside every project of the firehose
 WARM_UP_TYPE = 4001  # no noise gate: one occurrence makes a group
 WORKER_LOG_LEVEL = "warn"  # Faust spells warning `warn`
-SEND_CHUNK = 5000  # produce futures awaited together: bounded memory, no per-message wait
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
