@@ -5,7 +5,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from pydantic_settings.exceptions import SettingsError as SourceError
 
@@ -63,6 +63,11 @@ class Settings(BaseSettings):
     rocksdb_block_cache_mb: int = Field(32, ge=1, le=8192)
     # How often each worker looks for idle keys of its `groups` partitions to forget (design §4).
     idle_key_sweep_seconds: float = Field(600.0, gt=0, le=86_400)
+    # A deployment that serves real traffic: refuses test-only settings such as fault injection.
+    production: bool = False
+    # Test only (issue 11 item 4): `fail_produce:<topic name without prefix>:<n>` makes the n-th record this
+    # worker produces to that topic fail as a delivery timeout would, without sending it. Empty: off.
+    fault_injection: str = Field("", pattern=r"^(fail_produce:[A-Za-z0-9._-]+:[1-9][0-9]*)?$")
     # How long a starting worker waits for an unreachable PostgreSQL before it refuses to start: a worker
     # restarted during a short database outage starts once the database is back (0: refuse at once).
     start_database_wait_seconds: float = Field(60.0, ge=0, le=3600)
@@ -96,6 +101,13 @@ class Settings(BaseSettings):
             raise ValueError("must be a postgresql://user:password@host:port/database URL")
         return value
 
+    @model_validator(mode="after")
+    def _no_fault_injection_in_production(self) -> Settings:
+        if self.production and self.fault_injection:
+            raise ValueError(
+                f"{ENV_PREFIX}FAULT_INJECTION is for tests only and is refused when {ENV_PREFIX}PRODUCTION is set")
+        return self
+
     @field_validator("grouptype_modules", mode="before")
     @classmethod
     def _split_module_list(cls, value: object) -> object:
@@ -109,6 +121,9 @@ def describe_error(error: ValidationError) -> str:
     """One line per broken setting, naming the environment variable a person would set."""
     lines = []
     for item in error.errors():
+        if not item["loc"]:  # a rule over several settings names them in its message
+            lines.append(f"invalid settings: {item['msg'].removeprefix('Value error, ')}")
+            continue
         name = ENV_PREFIX + "_".join(str(part) for part in item["loc"]).upper()
         lines.append(f"invalid setting {name}: {item['msg']}")
     return "; ".join(lines)

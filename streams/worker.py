@@ -11,9 +11,11 @@ from faust.cli.base import cli
 from faust.web import View
 
 from streams.agents import dlq, grouping, ingest, options, quota, sink
+from streams.agents.failure import StopOnFailedProduce
 from streams.app import app, settings
 from streams.commands import basics, flags, validate
 from streams.commands import dlq as dlq_commands
+from streams.faust_compat import faults
 from streams.faust_compat.diagnostics import install_task_dump_signal
 from streams.timers import housekeeping, idle_keys
 from streams.topics import (
@@ -89,6 +91,8 @@ def build() -> faust.App:
     if _built:
         return app
     _built = True
+    faults.install(settings.fault_injection)  # off unless a test sets it (refused in production)
+    app.sensors.add(StopOnFailedProduce())
     for topic, fun, name, concurrency in AGENTS:
         app.agent(topic, name=name, concurrency=concurrency)(fun)
     for seconds, timer, name, on_leader in TIMERS:

@@ -12,9 +12,10 @@ import logging
 import os
 import sys
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import psycopg
+from faust.sensors import Sensor
 from psycopg_pool import PoolTimeout
 
 T = TypeVar("T")
@@ -63,3 +64,28 @@ async def retry_transient(
             await asyncio.sleep(delay)
             delay = min(delay * 2, max_delay)
             attempt += 1
+
+
+def stop_worker_now(line: str) -> None:
+    """Stop at once with one log line (no traceback): the message says everything."""
+    log.critical("%s; stopping the worker before any later offset is committed", line)
+    for stream in (sys.stdout, sys.stderr):
+        stream.flush()
+    os._exit(EXIT_CODE)
+
+
+class StopOnFailedProduce(Sensor):
+    """A produce that failed after the client's own retries stops the worker (spec §2.4.8).
+
+    Faust only logs a failed send and goes on; its next commit would then pass the input whose output was
+    lost. The failure reaches this sensor from the send's done-callback, before the flush that precedes
+    every commit returns, so exiting here keeps the input uncommitted: it is read again.
+    """
+
+    def on_send_initiated(self, producer: Any, topic: str, message: Any, keysize: int, valsize: int) -> Any:
+        return topic, message.partition, message.key
+
+    def on_send_error(self, producer: Any, exc: BaseException, state: Any) -> None:
+        topic, partition, key = state if isinstance(state, tuple) else ("?", None, None)
+        where = f"partition {partition}" if partition is not None else f"the partition of key {key!r}"
+        stop_worker_now(f"produce to {topic} ({where}) failed: {type(exc).__name__}: {exc}")

@@ -21,6 +21,7 @@ _TOPIC = "streams/faust_compat/topic_ready.py"
 _SEEK = "streams/faust_compat/seek.py"
 _READS = "streams/faust_compat/internals.py"
 _TRACE = "streams/faust_compat/offset_trace.py"
+_IDEMPOTENT = "streams/faust_compat/idempotence.py"
 
 # name: (sha256 of its source (of its value, for a constant), what to re-check when it changes)
 GUARDED: dict[str, tuple[str, str]] = {
@@ -43,7 +44,19 @@ GUARDED: dict[str, tuple[str, str]] = {
     "faust.transport.consumer.Consumer.perform_seek": (
         "0e8c130ff4b0afd82c0be9c5fd831316e10febc62c94032833911096e156d7c6",
         f"{_SEEK} skips it in a generation already sought: is a second seek still harmful, still needed?"),
+    "faust.transport.drivers.aiokafka.Producer._settings_extra": (
+        "a4c7bc41b63822236e4c9be1c49437d091f58c1b3a983eecabb7362a819aa8bd",
+        f"{_IDEMPOTENT} adds idempotence to it: does Faust now enable it outside transactions too?"),
+    "faust.worker.Worker._setup_spinner_handler": (
+        "18cb28ef5b3de2127fac784ae258415ebba037159d97beaed3cb10e1c499c949",
+        "streams/faust_compat/log_level.py restores the root level after it: does it still set the root to DEBUG?"),
     # Relied on by the patches.
+    "faust.transport.drivers.aiokafka.Producer.send": (
+        "0b5bd08f52e5e2a90ff6307dbfc3c97afb01cb2687835e8fe8486c5bcad02dc1",
+        "streams/faust_compat/faults.py wraps it in tests: it must still return the delivery future unawaited."),
+    "faust.transport.drivers.aiokafka.Producer._new_producer": (
+        "e72355c3430ed02f5202c83e2f5ef7daf484f33aa40e62f98fe3adec3e18aa17",
+        f"{_IDEMPOTENT}: the producer must still be built from _settings_extra() last, so its keys win."),
     "faust.transport.producer.ProducerBuffer.flush_atmost": (
         "4966e8c5f9b42eb97abe3f93cbc9bc566a22bdea01ae5328c5a6593414820323",
         f"{_FLUSH}: the 0.1 s early return our flush replaces lives here; fixed upstream, drop the patch."),

@@ -1,0 +1,78 @@
+"""The idempotent-producer and log-level patches, and the test-only produce fault (spec §2.4.8, issue 11)."""
+from __future__ import annotations
+
+import asyncio
+import logging
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from aiokafka.errors import KafkaTimeoutError
+from faust.transport.drivers import aiokafka as faust_aiokafka
+
+from streams.faust_compat import faults, idempotence, log_level
+
+
+def test_outside_a_transaction_faust_alone_leaves_idempotence_off() -> None:
+    producer = SimpleNamespace(app=SimpleNamespace(in_transaction=False))
+    assert "enable_idempotence" not in idempotence._original_settings_extra(producer)
+
+
+def test_the_patch_makes_every_producer_idempotent_with_acks_all() -> None:
+    producer = SimpleNamespace(app=SimpleNamespace(in_transaction=False))
+    assert idempotence._settings_extra_idempotent(producer) == {"acks": "all", "enable_idempotence": True}
+
+
+def test_no_fault_spec_installs_nothing() -> None:
+    assert faults.install("") is None
+    assert faults.parse("") is None
+
+
+def test_the_nth_record_to_the_chosen_topic_fails_as_a_timeout_and_is_not_sent(monkeypatch: pytest.MonkeyPatch) -> None:
+    sent: list[tuple[str, Any]] = []
+
+    async def original(self: Any, topic: str, key: Any, value: Any, partition: Any, timestamp: Any, headers: Any,
+                       **kwargs: Any) -> str:
+        sent.append((topic, value))
+        return "delivered"
+
+    monkeypatch.setattr(faults, "_original_send", original)
+    send = faults.failing_send(faults.FailProduce("issue-platform-group-changes", 2))
+
+    async def run() -> list[Any]:
+        results = []
+        for index, topic in enumerate(["p.issue-platform-group-changes", "p.other", "p.issue-platform-group-changes",
+                                       "p.issue-platform-group-changes"]):
+            results.append(await send(None, topic, None, index, None, None, None))
+        return results
+
+    results = asyncio.run(run())
+    assert [value for _, value in sent] == [0, 1, 3]  # the second group change (value 2) never left
+    failed = results[2]
+    assert isinstance(failed, asyncio.Future) and isinstance(failed.exception(), KafkaTimeoutError)
+    assert results[3] == "delivered"  # only the n-th fails
+
+
+def test_install_replaces_the_drivers_send(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(faust_aiokafka.Producer, "send", faust_aiokafka.Producer.send)  # restored afterwards
+    patch = faults.install("fail_produce:issue-platform-grouping:1")
+    assert patch is not None and patch.is_installed()
+
+
+class _SpinnerWorker:
+    spinner = SimpleNamespace()  # truthy: Faust adds its spinner handler
+
+
+def test_faust_alone_lowers_the_root_logger_to_debug_for_its_spinner() -> None:
+    logger = logging.getLogger("spinner-probe-original")
+    logger.addHandler(logging.NullHandler())
+    log_level._original_setup_spinner_handler(_SpinnerWorker(), logger, logging.WARNING)
+    assert logger.level == logging.DEBUG
+
+
+def test_the_patch_keeps_the_workers_level_so_debug_calls_build_no_record() -> None:
+    logger = logging.getLogger("spinner-probe-patched")
+    logger.addHandler(logging.NullHandler())
+    log_level._setup_spinner_handler_keeping_level(_SpinnerWorker(), logger, logging.WARNING)
+    assert logger.level == logging.WARNING
+    assert not logger.isEnabledFor(logging.DEBUG)
