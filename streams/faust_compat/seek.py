@@ -19,12 +19,18 @@ Upstream: the order comes from faust-streaming PR #241 (commit 6f3c7830, "fix ra
 rebalance"), which moved `resume_partitions` ahead of `perform_seek`; PR #217 (issue #216) had fixed the
 same race the other way round (seek first) for apps without tables. Unchanged in faust-streaming's newest
 code (181b1840, 2026-08-20).
+
+Each seek's positions (the committed offset, or where the reset policy put a partition with none) are
+handed to the listeners of `add_seek_listener`: the hole guard (streams/agents/holes.py, spec §2.4.9)
+checks that the first record delivered after a seek is the one at the position sought.
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.errors import IllegalStateError
 from faust.tables.recovery import Recovery
 from faust.transport.consumer import Consumer
 
@@ -38,18 +44,39 @@ def is_changelog(topic: str) -> bool:
     return topic.endswith("-changelog") or topic.endswith("__assignor-__leader")
 
 
+# The input positions of the latest seek: written in Faust's consumer thread (where aiokafka runs), read on
+# the main thread once that seek has returned. One consumer group per worker, so one value.
+_last_positions: dict[TopicPartition, int] = {}
+SeekListener = Callable[[Mapping[TopicPartition, int]], None]
+_seek_listeners: list[SeekListener] = []
+
+
+def add_seek_listener(listener: SeekListener) -> None:
+    """Call `listener` on the main thread with {input partition: position} after every seek to committed."""
+    _seek_listeners.append(listener)
+
+
 async def _seek_to_committed_always(self: Any, *partitions: TopicPartition) -> dict[TopicPartition, int | None]:
+    global _last_positions
     committed = await _original_seek_to_committed(self, *partitions)
     inputs = {tp: offset for tp, offset in committed.items() if not is_changelog(tp.topic)}
+    positions = {tp: offset for tp, offset in inputs.items() if offset is not None and offset >= 0}
     never = [tp for tp, offset in inputs.items() if offset is None or offset < 0]
     for tp, offset in inputs.items():
         if offset == 0:
             self._fetcher.seek_to(tp, 0)  # noqa: SLF001
     if never:
         if self._auto_offset_reset == "latest":  # noqa: SLF001
-            await self.seek_to_end(*never)
+            reset = await self.seek_to_end(*never)
         else:
-            await self.seek_to_beginning(*never)
+            reset = await self.seek_to_beginning(*never)
+        if reset:  # done: each position is known now and `position` returns at once
+            for tp in never:
+                try:
+                    positions[tp] = await self.position(tp)
+                except IllegalStateError:  # unassigned meanwhile (a new rebalance): no baseline for it
+                    pass
+    _last_positions = positions
     return committed
 
 
@@ -90,7 +117,12 @@ async def _seek_inputs_before_resuming(self: Any, generation_id: int = 0) -> Non
 async def _perform_seek_unless_sought(self: Any) -> None:
     if getattr(self, _SOUGHT_IN, None) == self.app.consumer_generation_id:
         return  # this generation's inputs were sought moments ago, while paused
+    global _last_positions
+    _last_positions = {}  # a seek that records nothing must not hand on an older seek's positions
     await _original_perform_seek(self)
+    positions = dict(_last_positions)
+    for listener in _seek_listeners:
+        listener(positions)
 
 
 def wrap_current_perform_seek() -> None:

@@ -96,6 +96,15 @@ GUARDED: dict[str, tuple[str, str]] = {
     "aiokafka.consumer.consumer.AIOKafkaConsumer.__init__": (
         "01506f316191f7c99c785bec915756d1560029a6fad75cba6f4da71e343a8163",
         f"{_SEEK} reads _auto_offset_reset, set here."),
+    "aiokafka.consumer.consumer.AIOKafkaConsumer.seek_to_beginning": (
+        "231229deedd7d1ef48b4fdc570c3679a142779a358c7e7bd5cb1b3384bae2c9b",
+        f"{_SEEK} records the position after it only when it returns True: still 'the reset is done'?"),
+    "aiokafka.consumer.consumer.AIOKafkaConsumer.seek_to_end": (
+        "2096f4ad08a1be834dbe0a6efdd0e7fa2724b228ab0ed34c3efd503301d31269",
+        f"{_SEEK} records the position after it only when it returns True: still 'the reset is done'?"),
+    "aiokafka.consumer.consumer.AIOKafkaConsumer.position": (
+        "2512259a90a2ebd7ffdc3d430f9700178c49734397e35d8f0486f051665cb839",
+        f"{_SEEK} reads the reset position with it (the hole guard's baseline): still at once when valid?"),
     "faust.transport.drivers.aiokafka.AIOKafkaConsumerThread.seek_to_committed": (
         "775ab0adc4b052abee204d5347a556412b1f77ed4de971adde69a55a1cb6f908",
         f"{_SEEK}: Faust must still reach aiokafka's seek_to_committed through this."),

@@ -113,17 +113,23 @@ def _install(monkeypatch: pytest.MonkeyPatch, *names: str) -> None:
 
 
 class RecordingFetcher:
-    """Where aiokafka's consumer asks its fetcher to position partitions."""
+    """Where aiokafka's consumer asks its fetcher to position partitions; a reset lands on `reset_position`."""
 
-    def __init__(self) -> None:
+    def __init__(self, consumer: AIOKafkaConsumer | None = None, reset_position: int = 0) -> None:
         self.sought: dict[TopicPartition, int] = {}
         self.resets: list[tuple[set[TopicPartition], int]] = []
+        self.consumer = consumer
+        self.reset_position = reset_position
 
     def seek_to(self, tp: TopicPartition, offset: int) -> None:
         self.sought[tp] = offset
 
     def request_offset_reset(self, tps: Iterable[TopicPartition], strategy: int) -> asyncio.Future[bool]:
         self.resets.append((set(tps), strategy))
+        if self.consumer is not None:  # as aiokafka's fetcher does once the broker answered the offset request
+            assignment = self.consumer._subscription.subscription.assignment
+            for tp in tps:
+                assignment.state_value(tp).reset_to(self.reset_position)
         done: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
         done.set_result(True)
         return done
@@ -155,7 +161,8 @@ async def test_seek_to_committed_also_positions_partitions_committed_at_0_or_nev
                                 auto_offset_reset=reset_policy)
     try:
         consumer._subscription.assign_from_user(set(committed))
-        fetcher = RecordingFetcher()
+        end = 42
+        fetcher = RecordingFetcher(consumer, reset_position=end if reset_policy == "latest" else 0)
         consumer._fetcher = fetcher  # type: ignore[assignment]
         consumer._coordinator = QuietCoordinator()  # type: ignore[assignment]
 
@@ -166,8 +173,35 @@ async def test_seek_to_committed_also_positions_partitions_committed_at_0_or_nev
         assert await consumer.seek_to_committed() == committed
         assert fetcher.sought == {zero: 0, later: 5}  # the changelog's position is Faust's recovery's
         assert fetcher.resets == [({never}, strategy)]
+        # The positions every input partition was sought to, for the hole guard's baseline.
+        assert seek._last_positions == {never: end if reset_policy == "latest" else 0, zero: 0, later: 5}
     finally:
         await consumer.stop()
+
+
+async def test_each_real_seek_hands_its_positions_to_the_listeners_on_the_calling_thread(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    heard: list[dict[Any, int]] = []
+    monkeypatch.setattr(seek, "_seek_listeners", [lambda positions: heard.append(dict(positions))])
+    grouping = TopicPartition("t1.issue-platform-grouping", 0)
+
+    async def seek_recording(self: SeekCounter) -> None:
+        self.seeks += 1
+        seek._last_positions = {grouping: 10 * self.seeks}  # what _seek_to_committed_always leaves behind
+
+    async def seek_recording_nothing(self: SeekCounter) -> None:
+        self.seeks += 1
+
+    consumer = SeekCounter()
+    monkeypatch.setattr(seek, "_original_perform_seek", seek_recording)
+    await seek._perform_seek_unless_sought(consumer)
+    setattr(consumer, seek._SOUGHT_IN, 7)
+    await seek._perform_seek_unless_sought(consumer)  # skipped: nothing sought, nothing heard
+    setattr(consumer, seek._SOUGHT_IN, None)
+    monkeypatch.setattr(seek, "_original_perform_seek", seek_recording_nothing)
+    await seek._perform_seek_unless_sought(consumer)  # a seek that recorded nothing hands on nothing stale
+    assert heard == [{grouping: 10}, {}]
 
 
 class PausedInputConsumer:
