@@ -2,8 +2,9 @@
 
 storage.sink_writer runs the numbered commit protocol and asks Postgres only what Postgres alone knows: how far
 each partition is applied, which replayed occurrences are stored, group ids and short ids, which count ids are
-new, which rows a link or a refusal touched. Everything else is decided here, under the same step numbers:
-which changes continue each partition (1), and every row the batch writes (2-12).
+new, which rows a link or a refusal touched, which keys wait behind a parked change. Everything else is decided
+here, under the same step numbers: which changes continue each partition and which are parked (1), and every
+row the batch writes (2-12); and, for a batch that failed for good, how it is cut to find the change that fails.
 """
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from storage.changes import (
     IngestDrop,
     OccurrenceChange,
     QuotaRefusal,
+    encode_change,
 )
 
 # The outcomes of spec §7.4 that are counted per (project, type, outcome). `pending_quota` is a transient
@@ -31,6 +33,8 @@ COUNTED_OUTCOMES = frozenset({"ingest_disabled", "rate_limited", "duplicate", "h
 
 GroupIdentity = tuple[str, int]  # (group key, generation): one row of `groups`
 Row = tuple[Any, ...]
+Coordinates = tuple[int, int]  # (partition, offset) of one group-changes message
+PartitionKey = tuple[int, str]  # (partition, group key): the changes that must apply in offset order
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,10 +53,39 @@ class PersistedGroup:
     project_slug: str
 
 
+@dataclass(frozen=True, slots=True)
+class ChangeFailure:
+    """Why a change could not be applied alone, for a reason trying again cannot fix (spec §2.4.12)."""
+
+    error: str  # the database's words
+    sqlstate: str | None
+    attempts: int  # times it was tried alone and failed
+
+
+@dataclass(frozen=True, slots=True)
+class ParkedChange:
+    """A change moved to `sink_parked` instead of being applied (spec §2.4.12)."""
+
+    record: ChangeRecord
+    failure: ChangeFailure | None  # None: it did not fail, it waits behind `behind`
+    behind: int | None  # the offset of the parked change of its key it waits behind
+
+    def row(self) -> Row:
+        """(partition, offset, group key, wire bytes, behind, error, sqlstate, attempts) of its `sink_parked` row."""
+        record, failure = self.record, self.failure
+        error = failure.error if failure is not None else f"waits behind the parked change at offset {self.behind}"
+        return (record.partition, record.offset, record.change.group_key, encode_change(record.change), self.behind,
+                error, failure.sqlstate if failure is not None else None, failure.attempts if failure else 0)
+
+
 @dataclass
 class BatchResult:
     applied: list[ChangeRecord] = field(default_factory=list)
     skipped: list[ChangeRecord] = field(default_factory=list)
+    # Moved to `sink_parked` (spec §2.4.12), in offset order; their offsets count as done in `through`.
+    parked: list[ParkedChange] = field(default_factory=list)
+    # Read again while parked since an earlier batch: neither applied nor forwarded.
+    still_parked: list[ChangeRecord] = field(default_factory=list)
     # Changes beyond a hole in their partition's offsets: not written; to be read again from `holes`.
     deferred: list[ChangeRecord] = field(default_factory=list)
     # partition → the first offset this sink has not seen: the consumer must seek back there.
@@ -98,6 +131,60 @@ def contiguous(changes: Sequence[ChangeRecord], applied_up_to: Mapping[int, int]
             result.holes[partition] = next_offset
             result.deferred.append(record)
     return result
+
+
+def set_aside(
+    result: BatchResult, failed: Mapping[Coordinates, ChangeFailure], waiting: Mapping[PartitionKey, int]
+) -> None:
+    """Move to `parked` each continuing change that failed alone (`failed`) and each later change of its key,
+    and every change of a key that already waits in its partition (`waiting`: → the offset of the key's first
+    parked change). A key's changes apply in offset order or not at all, so what follows a parked change waits
+    behind it until `parked retry` applies them together (spec §2.4.12).
+
+    A change read again (`skipped`) at or after its key's first parked offset was parked, not applied: it
+    moves to `still_parked`, so nothing is forwarded for it.
+    """
+    skipped: list[ChangeRecord] = []
+    for record in result.skipped:
+        head = waiting.get((record.partition, record.change.group_key))
+        (result.still_parked if head is not None and record.offset >= head else skipped).append(record)
+    result.skipped = skipped
+    heads = dict(waiting)
+    applied: list[ChangeRecord] = []
+    for record in result.applied:  # in offset order per partition (contiguous)
+        key = (record.partition, record.change.group_key)
+        failure = failed.get((record.partition, record.offset))
+        if failure is None and key not in heads:
+            applied.append(record)
+            continue
+        result.parked.append(ParkedChange(record, failure, heads.get(key)))
+        heads.setdefault(key, record.offset)
+    result.applied = applied
+
+
+def halves(changes: Sequence[ChangeRecord]) -> tuple[list[ChangeRecord], list[ChangeRecord]]:
+    """A batch that failed, cut in two to find the change that fails (spec §2.4.12): the first half holds
+    each partition's earlier offsets, so writing it first keeps every partition in order."""
+    ordered = sorted(changes, key=lambda r: (r.partition, r.offset))
+    middle = len(ordered) // 2
+    return ordered[:middle], ordered[middle:]
+
+
+def merged(results: Iterable[BatchResult]) -> BatchResult:
+    """One result for a batch written in parts, one transaction each, in order, as if written at once."""
+    total = BatchResult()
+    for result in results:
+        total.applied += result.applied
+        total.skipped += result.skipped
+        total.parked += result.parked
+        total.still_parked += result.still_parked
+        total.deferred += result.deferred
+        for partition, offset in result.holes.items():
+            total.holes[partition] = min(offset, total.holes.get(partition, offset))
+        for partition, offset in result.through.items():
+            total.through[partition] = max(offset, total.through.get(partition, offset))
+        total.groups.update(result.groups)
+    return total
 
 
 def stored_occurrence(change: Change) -> Document | None:
@@ -176,6 +263,10 @@ class BatchPlan:
         self.newest = {identity: newest[identity] for identity in sorted(newest)}  # key order: lock order
         self.refusals = [change for change in changes if isinstance(change, QuotaRefusal)]  # 8
         self.count_ids = sorted({count_id for change in changes if (count_id := _count_id(change)) is not None})  # 11
+
+    def missing_groups(self, persisted: Mapping[GroupIdentity, PersistedGroup]) -> list[GroupIdentity]:
+        """Groups the changes name that have no row even after step 4: those changes cannot be applied."""
+        return sorted({change.identity for change in self.grouped} - persisted.keys())
 
     # 4
     def short_id_requests(self, existing: Iterable[GroupIdentity]) -> list[ShortIdRequest]:

@@ -5,7 +5,9 @@ Commit protocol of a batch (the caller opens the transaction, commits it, and on
    them: those were committed by an earlier attempt, so additive writes happen once. Drop, too, every
    change marked `replay` (sent again by the grouping owner after a crash) whose occurrence is already
    stored. Apply a partition's changes only without gaps from where the sink stopped: after a missing
-   offset the rest waits (`deferred`), and the caller seeks the partition back to it (`holes`).
+   offset the rest waits (`deferred`), and the caller seeks the partition back to it (`holes`). Set aside
+   for `sink_parked` (spec §2.4.12) each change the caller found failing alone, and every change of a key
+   with a parked change in its partition: a key's changes apply in offset order or wait together.
 2. Create the projects the batch mentions (default settings, spec §11.1), in id order.
 3. Store embedded events; the first event written for (project_id, event_id) wins (spec §5.6).
 4. Upsert groups, coalesced to the newest version per (group key, generation), in key order so that
@@ -22,29 +24,40 @@ Commit protocol of a batch (the caller opens the transaction, commits it, and on
 10. Store activities under their deterministic ids (spec §18.2).
 11. Add counted drops (spec §7.4) to `drop_counters`, one statement per (project, type, outcome). A drop
     with a count id (ingest-stage drops, duplicates) is counted the first time its id is recorded.
-12. Record the highest applied offset per partition in `sink_offsets`.
+12. Park what step 1 set aside in `sink_parked`, then record the highest offset per partition that is applied
+    or parked in `sink_offsets`: a parked change is done for the partition, which moves on.
 The groups of every change in the batch, applied now or before, are returned so the caller can forward
 post-process and activity messages for all of them (re-sent messages carry the same id, spec §2.3.4).
+
+A batch that fails for a reason of its own changes (`is_change_failure`) is cut in halves by `write_or_park`,
+each written in its own transaction, until the change that fails alone is found; tried alone once more, it is
+then written with `failed` naming it, which parks it (spec §2.4.12). `retry_parked` applies a key's parked
+changes later through the same steps 2-11.
 
 This module is the SQL of each step; what each step writes is decided in storage.sink_plan.
 """
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextlib import nullcontext
 from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
+import psycopg
 from psycopg import AsyncConnection, AsyncCursor
 
-from storage.changes import QuotaRefusal
+from storage.changes import QuotaRefusal, decode_change
 from storage.sink_plan import (
     BatchPlan,
     BatchResult,
+    ChangeFailure,
     ChangeRecord,
+    Coordinates,
     GroupIdentity,
+    ParkedChange,
+    PartitionKey,
     PersistedGroup,
     Row,
     ShortIdRequest,
@@ -52,42 +65,66 @@ from storage.sink_plan import (
     contiguous,
     drop_stored_replays,
     group_identities,
+    halves,
+    merged,
     partitions,
     replays_to_check,
+    set_aside,
 )
 
 
 async def write_batch(
-    conn: AsyncConnection, topic: str, changes: Sequence[ChangeRecord], *, pipeline: bool = True, gapless: bool = True
+    conn: AsyncConnection,
+    topic: str,
+    changes: Sequence[ChangeRecord],
+    *,
+    pipeline: bool = True,
+    gapless: bool = True,
+    failed: Mapping[Coordinates, ChangeFailure] | None = None,
 ) -> BatchResult:
+    """`failed`: changes found failing alone, to park instead of applying (spec §2.4.12)."""
     if not changes:
         return BatchResult()
     # Pipeline mode: statements whose results are not read go out without waiting for the one before.
     # `pipeline=False` only for bench/sink_bench.py's naive writer, which sends one statement at a time.
     async with (conn.pipeline() if pipeline else nullcontext()), conn.cursor() as cur:
-        # psycopg prepares a statement on its fifth use, and Postgres then switches it to a generic plan,
-        # which cannot see how many rows a batch brings: batches of 5,000 went from 0.25 s to 7-10 s
-        # after the eleventh (bench/sink_bench.py). A custom plan per execution keeps them at 0.25 s.
-        await cur.execute("SET LOCAL plan_cache_mode = force_custom_plan")
+        await _custom_plans(cur)
         applied_up_to = await _lock_partitions(cur, topic, partitions(changes))  # 1
         result = contiguous(changes, applied_up_to, gapless=gapless)
+        set_aside(result, failed or {}, await _waiting_keys(cur, topic, partitions(changes)))
         drop_stored_replays(result, await _stored_occurrences(cur, replays_to_check(result.applied)))
-        plan = BatchPlan(result.applied)
-        await _create_projects(cur, plan.project_ids)  # 2
-        await _insert_rows(cur, _INSERT_EVENT, _EVENT_TYPES, plan.event_rows)  # 3
-        created = await _upsert_groups(cur, plan)  # 4
-        result.groups = await _persisted_groups(cur, group_identities(changes))
-        await _insert_rows(cur, _MAP_HASH, _HASH_TYPES, plan.hash_rows(created, result.groups))  # 5
-        await _insert_rows(cur, _UPSERT_OCCURRENCE, _OCCURRENCE_TYPES, plan.occurrence_rows(result.groups))  # 6
-        linked = await _link(cur, *plan.link_rows(result.groups))  # 7
-        refused = await _refuse(cur, plan.refusals)  # 8
-        hourly, environments = plan.hourly_counts(result.groups, linked)  # 9
-        await _insert_rows(cur, _ADD_HOURLY_COUNT, _HOURLY_TYPES, hourly)
-        await _insert_rows(cur, _ADD_GROUP_ENVIRONMENT, _ENVIRONMENT_TYPES, environments)
-        await _insert_rows(cur, _INSERT_ACTIVITY, _ACTIVITY_TYPES, plan.activity_rows(result.groups))  # 10
-        await _count_drops(cur, plan.drop_rows(await _first_counts(cur, plan.count_ids), refused))  # 11
-        await _record_offsets(cur, topic, result.through)  # 12
+        await _apply(cur, result, group_identities(changes))  # 2-11
+        await _park(cur, topic, result.parked)  # 12
+        await _record_offsets(cur, topic, result.through)
     return result
+
+
+async def _custom_plans(cur: AsyncCursor[Any]) -> None:
+    # psycopg prepares a statement on its fifth use, and Postgres then switches it to a generic plan,
+    # which cannot see how many rows a batch brings: batches of 5,000 went from 0.25 s to 7-10 s
+    # after the eleventh (bench/sink_bench.py). A custom plan per execution keeps them at 0.25 s.
+    await cur.execute("SET LOCAL plan_cache_mode = force_custom_plan")
+
+
+async def _apply(cur: AsyncCursor[Any], result: BatchResult, named: Sequence[GroupIdentity]) -> None:
+    """Steps 2-11 for `result.applied`; fills `result.groups` with the persisted groups `named`."""
+    plan = BatchPlan(result.applied)
+    await _create_projects(cur, plan.project_ids)  # 2
+    await _insert_rows(cur, _INSERT_EVENT, _EVENT_TYPES, plan.event_rows)  # 3
+    created = await _upsert_groups(cur, plan)  # 4
+    result.groups = await _persisted_groups(cur, named)
+    missing = plan.missing_groups(result.groups)
+    if missing:
+        raise MissingGroupRow(f"no group row for {', '.join(f'{key} generation {gen}' for key, gen in missing[:3])}")
+    await _insert_rows(cur, _MAP_HASH, _HASH_TYPES, plan.hash_rows(created, result.groups))  # 5
+    await _insert_rows(cur, _UPSERT_OCCURRENCE, _OCCURRENCE_TYPES, plan.occurrence_rows(result.groups))  # 6
+    linked = await _link(cur, *plan.link_rows(result.groups))  # 7
+    refused = await _refuse(cur, plan.refusals)  # 8
+    hourly, environments = plan.hourly_counts(result.groups, linked)  # 9
+    await _insert_rows(cur, _ADD_HOURLY_COUNT, _HOURLY_TYPES, hourly)
+    await _insert_rows(cur, _ADD_GROUP_ENVIRONMENT, _ENVIRONMENT_TYPES, environments)
+    await _insert_rows(cur, _INSERT_ACTIVITY, _ACTIVITY_TYPES, plan.activity_rows(result.groups))  # 10
+    await _count_drops(cur, plan.drop_rows(await _first_counts(cur, plan.count_ids), refused))  # 11
 
 
 # ------------------------------------------------------------------------------------------------ 1
@@ -115,6 +152,16 @@ async def _stored_occurrences(cur: AsyncCursor[Any], identities: list[tuple[int,
         [list(column) for column in zip(*identities)],
     )
     return {(row[0], row[1]) for row in await cur.fetchall()}
+
+
+async def _waiting_keys(cur: AsyncCursor[Any], topic: str, partitions: list[int]) -> dict[PartitionKey, int]:
+    """(partition, group key) → the first offset still parked, for every key with parked changes (spec §2.4.12)."""
+    await cur.execute(
+        'SELECT partition, group_key, min("offset") FROM sink_parked'
+        " WHERE topic = %s AND partition = ANY(%s) AND resolved_at IS NULL GROUP BY 1, 2",
+        (topic, partitions),
+    )
+    return {(partition, key): offset for partition, key, offset in await cur.fetchall()}
 
 
 # ------------------------------------------------------------------------------------------------ 2, 3
@@ -342,6 +389,15 @@ async def _count_drops(cur: AsyncCursor[Any], rows: list[Row]) -> None:
         )
 
 
+async def _park(cur: AsyncCursor[Any], topic: str, parked: Sequence[ParkedChange]) -> None:
+    if parked:
+        await cur.executemany(
+            'INSERT INTO sink_parked (topic, partition, "offset", group_key, change, behind, error, sqlstate, attempts)'
+            ' VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (topic, partition, "offset") DO NOTHING',
+            [(topic, *change.row()) for change in parked],
+        )
+
+
 async def _record_offsets(cur: AsyncCursor[Any], topic: str, through: dict[int, int]) -> None:
     if through:
         await cur.executemany(
@@ -349,6 +405,135 @@ async def _record_offsets(cur: AsyncCursor[Any], topic: str, through: dict[int, 
             ' ON CONFLICT (topic, partition) DO UPDATE SET "offset" = EXCLUDED."offset", updated_at = now()',
             [(topic, partition, offset) for partition, offset in sorted(through.items())],
         )
+
+
+# ------------------------------------------------------------------------------------------ parking
+
+class MissingGroupRow(Exception):
+    """A change names a group row that is neither stored nor written by its batch: it cannot be applied."""
+
+
+# SQLSTATE classes of a restart, a lost connection, a lock conflict, a lack of resources: tried again, never parked.
+_TRANSIENT_CLASSES = frozenset({"08", "40", "53", "55", "57", "58"})
+# Classes that say the sink's own SQL, schema or rights are wrong (42: undefined column, no privilege…): every
+# change would fail the same way, so parking would only empty the topic into `sink_parked`; the worker stops.
+_SINK_FAULT_CLASSES = frozenset({"0A", "25", "26", "28", "2D", "34", "3D", "3F", "42", "XX"})
+_MAX_ERROR_CHARS = 2000  # a DETAIL line quotes the failing row, which may hold a whole payload
+
+
+def is_change_failure(error: BaseException) -> bool:
+    """Whether a batch failed for a reason of its own changes that trying again cannot fix (spec §2.4.12):
+    a data exception (class 22), a constraint violation (23), a program limit (54), a missing group row, or
+    any other database error that is neither transient nor the sink's own fault."""
+    if isinstance(error, MissingGroupRow):
+        return True
+    if not isinstance(error, psycopg.Error):
+        return False
+    sqlstate = error.sqlstate
+    if sqlstate is None:  # raised by psycopg itself, before the server saw the statement
+        return isinstance(error, (psycopg.DataError, psycopg.IntegrityError))
+    return sqlstate[:2] not in _TRANSIENT_CLASSES | _SINK_FAULT_CLASSES
+
+
+# Writes `changes` in one transaction and commits it, parking those `failed` names: write_batch, with transient
+# errors retried by the caller's policy.
+WriteOnce = Callable[[Sequence[ChangeRecord], Mapping[Coordinates, ChangeFailure]], Awaitable[BatchResult]]
+
+
+async def write_or_park(write: WriteOnce, changes: Sequence[ChangeRecord]) -> BatchResult:
+    """Write a batch; if it fails for a reason of its own changes, apply all the others and park the one that
+    fails, with the later changes of its key behind it (spec §2.4.12). Any other failure propagates.
+
+    The batch is cut in halves, each written in its own transaction in offset order, down to the change that
+    fails alone; that one is tried alone once more and, failing again, written with `failed` naming it, which
+    parks it in the transaction that moves its partition past it. One bad change among n costs about 2·log2(n)
+    transactions; a batch that fails only as a whole (two changes in conflict) is simply applied in parts.
+    """
+    try:
+        return await write(changes, {})
+    except Exception as error:
+        if not is_change_failure(error):
+            raise
+    return merged(await _bisect(write, changes))
+
+
+async def _bisect(write: WriteOnce, changes: Sequence[ChangeRecord]) -> list[BatchResult]:
+    """The results of writing `changes`, which just failed together, in parts."""
+    if len(changes) == 1:
+        return [await _alone_once_more(write, changes[0])]
+    results: list[BatchResult] = []
+    for half in halves(changes):
+        try:
+            results.append(await write(half, {}))
+        except Exception as error:
+            if not is_change_failure(error):
+                raise
+            results.extend(await _bisect(write, half))
+    return results
+
+
+async def _alone_once_more(write: WriteOnce, record: ChangeRecord) -> BatchResult:
+    try:
+        return await write([record], {})
+    except Exception as error:
+        if not is_change_failure(error):
+            raise
+        # Failed alone twice: the failure that is kept is the last one.
+        return await write([record], {(record.partition, record.offset): change_failure(error, attempts=2)})
+
+
+def change_failure(error: BaseException, attempts: int) -> ChangeFailure:
+    """What `sink_parked` keeps of a failure: one line of text with the server's detail, and the SQLSTATE."""
+    text = f"{type(error).__name__}: {error}".strip()
+    diag = getattr(error, "diag", None)
+    detail = getattr(diag, "message_detail", None)
+    if detail:
+        text = f"{text} ({detail})"
+    text = " ".join(text.replace("\x00", "\\0").split())  # Postgres text cannot hold NUL
+    if len(text) > _MAX_ERROR_CHARS:
+        text = text[: _MAX_ERROR_CHARS - 1] + "…"
+    return ChangeFailure(error=text, sqlstate=getattr(error, "sqlstate", None), attempts=attempts)
+
+
+async def retry_parked(conn: AsyncConnection, topic: str, partition: int, group_key: str) -> BatchResult | ChangeFailure:
+    """Apply the parked changes of one key in offset order, in one transaction, through steps 2-11, and mark
+    them resolved (spec §2.4.12). On a failure of its changes nothing is applied: every one of them stays
+    parked with one more attempt and the new error, which is returned. Commits on its own.
+
+    The partition's lock orders it with the sink: a later change of the key is either parked before this
+    transaction takes the lock, and applied here, or written by the sink after this commit, in order.
+    """
+    try:
+        async with conn.transaction(), conn.cursor() as cur:
+            await _custom_plans(cur)
+            await cur.execute("SELECT pg_advisory_xact_lock(hashtext(%s), %s)", (topic, partition))
+            await cur.execute(
+                'SELECT id, "offset", change FROM sink_parked WHERE topic = %s AND partition = %s AND group_key = %s'
+                ' AND resolved_at IS NULL ORDER BY "offset" FOR UPDATE',
+                (topic, partition, group_key),
+            )
+            rows = await cur.fetchall()
+            records = [ChangeRecord(partition, offset, decode_change(bytes(change))) for _, offset, change in rows]
+            result = BatchResult(applied=records)
+            drop_stored_replays(result, await _stored_occurrences(cur, replays_to_check(result.applied)))
+            await _apply(cur, result, group_identities(records))
+            await cur.execute(
+                "UPDATE sink_parked SET resolved_at = now(), last_attempt = now(), attempts = attempts + 1"
+                " WHERE id = ANY(%s)",
+                ([row[0] for row in rows],),
+            )
+        return result
+    except Exception as error:
+        if not is_change_failure(error):
+            raise
+        failure = change_failure(error, attempts=0)
+        async with conn.transaction():
+            await conn.execute(
+                "UPDATE sink_parked SET attempts = attempts + 1, last_attempt = now(), error = %s, sqlstate = %s"
+                " WHERE topic = %s AND partition = %s AND group_key = %s AND resolved_at IS NULL",
+                (failure.error, failure.sqlstate, topic, partition, group_key),
+            )
+        return failure
 
 
 # ------------------------------------------------------------------------------------ outside a batch

@@ -1,0 +1,201 @@
+"""Parking against the real PostgreSQL (spec §2.4.12): a change Postgres refuses for good is parked with the
+later changes of its key, everything else is applied, `retry_parked` applies them in order once the cause is
+fixed, and a transient error is retried, never parked."""
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+
+from bench.workload import group_changes
+from storage.changes import Change, OccurrenceChange
+from storage.migrate import migrate
+from storage.sink_plan import BatchResult, ChangeFailure, ChangeRecord, Coordinates
+from storage.sink_writer import retry_parked, write_batch, write_or_park
+from streams.agents.failure import retry_transient
+from tests.integration.harness import Deployment
+
+pytestmark = pytest.mark.integration
+
+TOPIC = "issue-platform-group-changes"
+PROJECT = 5
+
+
+@pytest.fixture
+def database(tmp_path: Path) -> Iterator[str]:
+    deployment = Deployment(root=tmp_path)
+    deployment.create_database()
+    migrate(deployment.database_url)
+    try:
+        yield deployment.database_url
+    finally:
+        deployment.drop_database()
+
+
+def once(database_url: str, *, lock_timeout: str | None = None) -> Any:
+    """One transaction per call, committed: what the sink agent hands `write_or_park`."""
+
+    async def write(changes: Sequence[ChangeRecord], failed: Mapping[Coordinates, ChangeFailure]) -> BatchResult:
+        async with await psycopg.AsyncConnection.connect(database_url) as conn:
+            if lock_timeout is not None:
+                await conn.execute(f"SET lock_timeout = '{lock_timeout}'")
+            async with conn.transaction():
+                return await write_batch(conn, TOPIC, changes, failed=failed)
+
+    return write
+
+
+async def sink(database_url: str, records: list[ChangeRecord]) -> BatchResult:
+    return await write_or_park(once(database_url), records)
+
+
+async def retry(database_url: str, key: str) -> BatchResult | ChangeFailure:
+    async with await psycopg.AsyncConnection.connect(database_url) as conn:
+        return await retry_parked(conn, TOPIC, 0, key)
+
+
+def query(database_url: str, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    with psycopg.connect(database_url) as conn:
+        return conn.execute(sql, params).fetchall()  # type: ignore[arg-type]
+
+
+def at(first_offset: int, changes: list[Change]) -> list[ChangeRecord]:
+    return [ChangeRecord(0, first_offset + index, change) for index, change in enumerate(changes)]
+
+
+def too_high_level(change: Change) -> Change:
+    """The group's level does not fit its smallint column: a data exception (22003)."""
+    assert isinstance(change, OccurrenceChange)
+    return replace(change, group=replace(change.group, level=70_000))
+
+
+def never_seen(change: Change) -> Change:
+    """times_seen 0 breaks the groups CHECK constraint: a constraint violation (23514)."""
+    assert isinstance(change, OccurrenceChange)
+    return replace(change, group=replace(change.group, times_seen=0))
+
+
+def parked_rows(database_url: str) -> list[tuple[Any, ...]]:
+    return query(database_url, 'SELECT "offset", behind, sqlstate, attempts, resolved_at IS NOT NULL FROM sink_parked'
+                               ' ORDER BY "offset"')
+
+
+def sink_offset(database_url: str) -> int:
+    return query(database_url, 'SELECT "offset" FROM sink_offsets WHERE topic = %s AND partition = 0', (TOPIC,))[0][0]
+
+
+def times_seen(database_url: str) -> dict[str, int]:
+    return dict(query(database_url, "SELECT group_key, times_seen FROM groups"))  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(("spoil", "sqlstate"), [(too_high_level, "22003"), (never_seen, "23514")])
+async def test_a_refused_change_is_parked_with_its_keys_later_changes_and_the_rest_is_applied(
+    database: str, spoil: Any, sqlstate: str
+) -> None:
+    good_a = group_changes(PROJECT, ["a"])  # groupless pending, created, applied: times_seen 2
+    bad = group_changes(PROJECT, ["x"], occurrences_each=3)  # … and one more applied change
+    good_b = group_changes(PROJECT, ["b"])
+    # From its creation on, x's group holds a value Postgres refuses (each change carries the whole group, and
+    # the newest version in a batch is the one upserted, so one spoiled version alone could pass unseen).
+    bad = [bad[0], *map(spoil, bad[1:])]
+    key_x = bad[0].group_key
+    # Offsets 0-2: a; 3-5: x (4 refused, 5 behind it); 6-8: b. Offset 9, x's last change, comes a batch later.
+    result = await sink(database, at(0, good_a + bad[:3] + good_b))
+
+    assert [(p.record.offset, p.behind, p.failure is not None) for p in result.parked] == [(4, None, True), (5, 4, False)]
+    assert [r.offset for r in result.applied] == [0, 1, 2, 3, 6, 7, 8]
+    assert parked_rows(database) == [(4, None, sqlstate, 2, False), (5, 4, None, 0, False)]
+    assert sink_offset(database) == 8  # the partition moved past the parked changes
+    assert times_seen(database) == {good_a[0].group_key: 2, good_b[0].group_key: 2}
+    # x's groupless occurrence, written before the refused change, is stored; nothing after it is.
+    assert query(database, "SELECT outcome FROM occurrences WHERE group_key = %s", (key_x,)) == [("pending_quota",)]
+
+    # A later batch: x's next change waits behind offset 4; another key's change is applied.
+    good_c = group_changes(PROJECT, ["c"])
+    result = await sink(database, at(9, bad[3:] + good_c))
+    assert [(p.record.offset, p.behind) for p in result.parked] == [(9, 4)]
+    assert [r.offset for r in result.applied] == [10, 11, 12]
+    assert sink_offset(database) == 12
+    assert key_x not in times_seen(database)
+
+    # The first batch read again (a redelivery): nothing applied twice, the parked ones are not forwarded.
+    before = times_seen(database), parked_rows(database)
+    again = await sink(database, at(0, good_a + bad[:3] + good_b))
+    assert again.applied == [] and [r.offset for r in again.still_parked] == [4, 5]
+    assert (times_seen(database), parked_rows(database)) == before
+
+
+async def test_retry_after_the_fix_applies_a_keys_parked_changes_in_offset_order(database: str) -> None:
+    await sink(database, at(0, group_changes(PROJECT, ["a"])))  # group a takes short id 1
+    # The project's short-id counter is rewound (say, restored from an old backup): the next new group of the
+    # project draws short id 1 again, which group a holds, a unique violation (23505) until someone fixes it.
+    query(database, "UPDATE projects SET next_short_id = 1 WHERE id = %s RETURNING id", (PROJECT,))
+    x = group_changes(PROJECT, ["x"], occurrences_each=4)  # pending, created (v1), applied v2, v3, v4
+    key_x = x[0].group_key
+    later_a = group_changes(PROJECT, ["a"], occurrences_each=3)[-1]  # a's group exists: no short id drawn
+    await sink(database, at(3, x[:4]))
+    result = await sink(database, at(7, [x[4], later_a]))
+    assert [r.offset for r in result.applied] == [8]
+    assert [row[:3] for row in parked_rows(database)] == [(4, None, "23505"), (5, 4, None), (6, 4, None), (7, 4, None)]
+
+    # Before the fix: still refused; nothing applied, every change of the key stays parked one attempt later.
+    failure = await retry(database, key_x)
+    assert isinstance(failure, ChangeFailure) and failure.sqlstate == "23505"
+    assert [row[3:] for row in parked_rows(database)] == [(3, False), (1, False), (1, False), (1, False)]
+    assert key_x not in times_seen(database)
+
+    # The fix; then the retry applies all four in one transaction, in offset order.
+    query(database, "UPDATE projects SET next_short_id = 2 WHERE id = %s RETURNING id", (PROJECT,))
+    result = await retry(database, key_x)
+    assert isinstance(result, BatchResult)
+    assert [r.offset for r in result.applied] == [4, 5, 6, 7]
+    assert query(database, "SELECT times_seen, version, short_id FROM groups WHERE group_key = %s", (key_x,)) == [
+        (4, x[-1].group.version, 2)  # type: ignore[union-attr]
+    ]
+    assert query(database, "SELECT count(*) FROM occurrences WHERE group_key = %s AND group_id IS NOT NULL",
+                 (key_x,)) == [(4,)]
+    assert query(database, "SELECT sum(count) FROM hourly_counts h JOIN groups g ON g.id = h.group_id"
+                           " WHERE g.group_key = %s", (key_x,)) == [(4,)]
+    assert [row[4] for row in parked_rows(database)] == [True] * 4  # resolved, kept as the record
+
+    # The key no longer waits: its next change is applied by the sink directly.
+    more = group_changes(PROJECT, ["x"], occurrences_each=5)[-1]
+    result = await sink(database, at(9, [more]))
+    assert [r.offset for r in result.applied] == [9] and result.parked == []
+    assert await retry(database, key_x) == BatchResult()  # nothing left to retry
+
+
+async def test_a_transient_error_is_retried_with_backoff_and_never_parked(database: str) -> None:
+    changes = at(0, group_changes(PROJECT, ["t"]))
+    attempts: list[str] = []
+    write = once(database, lock_timeout="200ms")
+
+    async def counted(records: Sequence[ChangeRecord], failed: Mapping[Coordinates, ChangeFailure]) -> BatchResult:
+        try:
+            return await write(records, failed)
+        except psycopg.Error as error:
+            attempts.append(type(error).__name__)
+            raise
+
+    async def retried(records: Sequence[ChangeRecord], failed: Mapping[Coordinates, ChangeFailure]) -> BatchResult:
+        return await retry_transient(lambda: counted(records, failed), what="test batch",
+                                     log=logging.getLogger(__name__), first_delay=0.1)
+
+    # Another sink holds partition 0 (the writer's advisory lock) for a while: lock_timeout fails each attempt.
+    async with await psycopg.AsyncConnection.connect(database, autocommit=True) as holder:
+        await holder.execute("SELECT pg_advisory_lock(hashtext(%s), 0)", (TOPIC,))
+        writing = asyncio.create_task(write_or_park(retried, changes))
+        await asyncio.sleep(1.0)
+        await holder.execute("SELECT pg_advisory_unlock(hashtext(%s), 0)", (TOPIC,))
+        result = await asyncio.wait_for(writing, timeout=30)
+
+    assert attempts and set(attempts) == {"LockNotAvailable"}
+    assert [r.offset for r in result.applied] == [0, 1, 2] and result.parked == []
+    assert parked_rows(database) == []
+    assert times_seen(database) == {changes[0].change.group_key: 2}
