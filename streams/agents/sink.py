@@ -1,8 +1,12 @@
-"""Agent `sink`: persists batches of group changes to Postgres, then forwards post-process events (§2.4.3)."""
+"""Agent `sink`: persists batches of group changes to Postgres, then forwards post-process events (§2.4.3).
+
+A change Postgres refuses for good is parked, not retried for ever (spec §2.4.12): storage.sink_writer's
+`write_or_park` applies the rest of the batch and moves it, with the later changes of its key, to `sink_parked`.
+"""
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from faust import StreamT
@@ -10,8 +14,8 @@ from faust.types import TP
 
 from grouptypes import gate_passes
 from storage.changes import GroupChange, OccurrenceChange, decode_change
-from storage.sink_plan import BatchResult, ChangeRecord
-from storage.sink_writer import advance_sink_offset, write_batch
+from storage.sink_plan import BatchResult, ChangeFailure, ChangeRecord, Coordinates
+from storage.sink_writer import advance_sink_offset, write_batch, write_or_park
 from streams.agents.failure import retry_transient, stop_worker
 from streams.agents.kafka_read import read_range
 from streams.app import app, settings
@@ -30,7 +34,7 @@ async def sink(stream: StreamT[bytes]) -> None:
     async for events in stream.noack_take(settings.sink_batch_size, within=settings.sink_batch_seconds):
         try:
             changes = [ChangeRecord(e.message.partition, e.message.offset, decode_change(e.value)) for e in events]
-            result = await retry_transient(lambda: _commit(changes), what="sink batch", log=log)
+            result = await _write(changes)
             if result.skipped:
                 log.info("sink: %d of %d changes applied before or repeated, skipped: %s", len(result.skipped),
                          len(changes), _offset_ranges(result.skipped))
@@ -41,7 +45,7 @@ async def sink(stream: StreamT[bytes]) -> None:
                 refill = await _fill_holes(result)
                 if not refill:
                     break
-                result = await retry_transient(lambda: _commit(refill), what="sink batch (filled)", log=log)
+                result = await _write(refill)
                 await _forward(result)
             if result.holes and _owned(result.holes):
                 raise RuntimeError(f"sink: offsets still missing after {MAX_FILLS} direct reads: {result.holes}")
@@ -121,18 +125,47 @@ def _offset_ranges(changes: list[ChangeRecord]) -> str:
     return " ".join(parts)
 
 
-async def _commit(changes: list[ChangeRecord]) -> BatchResult:
+async def _write(changes: list[ChangeRecord]) -> BatchResult:
+    """Commit the batch, transient errors retried with backoff; a change refused for good is parked."""
+    result = await write_or_park(_commit_retrying, changes)
+    _log_parked(result)
+    return result
+
+
+async def _commit_retrying(changes: list[ChangeRecord], failed: Mapping[Coordinates, ChangeFailure]) -> BatchResult:
+    return await retry_transient(lambda: _commit(changes, failed), what="sink batch", log=log)
+
+
+async def _commit(changes: list[ChangeRecord], failed: Mapping[Coordinates, ChangeFailure]) -> BatchResult:
     pool = await postgres.get()
     async with pool.connection() as conn:
         async with conn.transaction():
             return await write_batch(conn, group_changes_topic.get_topic_name(), changes,
-                                     gapless=settings.processing_guarantee == "at_least_once")
+                                     gapless=settings.processing_guarantee == "at_least_once", failed=failed)
+
+
+def _log_parked(result: BatchResult) -> None:
+    """An ERROR line per change parked for its own failure; one WARNING for those parked behind a key."""
+    behind = [parked for parked in result.parked if parked.failure is None]
+    for parked in result.parked:
+        if parked.failure is not None:
+            log.error("sink: parked the change at partition %d offset %d (group key %s) after %d failed attempts "
+                      "alone: %s; the partition moves on, later changes of the key wait behind it; see "
+                      "`issue-platform parked list`", parked.record.partition, parked.record.offset,
+                      parked.record.change.group_key, parked.failure.attempts, parked.failure.error)
+    if behind:
+        log.warning("sink: %d changes parked behind a parked change of their key: %s", len(behind),
+                    _offset_ranges([parked.record for parked in behind]))
 
 
 async def _forward(result: BatchResult) -> None:
-    """Post-process and activity messages for the whole batch, re-sent ones included (same ids, §2.3.4)."""
     _log_created_issues(result)
-    options = current_options()
+    await forward(result, current_options())
+
+
+async def forward(result: BatchResult, options: Mapping[str, object]) -> None:
+    """Post-process and activity messages for the whole batch, re-sent ones included (same ids, §2.3.4); also
+    for parked changes that `parked retry` applied later. Parked changes themselves were not applied: nothing."""
     for record in sorted(result.applied + result.skipped, key=lambda r: (r.partition, r.offset)):
         change = record.change
         if not isinstance(change, GroupChange):
