@@ -23,9 +23,10 @@ TRACED = ("perform_seek", "_add_gap", "_wait_next_records", "getmany")
 
 @pytest.fixture
 def unpatched_afterwards(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Let a test call apply() for real; every class attribute and flag it changes is put back after it."""
+    """Let a test call apply() for real, from the unpatched state (an earlier test in the same process may have
+    applied the patches: tests/integration/test_topic_readiness.py does); everything is put back after it."""
     for patch in faust_compat.PATCHES:
-        monkeypatch.setattr(patch.owner, patch.name, patch.owner.__dict__[patch.name])
+        monkeypatch.setattr(patch.owner, patch.name, patch.original)
     for name in TRACED:
         monkeypatch.setattr(Consumer, name, Consumer.__dict__[name])
     monkeypatch.setattr(seek, "_original_perform_seek", seek._original_perform_seek)
