@@ -12,10 +12,11 @@ from faust.web import View
 
 from streams.agents import dlq, grouping, ingest, options, quota, sink
 from streams.agents.failure import StopOnFailedProduce
+from streams.agents.holes import StopOnHole, gap_policies, isolation_level
 from streams.app import app, settings
 from streams.commands import basics, flags, validate
 from streams.commands import dlq as dlq_commands
-from streams.faust_compat import faults
+from streams.faust_compat import faults, seek
 from streams.faust_compat.diagnostics import install_task_dump_signal
 from streams.timers import housekeeping, idle_keys
 from streams.topics import (
@@ -93,6 +94,11 @@ def build() -> faust.App:
     _built = True
     faults.install(settings.fault_injection)  # off unless a test sets it (refused in production)
     app.sensors.add(StopOnFailedProduce())
+    guarantee = settings.processing_guarantee
+    hole_guard = StopOnHole(app, gap_policies(guarantee), isolation_level=isolation_level(guarantee))
+    app.sensors.add(hole_guard)  # spec §2.4.9
+    seek.add_seek_listener(hole_guard.sought)
+    app.on_partitions_revoked.connect(hole_guard.on_partitions_revoked)
     for topic, fun, name, concurrency in AGENTS:
         app.agent(topic, name=name, concurrency=concurrency)(fun)
     for seconds, timer, name, on_leader in TIMERS:

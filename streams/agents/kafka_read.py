@@ -15,15 +15,18 @@ def bootstrap_servers() -> list[str]:
 
 
 async def read_range(
-    topic: str, partition: int, start: int, end: int, *, timeout: float = 30.0, servers: list[str] | None = None
+    topic: str, partition: int, start: int, end: int, *, timeout: float = 30.0, servers: list[str] | None = None,
+    isolation_level: str = "read_uncommitted",
 ) -> tuple[int, list[Any]]:
     """(first offset the broker still has, records of [start, end) it still has), in offset order.
 
     A consumer of its own, with no group: it commits nothing and cannot disturb the worker's assignment.
+    Transaction markers are never returned; records of aborted transactions only with "read_uncommitted".
     Raises TimeoutError if the records do not all arrive in `timeout` seconds.
     """
     consumer = AIOKafkaConsumer(bootstrap_servers=servers or bootstrap_servers(), enable_auto_commit=False,
-                                max_partition_fetch_bytes=MAX_RECORD_BYTES, fetch_max_bytes=4 * MAX_RECORD_BYTES)
+                                max_partition_fetch_bytes=MAX_RECORD_BYTES, fetch_max_bytes=4 * MAX_RECORD_BYTES,
+                                isolation_level=isolation_level)
     await consumer.start()
     try:
         tp = TopicPartition(topic, partition)

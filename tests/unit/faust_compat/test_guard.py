@@ -9,8 +9,10 @@ from __future__ import annotations
 import hashlib
 import importlib
 import inspect
+from pathlib import Path
 from typing import Any
 
+import faust
 import pytest
 from mode.services import ServiceTask
 
@@ -114,6 +116,21 @@ GUARDED: dict[str, tuple[str, str]] = {
     "faust.tables.recovery.Recovery._wait": (
         "ec7429b70176f8c688545780fdd6751714a1fa2ed247a9c0236adf9c99f16a53",
         f"{_SEEK} awaits its early seek through it (gives up when a new rebalance starts)."),
+    # Relied on by the hole guard, streams/agents/holes.py (a sensor: public API, but these are its guarantees).
+    "faust.streams.Stream._py_aiter": (
+        "3a48ee257a65435b482d51edb74f2993a67867949b1ef89b49fea893769e0614",
+        "streams/agents/holes.py: is sensors.on_message_in still called once for every message of an acking topic, "
+        "before the processors (noack_take's buffer) and the agent see it? (Also faust/_cython/streams.pyx.)"),
+    "faust.types.tuples.Message.incref": (
+        "78d34df830d3089b463d2bbc6e06892fa49b427f5b9340e0f69032e825ef7cbf",
+        "streams/agents/holes.py holds a message's ack with one reference more."),
+    "faust.types.tuples.Message.ack": (
+        "4751b72c4ed84153a7b6c14fdfe41cc92e477b38a6c6089cb785532ef5771688",
+        "streams/agents/holes.py: a message must still reach the consumer's acked offsets only at its last ack."),
+    "faust.transport.consumer.Consumer._new_offset": (
+        "1d2c7ea89a7ad4f1a216c1d51936e569162cd66bd56f889e13fd29c910b58eb0",
+        "streams/agents/holes.py: a gap must still count as done only below the highest acked offset, so that "
+        "holding the acks from the hole on holds the commit."),
     # Private state read by internals.py (timers, diagnostics, health check), window_expiry.py, offset_trace.py.
     "faust.stores.rocksdb.Store.__init__": (
         "c7c0fa2989e8ab4a4349ff29df8258471624a160cb549e6735c367d9b2fefd19",
@@ -200,4 +217,23 @@ def test_the_framework_source_we_depend_on_is_unchanged(name: str) -> None:
     assert actual == recorded, (
         f"{name} is not the code our workaround was checked against (sha256 {actual}, recorded {recorded}). "
         f"Re-check: {recheck} Then record the new digest in tests/unit/faust_compat/test_guard.py."
+    )
+
+
+# Compiled framework code, guarded by the source it ships with: {path under site-packages: (sha256, re-check)}.
+GUARDED_FILES: dict[str, tuple[str, str]] = {
+    "faust/_cython/streams.pyx": (
+        "0041622f4a251188f53d73e6d51d18d16f0f427512df1e96c043cfdeea4c3250",
+        "streams/agents/holes.py: the stream iterator Faust runs when Cython is built; is sensors.on_message_in "
+        "still called once for every message of an acking topic, before the processors see it?"),
+}
+
+
+@pytest.mark.parametrize("path", sorted(GUARDED_FILES))
+def test_the_compiled_framework_source_we_depend_on_is_unchanged(path: str) -> None:
+    recorded, recheck = GUARDED_FILES[path]
+    actual = hashlib.sha256((Path(faust.__file__).parent.parent / path).read_bytes()).hexdigest()
+    assert actual == recorded, (
+        f"{path} is not the code we checked against (sha256 {actual}, recorded {recorded}). Re-check: {recheck} "
+        "Then record the new digest in tests/unit/faust_compat/test_guard.py."
     )

@@ -1,0 +1,147 @@
+"""The hole guard (spec §2.4.9): the worker stops before it commits past an input record no agent was handed.
+
+Faust's own bookkeeping counts any forward jump in a partition's offsets as done (`Consumer._add_gap`), so a
+record it skipped (seen around rebalances: streams/faust_compat/seek.py) would be committed past in
+silence. This sensor is handed every record of every acking topic before any agent processes it: Faust's
+stream iterator calls `on_message_in` once per message as it takes it from the topic's queue, ahead of the
+stream's processors, which is where `noack_take` gathers its batches. streams.core.contiguity checks each
+offset against the position sought after each assignment (seek.add_seek_listener) and the offset before.
+
+On a hole:
+- in a topic only we write, without transactions (GapPolicy.STRICT), past the first record after a seek:
+  one line, and the worker exits at once. No record past the hole has been acked yet (this one is being
+  handed over now), so no commit has passed the hole; the restart re-reads from the committed offset and
+  processes the missing records then.
+- otherwise (a topic a transactional producer may write, whose markers take offsets; or the first record
+  after a seek, whose range retention may have deleted): the partition's records from the hole on are held
+  unacked (one reference more each; Faust applies a gap only below the highest acked offset, so no commit
+  can pass the hole) while the range is read straight from the broker. Records in it: one line and the
+  worker exits, as above. None (markers only, or deleted by retention, which is one ERROR line since
+  nothing can process them any more): the held records are released and the partition goes on.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+from faust.sensors import Sensor
+from faust.types import TP, AppT, Message
+
+from streams.agents.failure import stop_worker_now
+from streams.agents.kafka_read import read_range
+from streams.core.contiguity import ContiguityTracker, GapPolicy, Hole, Unanchored
+from streams.topics import dlq_topic, grouping_topic, ingest_topic, quota_topic
+
+log = logging.getLogger(__name__)
+
+RangeReader = Callable[..., Awaitable[tuple[int, list[Any]]]]
+
+
+def gap_policies(processing_guarantee: str) -> dict[str, GapPolicy]:
+    """Every topic an agent reads at-least-once through Faust, with what a gap in it can mean.
+
+    Not guarded, each for its reason:
+    - issue-platform-group-changes: the sink checks its offsets itself against those it stored in Postgres
+      and reads a hole straight from the broker (storage/sink_plan.contiguous, agents/sink.py); stopping
+      here would only undo that repair.
+    - issue-platform-options: compacted (spec §2.1), so gaps are normal: compaction drops superseded values.
+    - table changelogs: Faust's recovery and standbys read them, never an agent's stream.
+    """
+    # at_least_once: our producers are idempotent and never transactional (faust_compat/idempotence.py),
+    # so every offset of an internal topic is a record. exactly_once: Faust writes them in transactions.
+    internal = GapPolicy.MARKERS if processing_guarantee == "exactly_once" else GapPolicy.STRICT
+    return {
+        ingest_topic.get_topic_name(): GapPolicy.MARKERS,  # detectors' producers may use transactions
+        grouping_topic.get_topic_name(): internal,
+        quota_topic.get_topic_name(): internal,
+        dlq_topic.get_topic_name(): internal,
+    }
+
+
+def isolation_level(processing_guarantee: str) -> str:
+    """The worker's own (Faust reads read_committed in transactions): the range read must skip what it skips."""
+    return "read_committed" if processing_guarantee == "exactly_once" else "read_uncommitted"
+
+
+class StopOnHole(Sensor):
+    """Checks every delivered offset; on a hole, stops the worker before anything past it is committed."""
+
+    def __init__(self, app: AppT, policies: Mapping[str, GapPolicy], *, isolation_level: str,
+                 read: RangeReader = read_range) -> None:
+        super().__init__()
+        self.tracker = ContiguityTracker(policies)
+        self._app = app
+        self._isolation_level = isolation_level
+        self._read = read
+        self._held: dict[TP, list[Message]] = {}  # partitions whose acks wait for a range to be read
+        self._unverified: dict[TP, list[Hole]] = {}
+        self._verifiers: dict[TP, asyncio.Task[None]] = {}
+
+    # The hot path: every record of every acking topic.
+    def on_message_in(self, tp: TP, offset: int, message: Message) -> None:
+        finding = self.tracker.delivered(tp, offset)
+        if finding is not None or self._held:
+            self._look_closer(tp, message, finding)
+
+    def sought(self, positions: Mapping[Any, int]) -> None:
+        """seek.add_seek_listener: the consumer was sought to these positions (after every assignment)."""
+        self.tracker.sought(positions)
+
+    def on_partitions_revoked(self, sender: Any, revoked: set[TP], **kwargs: Any) -> None:
+        """app.on_partitions_revoked: a partition that comes back starts from its new seek."""
+        self.tracker.revoke(revoked)
+
+    def _look_closer(self, tp: TP, message: Message, finding: Hole | Unanchored | None) -> None:
+        if isinstance(finding, Unanchored):
+            log.warning("%s partition %d: no seek was recorded before offset %d; checking from there on",
+                        finding.topic, finding.partition, finding.offset)
+        elif isinstance(finding, Hole):
+            if finding.policy is GapPolicy.STRICT and not finding.after_seek:
+                stop_worker_now(f"{finding.describe()} (the records in between were never handed to an agent)")
+                return
+            log.debug("%s: reading the offsets in between before anything past them is committed",
+                      finding.describe())
+            self._unverified.setdefault(tp, []).append(finding)
+            self._held.setdefault(tp, [])
+            if tp not in self._verifiers:
+                self._verifiers[tp] = asyncio.ensure_future(self._verify(tp))
+        held = self._held.get(tp)
+        if held is not None:
+            message.incref()  # acked by its agent, it still is not committable until released
+            held.append(message)
+
+    async def _verify(self, tp: TP) -> None:
+        pending = self._unverified[tp]
+        while pending:
+            holes = list(pending)
+            problem = await self._check(holes)
+            if problem is not None:
+                stop_worker_now(problem)
+                return
+            del pending[:len(holes)]
+        # No await since `pending` was found empty: no hole of this partition can be added unread.
+        del self._unverified[tp], self._verifiers[tp]
+        consumer = self._app.consumer
+        for message in self._held.pop(tp):
+            message.ack(consumer)
+
+    async def _check(self, holes: list[Hole]) -> str | None:
+        """Why the worker must stop (records in a hole, or the range could not be read), else None."""
+        first = holes[0]
+        start, end = min(h.expected for h in holes), max(h.got for h in holes)
+        try:
+            earliest, records = await self._read(first.topic, first.partition, start, end,
+                                                 isolation_level=self._isolation_level)
+        except Exception as error:  # unverifiable: stopping is the safe outcome
+            return f"{first.describe()} (reading the offsets in between failed: {type(error).__name__}: {error})"
+        for hole in holes:
+            missed = [record.offset for record in records if hole.expected <= record.offset < hole.got]
+            if missed:
+                return (f"{hole.describe()} ({len(missed)} records in between were never handed to an agent, "
+                        f"offsets {missed[0]}-{missed[-1]})")
+            if hole.expected < earliest:
+                log.error("%s: offsets %d-%d were deleted by retention before any agent processed them; "
+                          "going on without them", hole.describe(), hole.expected, min(earliest, hole.got) - 1)
+        return None
