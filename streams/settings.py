@@ -66,8 +66,11 @@ class Settings(BaseSettings):
     # A deployment that serves real traffic: refuses test-only settings such as fault injection.
     production: bool = False
     # Test only (issue 11 item 4): `fail_produce:<topic name without prefix>:<n>` makes the n-th record this
-    # worker produces to that topic fail as a delivery timeout would, without sending it. Empty: off.
-    fault_injection: str = Field("", pattern=r"^(fail_produce:[A-Za-z0-9._-]+:[1-9][0-9]*)?$")
+    # worker produces to that topic fail as a delivery timeout would, without sending it;
+    # `skip_delivery:<topic name without prefix>:<offset>` makes the consumer skip the first record it fetches
+    # at that offset (streams/faust_compat/faults.py). Empty: off.
+    fault_injection: str = Field(
+        "", pattern=r"^(fail_produce:[A-Za-z0-9._-]+:[1-9][0-9]*|skip_delivery:[A-Za-z0-9._-]+:(0|[1-9][0-9]*))?$")
     # How long a starting worker waits for an unreachable PostgreSQL before it refuses to start: a worker
     # restarted during a short database outage starts once the database is back (0: refuse at once).
     start_database_wait_seconds: float = Field(60.0, ge=0, le=3600)

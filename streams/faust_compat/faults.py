@@ -1,20 +1,29 @@
-"""Fault injection for tests (issue 11 item 4): make a chosen produce fail as a delivery timeout would.
+"""Fault injection for tests (issue 11 item 4): a produce that fails, or a record the consumer skips.
 
 Installed by `streams.worker.build()` only when `ISSUE_PLATFORM_FAULT_INJECTION` is set, which the settings
-refuse in production. `fail_produce:<topic>:<n>`: the n-th record this worker produces to `<topic>` (its
-name without the deployment prefix) is not sent, and its delivery future fails with aiokafka's
-`KafkaTimeoutError`, which is what a broker that stays away past the client's retries produces.
+refuse in production. Topics are named without the deployment prefix.
+- `fail_produce:<topic>:<n>`: the n-th record this worker produces to `<topic>` is not sent, and its delivery
+  future fails with aiokafka's `KafkaTimeoutError`, which is what a broker that stays away past the client's
+  retries produces.
+- `skip_delivery:<topic>:<offset>`: the first record at `<offset>` (of any partition of `<topic>`) that
+  Faust's consumer fetches is never handed on, the records after it are: what Faust did around rebalances
+  (streams/faust_compat/seek.py). Faust marks the skipped offset done; the hole guard must stop the worker.
 """
 from __future__ import annotations
 
 import asyncio
+import logging
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
 from aiokafka.errors import KafkaTimeoutError
+from faust.transport.consumer import Consumer
 from faust.transport.drivers import aiokafka as faust_aiokafka
 
 from streams.faust_compat.patch import Patch
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -23,13 +32,22 @@ class FailProduce:
     nth: int
 
 
-def parse(spec: str) -> FailProduce | None:
-    """`fail_produce:<topic>:<n>` (the settings validate the shape), or None for ''."""
+@dataclass(frozen=True)
+class SkipDelivery:
+    topic_suffix: str
+    offset: int
+
+
+def parse(spec: str) -> FailProduce | SkipDelivery | None:
+    """`fail_produce:<topic>:<n>` or `skip_delivery:<topic>:<offset>` (the settings validate the shape), or
+    None for ''."""
     if not spec:
         return None
-    kind, topic, nth = spec.split(":")
+    kind, topic, number = spec.split(":")
+    if kind == "skip_delivery":
+        return SkipDelivery(topic, int(number))
     assert kind == "fail_produce"
-    return FailProduce(topic, int(nth))
+    return FailProduce(topic, int(number))
 
 
 _original_send = faust_aiokafka.Producer.send
@@ -52,10 +70,33 @@ def failing_send(fault: FailProduce) -> Any:
     return send
 
 
+GetMany = Callable[..., AsyncIterator[tuple[Any, Any]]]
+
+
+def skipping_getmany(fault: SkipDelivery, original: GetMany) -> GetMany:
+    skipped = False
+
+    async def getmany(self: Any, timeout: float) -> AsyncIterator[tuple[Any, Any]]:
+        nonlocal skipped
+        async for tp, message in original(self, timeout):
+            if not skipped and message.offset == fault.offset and tp.topic.endswith(fault.topic_suffix):
+                skipped = True
+                log.warning("injected: %s partition %d offset %d is not handed on", tp.topic, tp.partition,
+                            message.offset)
+                continue
+            yield tp, message
+
+    return getmany
+
+
 def install(spec: str) -> Patch | None:
     fault = parse(spec)
     if fault is None:
         return None
-    patch = Patch(faust_aiokafka.Producer, "send", failing_send(fault), _original_send)
+    if isinstance(fault, SkipDelivery):
+        current = Consumer.getmany  # the offset trace's wrapper when the trace is on: keep it
+        patch = Patch(Consumer, "getmany", skipping_getmany(fault, current), current)
+    else:
+        patch = Patch(faust_aiokafka.Producer, "send", failing_send(fault), _original_send)
     patch.install()
     return patch

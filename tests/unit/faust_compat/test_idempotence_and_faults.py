@@ -8,9 +8,11 @@ from typing import Any
 
 import pytest
 from aiokafka.errors import KafkaTimeoutError
+from faust.transport.consumer import Consumer
 from faust.transport.drivers import aiokafka as faust_aiokafka
 
 from streams.faust_compat import faults, idempotence, log_level
+from streams.settings import SettingsError, load_settings
 
 
 def test_outside_a_transaction_faust_alone_leaves_idempotence_off() -> None:
@@ -57,6 +59,46 @@ def test_install_replaces_the_drivers_send(monkeypatch: pytest.MonkeyPatch) -> N
     monkeypatch.setattr(faust_aiokafka.Producer, "send", faust_aiokafka.Producer.send)  # restored afterwards
     patch = faults.install("fail_produce:issue-platform-grouping:1")
     assert patch is not None and patch.is_installed()
+
+
+def test_the_first_record_fetched_at_the_chosen_offset_is_skipped_once_and_the_rest_handed_on() -> None:
+    fetched = [("p.issue-platform-grouping", 0, 0),
+               ("p.ingest-occurrences", 0, 1),  # another topic: handed on
+               ("p.issue-platform-grouping", 3, 1),  # the first at offset 1 of the topic: skipped
+               ("p.issue-platform-grouping", 3, 2),
+               ("p.issue-platform-grouping", 0, 1)]  # once only
+    batches = [fetched[:3], fetched[3:]]
+
+    async def original(self: Any, timeout: float) -> Any:
+        for topic, partition, offset in batches.pop(0):
+            yield SimpleNamespace(topic=topic, partition=partition), SimpleNamespace(offset=offset)
+
+    fault = faults.parse("skip_delivery:issue-platform-grouping:1")
+    assert fault == faults.SkipDelivery("issue-platform-grouping", 1)
+    getmany = faults.skipping_getmany(fault, original)
+
+    async def run() -> list[tuple[str, int, int]]:
+        handed = []
+        for _ in range(2):
+            handed += [(tp.topic, tp.partition, message.offset) async for tp, message in getmany(None, timeout=1.0)]
+        return handed
+
+    assert asyncio.run(run()) == [fetched[0], fetched[1], fetched[3], fetched[4]]
+
+
+def test_a_skipped_delivery_is_a_fault_refused_in_production_like_a_failed_produce() -> None:
+    assert load_settings(fault_injection="skip_delivery:ingest-occurrences:0").fault_injection
+    with pytest.raises(SettingsError, match="ISSUE_PLATFORM_FAULT_INJECTION is for tests only"):
+        load_settings(fault_injection="skip_delivery:ingest-occurrences:0", production=True)
+    with pytest.raises(SettingsError, match="ISSUE_PLATFORM_FAULT_INJECTION"):
+        load_settings(fault_injection="skip_delivery:ingest-occurrences:-1")
+
+
+def test_install_replaces_the_consumers_getmany_keeping_the_current_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(Consumer, "getmany", Consumer.getmany)  # restored afterwards
+    current = Consumer.getmany
+    patch = faults.install("skip_delivery:ingest-occurrences:0")
+    assert patch is not None and patch.is_installed() and patch.original is current
 
 
 class _SpinnerWorker:
