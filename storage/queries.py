@@ -14,6 +14,7 @@ from psycopg import AsyncConnection
 from psycopg.rows import class_row
 
 from storage.dlq import StoredDeadLetter, dlq_conditions
+from storage.parked import PARKED_SELECT, ParkedStatus, StoredParkedChange, status_condition
 from storage.search import IssueSearch, issue_where
 
 Direction = Literal["next", "previous"]
@@ -45,6 +46,7 @@ ACTIVITY_ORDER = KeysetOrder("activities", ("datetime", "id"), ("datetime", "id"
 OCCURRENCE_ORDER = KeysetOrder("occurrences", ("received", "id"), ("received", "id"), frozenset({"received"}), True)
 PROJECT_ORDER = KeysetOrder("projects", ("id",), ("id",), descending=False)  # spec §20.4: by id
 DLQ_ORDER = KeysetOrder("dlq", ("created_at", "id"), ("created_at", "id"), frozenset({"created_at"}), True)  # §20.11.5
+PARKED_ORDER = KeysetOrder("parked", ("id",), ("id",), descending=False)  # §2.4.12: in the order they were parked
 
 
 @dataclass(frozen=True)
@@ -305,6 +307,16 @@ async def fetch_dlq_entries(
     tail, params = _paged(" AND ".join(["true", *clauses]), params, DLQ_ORDER, keyset, limit)
     async with conn.cursor(row_factory=class_row(StoredDeadLetter)) as cursor:
         await cursor.execute(f"{_DLQ_SELECT} {tail}", params)
+        return await cursor.fetchall()
+
+
+async def fetch_parked(
+    conn: AsyncConnection[Any], status: ParkedStatus, keyset: Keyset, limit: int
+) -> list[StoredParkedChange]:
+    """A page of `sink_parked` rows with the status, in the order they were parked (spec §2.4.12)."""
+    tail, params = _paged(status_condition(status), [], PARKED_ORDER, keyset, limit)
+    async with conn.cursor(row_factory=class_row(StoredParkedChange)) as cursor:
+        await cursor.execute(f"{PARKED_SELECT} {tail}", params)
         return await cursor.fetchall()
 
 

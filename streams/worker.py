@@ -14,7 +14,7 @@ from streams.agents import dlq, grouping, ingest, options, quota, sink
 from streams.agents.failure import StopOnFailedProduce
 from streams.agents.holes import StopOnHole, gap_policies, isolation_level
 from streams.app import app, settings
-from streams.commands import basics, flags, validate
+from streams.commands import basics, flags, parked, validate
 from streams.commands import dlq as dlq_commands
 from streams.faust_compat import faults, seek
 from streams.faust_compat.diagnostics import install_task_dump_signal
@@ -68,6 +68,7 @@ PAGES: tuple[tuple[str, type[View]], ...] = (
     ("/api/0/options/", views.OptionsView),
     ("/api/0/dlq/", views.DeadLettersView),
     ("/api/0/dlq/{entry_id}/", views.DeadLetterView),
+    ("/api/0/parked/", views.ParkedChangesView),
     ("/api/0/health/", views.HealthView),
     ("/api/0/{path:.*}", views.UnknownResourceView),
 )
@@ -81,6 +82,7 @@ COMMANDS: tuple[click.Command, ...] = (
     flags.flag_group,
     flags.option_group,
     dlq_commands.dlq_group,
+    parked.parked_group,
 )
 
 _built = False

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from grouptypes import GroupTypeRegistry, gate_passes
+from storage.parked import PARKED_STATUSES, ParkedStatus
 from storage.queries import ISSUE_ORDERS, KeysetOrder
 from storage.search import IssueSearch
 from streams.core.short_id import parse_short_id
@@ -162,6 +163,15 @@ def parse_list_request(
 class DeadLetterFilter:
     reason: str | None
     project_id: int | None
+
+
+def parse_parked_status(params: Sequence[tuple[str, str]]) -> ParkedStatus:
+    """`status` of the parked-changes list (spec §2.4.12): `parked` (the default), `resolved` or `all`."""
+    status = _first(params, "status") or "parked"
+    for known in PARKED_STATUSES:
+        if status == known:
+            return known
+    raise invalid_parameter("status", f"status must be one of {', '.join(PARKED_STATUSES)}")
 
 
 def parse_dlq_filter(params: Sequence[tuple[str, str]]) -> DeadLetterFilter:

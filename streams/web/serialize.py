@@ -6,6 +6,8 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
+import orjson
+
 from grouptypes import (
     FLAG_OFF,
     GroupType,
@@ -17,6 +19,7 @@ from grouptypes import (
 )
 from grouptypes.flags import Gate, RolloutStage
 from storage.dlq import StoredDeadLetter
+from storage.parked import StoredParkedChange
 from storage.queries import ActivityRow, GroupRow, OccurrenceRow, ProjectRow
 from streams.core.enums import LEVELS, PRIORITY_NAMES, ActivityType
 from streams.core.options import INTEGER_OPTIONS
@@ -275,4 +278,28 @@ def entry_json(entry: StoredDeadLetter) -> dict[str, Any]:
         "createdAt": iso_datetime(entry.created_at),
         "replayedAt": iso_datetime(entry.replayed_at),
         "replayCount": entry.replay_count,
+    }
+
+
+def parked_json(row: StoredParkedChange) -> dict[str, Any]:
+    """A parked sink change as the API and `parked list --json` show it (spec §2.4.12): the change as the JSON
+    object it travels as (text, or base64 with `changeEncoding`, should it not be JSON)."""
+    try:
+        change: dict[str, Any] = {"change": orjson.loads(row.change)}
+    except orjson.JSONDecodeError:
+        change = text_or_base64(row.change, "change")
+    return {
+        "id": str(row.id),
+        "source": {"topic": row.topic, "partition": row.partition, "offset": row.offset},
+        "groupKey": row.group_key,
+        "status": "parked" if row.resolved_at is None else "resolved",
+        # The offset of the parked change of the same key this one waits behind; null: it failed itself.
+        "behind": row.behind,
+        "error": row.error,
+        "sqlstate": row.sqlstate,
+        "attempts": row.attempts,
+        "firstAttempt": iso_datetime(row.first_attempt),
+        "lastAttempt": iso_datetime(row.last_attempt),
+        "resolvedAt": iso_datetime(row.resolved_at),
+        **change,
     }

@@ -20,6 +20,7 @@ from psycopg import AsyncConnection
 from psycopg_pool import PoolTimeout
 
 from storage import queries
+from storage.parked import parked_count
 from storage.pool import PoolHolder
 from streams.app import app
 from streams.core.dlq import as_dlq_id
@@ -34,6 +35,7 @@ from streams.web.issues import (
     parse_issue_ref,
     parse_list_request,
     parse_page_params,
+    parse_parked_status,
     searchable_type_ids,
 )
 from streams.web.pagination import Page, link_header, read_page
@@ -46,6 +48,7 @@ from streams.web.serialize import (
     issue_object,
     occurrence_object,
     option_list,
+    parked_json,
     payload_json,
     project_object,
     stats_series,
@@ -333,13 +336,34 @@ class DeadLetterView(ApiView):
         return self.json_body({**entry_json(entry), **payload_json(value)})
 
 
-class HealthView(ApiView):
-    """200 when Kafka and Postgres answer, else 503 with the failing checks (spec §20.4)."""
+class ParkedChangesView(ApiView):
+    """Sink changes parked for a permanent failure (spec §2.4.12), in the order they were parked, in keyset
+    pages; `status` = `parked` (the default), `resolved` or `all`."""
 
     async def read(self, request: Request) -> Response:  # type: ignore[override]
-        kafka, pg = await asyncio.gather(_check(_kafka_answers()), _check(_postgres_answers()))
-        checks = {"kafka": kafka, "postgres": pg}
-        healthy = all(value == "ok" for value in checks.values())
+        params = list(request.query.items())  # type: ignore[attr-defined]
+        status = parse_parked_status(params)
+        cursor, limit = parse_page_params(params, queries.PARKED_ORDER)
+        async with await _connection() as conn:
+
+            async def fetch(keyset: queries.Keyset, size: int) -> list[Any]:
+                return await queries.fetch_parked(conn, status, keyset, size)
+
+            page = await read_page(fetch, queries.PARKED_ORDER, cursor, limit)
+        return self.paged_body(request, [parked_json(row) for row in page.rows], page)
+
+
+class HealthView(ApiView):
+    """200 when Kafka and Postgres answer, else 503 with the failing checks (spec §20.4).
+
+    `checks.parked` is the number of parked sink changes (spec §2.4.12): not a reason for 503, since no restart
+    applies them, but the one place a probe sees that someone has to look (`issue-platform parked list`).
+    """
+
+    async def read(self, request: Request) -> Response:  # type: ignore[override]
+        kafka, (pg, parked) = await asyncio.gather(_check(_kafka_answers()), _postgres_and_parked())
+        checks: dict[str, str | int] = {"kafka": kafka, "postgres": pg, "parked": parked}
+        healthy = kafka == "ok" and pg == "ok"
         return self.json_body({"status": "ok" if healthy else "unavailable", "checks": checks},
                               status=200 if healthy else 503)
 
@@ -358,9 +382,16 @@ async def _kafka_answers() -> None:
     await broker_metadata_round_trip(app)
 
 
-async def _postgres_answers() -> None:
-    async with await _connection() as conn:
-        await conn.execute("SELECT 1")
+async def _postgres_and_parked() -> tuple[str, str | int]:
+    """("ok", how many changes are parked), or ("unavailable", "unavailable")."""
+    count: list[int] = []
+
+    async def answers() -> None:
+        async with await _connection() as conn:
+            count.append(await parked_count(conn))
+
+    state = await _check(answers())
+    return (state, count[0]) if count else (state, "unavailable")
 
 
 # Registered last by streams.worker, so it matches only paths no resource above took (aiohttp tries routes in order).

@@ -262,7 +262,7 @@ async def test_list_filters_sorts_and_pages_real_rows(deployment: Deployment) ->
     assert get(worker, "issues/999999/").status == 404
     assert get(worker, "grouptypes/no_such_type/").status == 404
     assert len(get(worker, "grouptypes/").json) >= 26
-    assert get(worker, "health/").json == {"status": "ok", "checks": {"kafka": "ok", "postgres": "ok"}}
+    assert get(worker, "health/").json == {"status": "ok", "checks": {"kafka": "ok", "postgres": "ok", "parked": 0}}
     assert get(worker, "health").json["code"] == "not_found"  # paths end with a slash
     assert get(worker, "no/such/thing/").json == {
         "code": "not_found", "message": "no resource /api/0/no/such/thing/", "details": {"path": "/api/0/no/such/thing/"},

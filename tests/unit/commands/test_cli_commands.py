@@ -20,6 +20,7 @@ EXPECTED = {
     "flag": {"set"},
     "option": {"set"},
     "dlq": {"list", "replay"},
+    "parked": {"list", "retry"},  # spec §2.4.12
 }
 
 
