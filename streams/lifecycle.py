@@ -30,6 +30,7 @@ from typing import Any
 
 from storage.migrate import SchemaUnavailable, migrate_schema
 from streams.settings import get_settings
+from streams.topic_admin import prepare_worker_topics
 
 log = logging.getLogger(__name__)
 
@@ -95,6 +96,7 @@ def run_worker(app: Any) -> None:
     # Faust has not set up logging yet.
     print(f"issue-platform: applied {len(applied)} migration(s): {', '.join(applied)}" if applied
           else "issue-platform: schema is up to date", file=sys.stderr)
+    prepare_worker_topics()  # every topic declared with its configuration, or a one-line refusal (exit 2)
     begin_run(data_dir, Path(app.conf.tabledir))
     clean = False
     try:

@@ -18,6 +18,7 @@ from streams.core.group_state import KeyState, type_rules
 from streams.core.noise import window_step
 from streams.faust_compat.window_expiry import expire_restored_windows
 from streams.services import registry
+from streams.topics import COMPACTED_CONFIG, windowed_changelog_config
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +42,7 @@ groups = app.Table(
     value_type=None,
     partitions=settings.partitions,
     options=table_store_options(),
+    extra_topic_configs=COMPACTED_CONFIG,
     help="Per group key: the live group, a pending creation, the offset watermark (spec §1.1, §2.4.2)",
 )
 
@@ -51,6 +53,7 @@ DEDUPE_SECONDS = settings.dedupe_window_seconds
 seen_ids = app.Table(
     f"seen-ids-{DEDUPE_SECONDS}s", default=dict, value_type=None, partitions=settings.partitions,
     options=table_store_options(),
+    extra_topic_configs=windowed_changelog_config(DEDUPE_SECONDS, DEDUPE_SECONDS, DEDUPE_SECONDS),
     help="Occurrence and status-change ids seen per group key (spec §12.3)",
 ).tumbling(timedelta(seconds=DEDUPE_SECONDS), expires=timedelta(seconds=DEDUPE_SECONDS)).relative_to_stream()
 expire_restored_windows(seen_ids)
@@ -67,6 +70,7 @@ def _noise_tables() -> dict[int, Any]:
             table = app.Table(
                 f"noise-{size}s", default=dict, value_type=None, partitions=settings.partitions,
                 options=table_store_options(),
+                extra_topic_configs=windowed_changelog_config(size, window_step(size), size),
                 help=f"Noise windows of {size}s, hopping by {window_step(size)}s (spec §13.1.3)",
             ).hopping(size, window_step(size), expires=timedelta(seconds=size)).relative_to_stream()
             expire_restored_windows(table)
@@ -88,6 +92,7 @@ def idle_keep_seconds(state: KeyState) -> float:
 # co-partitioned with the quota topic.
 quotas = app.Table(
     "quotas", key_type=str, value_type=None, partitions=settings.partitions, options=table_store_options(),
+    extra_topic_configs=COMPACTED_CONFIG,
     help="Creation quota per (project, type): grants per granule (spec §13.2.2)",
 )
 
@@ -109,6 +114,7 @@ options_table = app.GlobalTable(
     # match its source topic (PartitionsMismatch otherwise, design §5).
     partitions=1,
     options=table_store_options(),
+    extra_topic_configs=COMPACTED_CONFIG,
     # Faust 0.15.3 assigns a global table's changelog to every worker as active *and* standby, and keeps
     # reading it after recovery, but applies what it reads in batches of recovery_buffer_size (default
     # 1000): with 1 a change applies on arrival, not after 999 more. It is also Faust's documented
@@ -117,6 +123,11 @@ options_table = app.GlobalTable(
     on_changelog_event=_log_changelog_event,
     help="Runtime options: release flags and settings (spec §10.4)",
 )
+
+# Every table, whose changelogs `migrate` and a starting worker declare (streams.topic_admin); a windowed
+# table by the Table under its window wrapper.
+TABLES: tuple[Any, ...] = (groups, seen_ids.table, *(noise.table for noise in noise_tables.values()), quotas,
+                           options_table)
 
 
 class _OptionsView(Mapping[str, object]):

@@ -9,21 +9,31 @@ from pathlib import Path
 import click
 import orjson
 
+from aiokafka.errors import KafkaError
+
 from storage.migrate import SchemaUnavailable, migrate_schema
+from streams import topic_admin
 from streams.app import app, settings
 from streams.commands.running import run_in_app
 from streams.core.timestamps import format_datetime
 from streams.topics import ingest_topic
 
 EXIT_UNAVAILABLE = 1
+# A topic whose partition count differs from the declared one: only a person can decide what to do.
+EXIT_TOPIC_CONFLICT = 2
 EXAMPLE_FILE = Path(__file__).parent.parent / "examples" / "file-io-main-thread.json"
 
 
 @click.command(name="migrate")
 @click.pass_context
 def migrate(ctx: click.Context) -> None:
-    """Apply the Postgres schema migrations (idempotent)."""
-    run_in_app(ctx, apply_schema)
+    """Apply the Postgres schema migrations and declare the topics with their configuration (idempotent)."""
+    run_in_app(ctx, apply_migrations)
+
+
+async def apply_migrations() -> None:
+    await apply_schema()
+    await declare_topics()
 
 
 async def apply_schema() -> None:
@@ -33,6 +43,30 @@ async def apply_schema() -> None:
         print(f"issue-platform migrate: {error}", file=sys.stderr)
         raise SystemExit(EXIT_UNAVAILABLE) from None
     print(f"applied {len(applied)} migration(s): {', '.join(applied)}" if applied else "schema is up to date")
+
+
+async def declare_topics() -> None:
+    """Every topic of spec §2.1 and every changelog: created, or its configuration updated (one line per topic)."""
+    servers = topic_admin.bootstrap_servers(settings.broker_urls)
+    try:
+        admin = await topic_admin.connect(servers)
+    except KafkaError:
+        print(f"issue-platform migrate: no Kafka broker answers at {', '.join(servers)} (ISSUE_PLATFORM_BROKER_URL)",
+              file=sys.stderr)
+        raise SystemExit(EXIT_UNAVAILABLE) from None
+    try:
+        outcome = await topic_admin.migrate_topics(admin, topic_admin.deployment_topics())
+    except KafkaError as error:
+        print(f"issue-platform migrate: {error}", file=sys.stderr)
+        raise SystemExit(EXIT_UNAVAILABLE) from None
+    finally:
+        await admin.close()
+    for line in outcome.lines:
+        print(line)
+    for error in outcome.errors:
+        print(f"issue-platform migrate: {error}", file=sys.stderr)
+    if outcome.errors:
+        raise SystemExit(EXIT_TOPIC_CONFLICT)
 
 
 @click.command(name="send-example")
@@ -51,6 +85,8 @@ async def produce_examples(project: int, fingerprint: str, count: int) -> None:
     producer = app.producer
     await producer.start()
     try:
+        # The first step of the README may come before `migrate` or any worker: the broker creates no topic.
+        await ingest_topic.maybe_declare()
         for _ in range(count):
             payload = example_payload(template, project=project, fingerprint=fingerprint)
             await ingest_topic.send(key=fingerprint.encode(), value=orjson.dumps(payload))
