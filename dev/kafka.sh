@@ -46,7 +46,8 @@ offsets.topic.num.partitions=12
 transaction.state.log.replication.factor=1
 transaction.state.log.min.isr=1
 group.initial.rebalance.delay.ms=0
-auto.create.topics.enable=true
+# Off: every topic is declared with its configuration (issue-platform migrate, the worker at start, spec §2.1).
+auto.create.topics.enable=false
 message.max.bytes=$max_bytes
 replica.fetch.max.bytes=$max_bytes
 socket.request.max.bytes=104857600

@@ -6,6 +6,7 @@ import uuid
 
 import pytest
 from aiokafka import AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from streams.agents.kafka_read import read_range
 from tests.integration.harness import BROKER
@@ -15,6 +16,12 @@ pytestmark = pytest.mark.integration
 
 async def test_a_range_of_one_partition_comes_back_whole_and_in_order() -> None:
     topic = f"kafka-read-{uuid.uuid4().hex[:8]}"
+    admin = AIOKafkaAdminClient(bootstrap_servers=BROKER)
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic(topic, 1, 1)])  # the broker creates no topic on a first write
+    finally:
+        await admin.close()
     producer = AIOKafkaProducer(bootstrap_servers=BROKER)
     await producer.start()
     try:
