@@ -93,12 +93,6 @@ activity_topic = _declare(ACTIVITY, raw_key=True)
 analytics_topic = _declare(ANALYTICS, raw_key=True)
 
 
-async def declare_output_topics() -> None:
-    """Faust creates the topics its agents read; the ones we only write to are declared here."""
-    for topic in (dlq_topic, post_process_topic, activity_topic):
-        await topic.maybe_declare()
-
-
 OPTIONS = "issue-platform-options"
 
 # Keyed by option name (UTF-8), value the JSON of the option's value (spec §2.1, §10.4.1). Compacted: the

@@ -20,7 +20,6 @@ from streams.faust_compat import faults, seek
 from streams.faust_compat.diagnostics import install_task_dump_signal
 from streams.timers import housekeeping, idle_keys
 from streams.topics import (
-    declare_output_topics,
     dlq_topic,
     group_changes_topic,
     grouping_topic,
@@ -51,7 +50,7 @@ async def _dump_tasks_on_usr2() -> None:
     install_task_dump_signal(app)
 
 
-TASKS = (declare_output_topics, _dump_tasks_on_usr2)
+TASKS = (_dump_tasks_on_usr2,)
 
 # In this order: aiohttp tries routes in the order they were added, and the catch-all 404 must come last.
 PAGES: tuple[tuple[str, type[View]], ...] = (
