@@ -138,9 +138,11 @@ class StopOnHole(Sensor):
             return f"{first.describe()} (reading the offsets in between failed: {type(error).__name__}: {error})"
         for hole in holes:
             missed = [record.offset for record in records if hole.expected <= record.offset < hole.got]
+            if len(missed) == 1:
+                return f"{hole.describe()} (offset {missed[0]} holds a record never handed to an agent)"
             if missed:
-                return (f"{hole.describe()} ({len(missed)} records in between were never handed to an agent, "
-                        f"offsets {missed[0]}-{missed[-1]})")
+                return (f"{hole.describe()} (offsets {missed[0]}-{missed[-1]} hold {len(missed)} records never "
+                        "handed to an agent)")
             if hole.expected < earliest:
                 log.error("%s: offsets %d-%d were deleted by retention before any agent processed them; "
                           "going on without them", hole.describe(), hole.expected, min(earliest, hole.got) - 1)

@@ -133,8 +133,8 @@ async def test_records_in_a_gap_of_a_transactional_topic_stop_the_worker(
     await settle()
     assert exits == [failure.EXIT_CODE]
     assert stop_lines(caplog) == [
-        (f"hole in {INGEST} partition 3: expected offset 7, got offset 9 (2 records in between were never "
-        "handed to an agent, offsets 7-8); stopping the worker before any later offset is committed")]
+        (f"hole in {INGEST} partition 3: expected offset 7, got offset 9 (offsets 7-8 hold 2 records never "
+         "handed to an agent); stopping the worker before any later offset is committed")]
     assert consumer.acked == [5, 6]  # 9 never became committable
 
 
@@ -148,7 +148,19 @@ async def test_a_first_record_past_the_position_sought_is_read_before_stopping_e
     assert exits == []  # retention could have deleted 5-7: read first
     await settle()
     assert exits == [failure.EXIT_CODE]
-    assert "expected offset 5, got offset 8 (3 records in between" in stop_lines(caplog)[0]
+    assert "expected offset 5, got offset 8 (offsets 5-7 hold 3 records never handed to an agent)" in (
+        stop_lines(caplog)[0])
+
+
+async def test_one_missed_record_is_named_by_its_offset(exits: list[int], caplog: pytest.LogCaptureFixture) -> None:
+    consumer, broker = AckRecorder(), Broker(offsets=(0, 1, 2, 3))
+    sensor = guard(broker, consumer)
+    sensor.sought({TP(INGEST, 0): 0})
+    hand_over(sensor, consumer, INGEST, [0, 1, 3])
+    await settle()
+    assert stop_lines(caplog) == [
+        (f"hole in {INGEST} partition 0: expected offset 2, got offset 3 (offset 2 holds a record never handed "
+         "to an agent); stopping the worker before any later offset is committed")]
 
 
 async def test_offsets_deleted_by_retention_are_one_error_line_and_the_partition_goes_on(
