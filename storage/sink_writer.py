@@ -498,11 +498,14 @@ def change_failure(error: BaseException, attempts: int) -> ChangeFailure:
 async def retry_parked(conn: AsyncConnection, topic: str, partition: int, group_key: str) -> BatchResult | ChangeFailure:
     """Apply the parked changes of one key in offset order, in one transaction, through steps 2-11, and mark
     them resolved (spec §2.4.12). On a failure of its changes nothing is applied: every one of them stays
-    parked with one more attempt and the new error, which is returned. Commits on its own.
+    parked with one more attempt and the new error, which is returned. Commits on its own, so `conn` must not
+    be inside a transaction (use autocommit): nested, its lock would be held until the outer one ends.
 
     The partition's lock orders it with the sink: a later change of the key is either parked before this
     transaction takes the lock, and applied here, or written by the sink after this commit, in order.
     """
+    if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+        raise ValueError("retry_parked commits one transaction per key: give it a connection outside a transaction")
     try:
         async with conn.transaction(), conn.cursor() as cur:
             await _custom_plans(cur)

@@ -38,7 +38,8 @@ def stop_worker(what: str, error: BaseException) -> None:
 
 def is_permanent(error: BaseException) -> bool:
     """An OperationalError that trying again cannot fix: SQLSTATE class 54, a program limit exceeded
-    (e.g. a value over the 256 MB jsonb limit). Retrying it would hold the batch forever."""
+    (e.g. a value over the 256 MB jsonb limit). Retrying it would hold the batch forever; the sink parks
+    the change that causes it instead (storage.sink_writer.is_change_failure, spec §2.4.12)."""
     sqlstate = getattr(error, "sqlstate", None)
     return isinstance(sqlstate, str) and sqlstate.startswith("54")
 

@@ -95,7 +95,8 @@ def retry_order(ids: Sequence[int], found: dict[int, ParkedKey]) -> list[ParkedK
 async def retry(ids: tuple[int, ...], retry_all: bool) -> None:
     applied: list[BatchResult] = []
     failed: list[tuple[ParkedKey, ChangeFailure]] = []
-    async with await psycopg.AsyncConnection.connect(settings.database_url) as conn:
+    # Autocommit: each key's retry is its own transaction, so its partition lock is held only meanwhile.
+    async with await psycopg.AsyncConnection.connect(settings.database_url, autocommit=True) as conn:
         if retry_all:
             keys = await parked_keys(conn)
         else:
