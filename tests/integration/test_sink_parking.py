@@ -1,6 +1,8 @@
 """Parking against the real PostgreSQL (spec §2.4.12): a change Postgres refuses for good is parked with the
 later changes of its key, everything else is applied, `retry_parked` applies them in order once the cause is
-fixed, and a transient error is retried, never parked."""
+fixed, and a transient error is retried, never parked. Last, the same through a worker, its API and the CLI:
+the refused change is sent straight to the group-changes topic, since ingest's validation (spec §3.2, §4)
+turns away what Postgres could refuse; a rewound short-id counter is the cause, fixed by setting it right."""
 from __future__ import annotations
 
 import asyncio
@@ -10,16 +12,19 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import orjson
 import psycopg
 import pytest
+from aiokafka import AIOKafkaProducer
 
 from bench.workload import group_changes
-from storage.changes import Change, OccurrenceChange
+from storage.changes import Change, OccurrenceChange, encode_change
 from storage.migrate import migrate
 from storage.sink_plan import BatchResult, ChangeFailure, ChangeRecord, Coordinates
 from storage.sink_writer import retry_parked, write_batch, write_or_park
 from streams.agents.failure import retry_transient
-from tests.integration.harness import Deployment
+from tests.integration.harness import BROKER, Deployment, consume_all, json_value, wait_for
+from tests.integration.test_api import api_up, get
 
 pytestmark = pytest.mark.integration
 
@@ -199,3 +204,65 @@ async def test_a_transient_error_is_retried_with_backoff_and_never_parked(databa
     assert [r.offset for r in result.applied] == [0, 1, 2] and result.parked == []
     assert parked_rows(database) == []
     assert times_seen(database) == {changes[0].change.group_key: 2}
+
+
+async def produce_to_partition_0(topic: str, changes: list[Change]) -> None:
+    """As the grouping owner sends them, but all to partition 0, so the partition's order is the test's."""
+    producer = AIOKafkaProducer(bootstrap_servers=BROKER)
+    await producer.start()
+    try:
+        for change in changes:
+            # The key as the owner's topic serialises it (JSON); the value the change's wire form.
+            await producer.send(topic, key=orjson.dumps(change.group_key), value=encode_change(change), partition=0)
+        await producer.flush()
+    finally:
+        await producer.stop()
+
+
+async def test_a_worker_parks_a_refused_change_goes_on_and_the_cli_retries_it_after_the_fix(
+    deployment: Deployment,
+) -> None:
+    assert deployment.cli("migrate").returncode == 0
+    worker = deployment.start_worker()
+    wait_for(lambda: api_up(worker) and "[^Worker]: Ready" in worker.log(), timeout=120, what="the worker")
+    changes_topic = deployment.topic(TOPIC)
+    await produce_to_partition_0(changes_topic, group_changes(1, ["a"]))  # offsets 0-2: group a, short id 1
+    wait_for(lambda: deployment.query("SELECT times_seen FROM groups") == [(2,)], timeout=120, what="group a")
+
+    # The counter rewound: x's creation (offset 4) collides with a's short id; offsets 5, 6 are x's later
+    # changes, offset 7 a change of group a, which needs no short id.
+    deployment.query("UPDATE projects SET next_short_id = 1 RETURNING id")
+    x = group_changes(1, ["x"], occurrences_each=3)
+    key_x = x[0].group_key
+    await produce_to_partition_0(changes_topic, [*x, group_changes(1, ["a"], occurrences_each=3)[-1]])
+    wait_for(lambda: deployment.query("SELECT times_seen FROM groups") == [(3,)], timeout=60,
+             what="group a's later change, applied past the parked ones")
+    assert deployment.query('SELECT "offset", behind, sqlstate FROM sink_parked ORDER BY "offset"') == [
+        (4, None, "23505"), (5, 4, None), (6, 4, None)]
+    assert worker.process.poll() is None  # parked, not crash-looping
+    assert "sink: parked the change at partition 0 offset 4" in worker.log()
+
+    listed = get(worker, "parked/")
+    assert [(entry["source"]["offset"], entry["behind"]) for entry in listed.json] == [(4, None), (5, 4), (6, 4)]
+    assert listed.json[0]["change"]["group_key"] == key_x and "UniqueViolation" in listed.json[0]["error"]
+    health = get(worker, "health/")
+    assert (health.status, health.json["checks"]["parked"]) == (200, 3)
+    shown = deployment.cli("parked", "list")
+    assert shown.returncode == 0 and shown.stdout.startswith("3 changes parked"), shown.stderr
+
+    # Before the fix a retry fails again: exit 1, nothing applied, one more attempt recorded.
+    again = deployment.cli("parked", "retry", "--all")
+    assert again.returncode == 1 and "failed again, still parked" in again.stderr, again.stdout + again.stderr
+    assert deployment.query('SELECT attempts FROM sink_parked ORDER BY "offset"') == [(3,), (1,), (1,)]
+
+    deployment.query("UPDATE projects SET next_short_id = 2 RETURNING id")
+    retried = deployment.cli("parked", "retry", "--id", listed.json[1]["id"])  # any row of the key takes the key
+    assert retried.returncode == 0, retried.stderr
+    assert "applied 3 changes" in retried.stdout
+    assert deployment.query("SELECT short_id, times_seen FROM groups WHERE group_key = %s", (key_x,)) == [(2, 3)]
+    assert get(worker, "health/").json["checks"]["parked"] == 0
+    assert get(worker, "parked/").json == [] and len(get(worker, "parked/", status="resolved").json) == 3
+    # The retry forwarded what the sink would have: x's post-process messages, one per occurrence.
+    messages = [json_value(r) for r in await consume_all(deployment.topic("issue-platform-post-process"), expected=5)]
+    assert sorted(m["times_seen"] for m in messages if m["group_key"] == key_x) == [1, 2, 3]
+    assert worker.process.poll() is None
