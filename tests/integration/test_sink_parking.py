@@ -23,7 +23,13 @@ from storage.migrate import migrate
 from storage.sink_plan import BatchResult, ChangeFailure, ChangeRecord, Coordinates
 from storage.sink_writer import retry_parked, write_batch, write_or_park
 from streams.agents.failure import retry_transient
-from tests.integration.harness import BROKER, Deployment, consume_all, json_value, wait_for
+from tests.integration.harness import (
+    BROKER,
+    Deployment,
+    consume_all,
+    json_value,
+    wait_for,
+)
 from tests.integration.test_api import api_up, get
 
 pytestmark = pytest.mark.integration
