@@ -19,16 +19,30 @@ in step: the input is read again and decided again from what was really publishe
 
 A marker file in the data dir says "a worker is running here". It is written at start and removed only
 after a clean stop (exit status 0). Finding it at start means the last run did not stop cleanly.
+
+On SIGTERM or SIGINT the worker stops the way Faust stops (agents, offset commits, changelog flush), but
+within a deadline (`ISSUE_PLATFORM_SHUTDOWN_TIMEOUT_SECONDS`, 25): a stop during a rebalance can wait a
+minute in aiokafka (streams/faust_compat/shutdown.py has the evidence), longer than an orchestrator
+waits before it kills. At the deadline a watchdog thread, which works even if the event loop is stuck,
+logs one line naming what was still running and ends the process with exit status 75. The marker stays,
+so the next start rebuilds the tables from the changelogs.
 """
 from __future__ import annotations
 
+import asyncio
 import logging
+import os
 import shutil
+import signal
 import sys
+import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from storage.migrate import SchemaUnavailable, migrate_schema
+from streams.faust_compat import shutdown
 from streams.settings import get_settings
 from streams.topic_admin import prepare_worker_topics
 
@@ -80,6 +94,80 @@ def end_run(data_dir: Path, *, clean: bool) -> None:
         marker_path(data_dir).unlink(missing_ok=True)
 
 
+# EX_TEMPFAIL: the stop did not finish in time; starting again is safe (the tables are rebuilt).
+GAVE_UP_EXIT_STATUS = 75
+# If even logging the line blocks (a full pipe), the process still ends this much later.
+_BACKSTOP_SECONDS = 2.0
+
+
+def give_up_line(signal_name: str, seconds: float, still_running: list[str]) -> str:
+    running = "; ".join(still_running) or "nothing found (the interpreter's exit itself)"
+    return (f"shutdown: not stopped {seconds:g} s after {signal_name}; ending the process with exit status "
+            f"{GAVE_UP_EXIT_STATUS} and leaving the unclean-stop marker, so the next start rebuilds the tables "
+            f"from the changelogs. Still running: {running}")
+
+
+class StopDeadline:
+    """Ends the process `seconds` after the first stop signal unless it has ended by itself.
+
+    `arm` is called by the signal's handler; `watch` runs in a daemon thread started before the worker,
+    so it keeps watching through the interpreter's exit too (which waits for Faust's consumer thread).
+    `clock`, `wait` and `end_process` are the real ones except in tests.
+    """
+
+    def __init__(self, seconds: float, *, still_running: Callable[[], list[str]],
+                 clock: Callable[[], float] = time.monotonic, wait: Callable[[float], bool] | None = None,
+                 end_process: Callable[[int], None] = os._exit) -> None:
+        self.seconds = seconds
+        self._still_running = still_running
+        self._clock = clock
+        self._closed = threading.Event()
+        self._wait = wait or self._closed.wait
+        self._end_process = end_process
+        self._armed = threading.Event()
+        self._signal_name = ""
+        self._signalled_at = 0.0
+
+    def arm(self, signum: int) -> None:
+        """Start counting; a later signal changes nothing (the deadline runs from the first)."""
+        if self._armed.is_set():
+            return
+        self._signal_name = signal.Signals(signum).name
+        self._signalled_at = self._clock()
+        self._armed.set()
+
+    def close(self) -> None:
+        """Stop watching without ending anything (tests; the real process simply ends)."""
+        self._closed.set()
+        self._armed.set()
+
+    def start(self) -> None:
+        threading.Thread(target=self.watch, name="shutdown-deadline", daemon=True).start()
+
+    def watch(self) -> None:
+        self._armed.wait()
+        while not self._closed.is_set():
+            remaining = self._signalled_at + self.seconds - self._clock()
+            if remaining <= 0:
+                self._give_up()
+                return
+            self._wait(remaining)
+
+    def _give_up(self) -> None:
+        backstop = threading.Timer(_BACKSTOP_SECONDS, self._end_process, (GAVE_UP_EXIT_STATUS,))
+        backstop.daemon = True
+        backstop.start()
+        try:
+            running = self._still_running()
+        except Exception as error:  # noqa: BLE001  # read from a thread while the loop runs: say so and go on
+            running = [f"(could not tell: {error!r})"]
+        log.error("%s", give_up_line(self._signal_name, self.seconds, running))
+        for handler in logging.getLogger().handlers:
+            handler.flush()
+        self._end_process(GAVE_UP_EXIT_STATUS)
+        backstop.cancel()  # only reached when `end_process` is a test's
+
+
 def run_worker(app: Any) -> None:
     """The `worker` command: migrate, claim the data dir, then `app.main()` between the unclean-stop
     marker's set and its removal."""
@@ -97,6 +185,20 @@ def run_worker(app: Any) -> None:
     print(f"issue-platform: applied {len(applied)} migration(s): {', '.join(applied)}" if applied
           else "issue-platform: schema is up to date", file=sys.stderr)
     prepare_worker_topics()  # every topic declared with its configuration, or a one-line refusal (exit 2)
+    loop: asyncio.AbstractEventLoop | None = None  # the worker's, known once a stop signal has come
+
+    def still_running() -> list[str]:
+        return shutdown.still_running(loop) if loop is not None else []
+
+    deadline = StopDeadline(settings.shutdown_timeout_seconds, still_running=still_running)
+
+    def on_stop_signal(signum: int, worker_loop: asyncio.AbstractEventLoop) -> None:
+        nonlocal loop
+        loop = worker_loop
+        deadline.arm(signum)
+
+    shutdown.listen_for_stop_signals(on_stop_signal)
+    deadline.start()
     begin_run(data_dir, Path(app.conf.tabledir))
     clean = False
     try:

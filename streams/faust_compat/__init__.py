@@ -7,14 +7,14 @@ from __future__ import annotations
 
 import os
 
-from streams.faust_compat import idempotence, log_level, offset_trace, producer_flush, seek, topic_ready
+from streams.faust_compat import idempotence, log_level, offset_trace, producer_flush, seek, shutdown, topic_ready
 from streams.faust_compat.patch import Patch
 from streams.faust_compat.versions import UnsupportedFrameworkVersion, check_installed_versions
 
 __all__ = ["PATCHES", "UnsupportedFrameworkVersion", "apply"]
 
 PATCHES: tuple[Patch, ...] = (*producer_flush.PATCHES, *topic_ready.PATCHES, *seek.PATCHES, *idempotence.PATCHES,
-                               *log_level.PATCHES)
+                               *log_level.PATCHES, *shutdown.PATCHES)
 
 _applied = False
 

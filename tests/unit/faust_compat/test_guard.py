@@ -24,6 +24,7 @@ _SEEK = "streams/faust_compat/seek.py"
 _READS = "streams/faust_compat/internals.py"
 _TRACE = "streams/faust_compat/offset_trace.py"
 _IDEMPOTENT = "streams/faust_compat/idempotence.py"
+_SHUTDOWN = "streams/faust_compat/shutdown.py"
 
 # name: (sha256 of its source (of its value, for a constant), what to re-check when it changes)
 GUARDED: dict[str, tuple[str, str]] = {
@@ -177,6 +178,27 @@ GUARDED: dict[str, tuple[str, str]] = {
     "faust.transport.consumer.Consumer.getmany": (
         "4b168d84882a70d6e3e2f9804430a63b92f8fd117d3187cbb4aeb54305bda34e",
         f"{_TRACE} wraps it to log dropped and discarded records."),
+    # The stop signals and the stop that streams/lifecycle.py bounds with its deadline.
+    "mode.worker.Worker.install_signal_handlers": (
+        "5cb3d584d58fd7cd76cdc9325fdf87eb011f095e4b3a26e27989a97982e80766",
+        f"{_SHUTDOWN} wraps it: is it still called once, in the main thread, with the loop set?"),
+    "mode.worker.Worker._install_signal_handlers_unix": (
+        "6a1810b3485970e8d0c5dd1ded34eccfc467e9693c82c1c32c7e38f635fb1648",
+        f"{_SHUTDOWN}: SIGTERM and SIGINT must still go through loop.add_signal_handler (the wakeup fd), so that "
+        "our Python-level handler does not take them from mode."),
+    "mode.worker.Worker.default_on_first_start": (
+        "09c96afd65d5d27a9d0075ff8b8c173f92350a9e01273a5f772db8e3ea548a2e",
+        f"{_SHUTDOWN}: the handlers must still be installed before any service starts (a signal during the "
+        "start's rebalance is bounded too)."),
+    "mode.worker.Worker.execute_from_commandline": (
+        "212e98f635d7a69b82ff7d7395de4649459a2ec902a83038121d2b79d3bd7ad3",
+        "streams/lifecycle.py: a clean stop must still end in SystemExit(0), which removes the unclean-stop marker."),
+    "mode.services.Service._default_stop_children": (
+        "c8dc36ea075fb9b6464336a92dca2bb6df414b63b0886363615ff2aa3e7f82c0",
+        f"{_SHUTDOWN} (still_running): a frame of this name is a service waiting for its children to stop."),
+    "mode.threads.ServiceThread.__init__": (
+        "82979878990cdff5826c9d27ce132ef9d728ce0e41faae70375da8717578cb2e",
+        f"{_SHUTDOWN} (still_running) looks into the loop of a service's thread through thread_loop, set here."),
 }
 
 
