@@ -10,6 +10,8 @@ from pathlib import Path
 import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
+from storage.errors import is_transient
+
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 # Serialises concurrent `migrate` runs (two workers starting at once) on one database.
 _ADVISORY_LOCK_ID = 0x1551E_91A7F0
@@ -109,7 +111,7 @@ def migrate_schema(
             raise SchemaUnavailable(f"cannot migrate the schema of {where}: {error}") from None
         except psycopg.Error as error:
             reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-            if not isinstance(error, psycopg.OperationalError) or time.monotonic() + delay > deadline:
+            if not is_transient(error) or time.monotonic() + delay > deadline:
                 raise SchemaUnavailable(
                     f"cannot migrate the schema of {where} (ISSUE_PLATFORM_DATABASE_URL): {reason}") from None
             on_wait(f"PostgreSQL at {where} is not reachable ({reason}); trying again in {delay:.1f} s")

@@ -49,6 +49,7 @@ import psycopg
 from psycopg import AsyncConnection, AsyncCursor
 
 from storage.changes import QuotaRefusal, decode_change
+from storage.errors import MissingGroupRow, is_change_failure
 from storage.sink_plan import (
     BatchPlan,
     BatchResult,
@@ -409,30 +410,7 @@ async def _record_offsets(cur: AsyncCursor[Any], topic: str, through: dict[int, 
 
 # ------------------------------------------------------------------------------------------ parking
 
-class MissingGroupRow(Exception):
-    """A change names a group row that is neither stored nor written by its batch: it cannot be applied."""
-
-
-# SQLSTATE classes of a restart, a lost connection, a lock conflict, a lack of resources: tried again, never parked.
-_TRANSIENT_CLASSES = frozenset({"08", "40", "53", "55", "57", "58"})
-# Classes that say the sink's own SQL, schema or rights are wrong (42: undefined column, no privilege…): every
-# change would fail the same way, so parking would only empty the topic into `sink_parked`; the worker stops.
-_SINK_FAULT_CLASSES = frozenset({"0A", "25", "26", "28", "2D", "34", "3D", "3F", "42", "XX"})
 _MAX_ERROR_CHARS = 2000  # a DETAIL line quotes the failing row, which may hold a whole payload
-
-
-def is_change_failure(error: BaseException) -> bool:
-    """Whether a batch failed for a reason of its own changes that trying again cannot fix (spec §2.4.12):
-    a data exception (class 22), a constraint violation (23), a program limit (54), a missing group row, or
-    any other database error that is neither transient nor the sink's own fault."""
-    if isinstance(error, MissingGroupRow):
-        return True
-    if not isinstance(error, psycopg.Error):
-        return False
-    sqlstate = error.sqlstate
-    if sqlstate is None:  # raised by psycopg itself, before the server saw the statement
-        return isinstance(error, (psycopg.DataError, psycopg.IntegrityError))
-    return sqlstate[:2] not in _TRANSIENT_CLASSES | _SINK_FAULT_CLASSES
 
 
 # Writes `changes` in one transaction and commits it, parking those `failed` names: write_batch, with transient

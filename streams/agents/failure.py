@@ -14,17 +14,13 @@ import sys
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
-import psycopg
 from faust.sensors import Sensor
-from psycopg_pool import PoolTimeout
+
+from storage.errors import is_transient
 
 T = TypeVar("T")
 
 EXIT_CODE = 70  # EX_SOFTWARE
-
-# Errors that a Postgres restart or a network blip produce; anything else is a bug and propagates.
-TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (psycopg.OperationalError, psycopg.errors.AdminShutdown,
-                                                      PoolTimeout)
 
 log = logging.getLogger(__name__)
 
@@ -36,14 +32,6 @@ def stop_worker(what: str, error: BaseException) -> None:
     os._exit(EXIT_CODE)
 
 
-def is_permanent(error: BaseException) -> bool:
-    """An OperationalError that trying again cannot fix: SQLSTATE class 54, a program limit exceeded
-    (e.g. a value over the 256 MB jsonb limit). Retrying it would hold the batch forever; the sink parks
-    the change that causes it instead (storage.sink_writer.is_change_failure, spec §2.4.12)."""
-    sqlstate = getattr(error, "sqlstate", None)
-    return isinstance(sqlstate, str) and sqlstate.startswith("54")
-
-
 async def retry_transient(
     operation: Callable[[], Awaitable[T]],
     *,
@@ -52,14 +40,15 @@ async def retry_transient(
     first_delay: float = 0.2,
     max_delay: float = 5.0,
 ) -> T:
-    """Run `operation` until it succeeds, backing off on transient errors; other errors propagate."""
+    """Run `operation` until it succeeds, backing off on transient errors (storage.errors.classify: the
+    same rule the sink parks by); other errors propagate."""
     delay = first_delay
     attempt = 1
     while True:
         try:
             return await operation()
-        except TRANSIENT_ERRORS as error:
-            if is_permanent(error):
+        except Exception as error:
+            if not is_transient(error):
                 raise
             log.warning("%s failed (attempt %d), retrying in %.1fs: %s", what, attempt, delay, error)
             await asyncio.sleep(delay)

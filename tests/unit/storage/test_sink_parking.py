@@ -8,6 +8,7 @@ import pytest
 from psycopg import errors
 
 from storage.changes import IngestDrop, decode_change
+from storage.errors import MissingGroupRow, is_change_failure, is_transient
 from storage.sink_plan import (
     BatchPlan,
     BatchResult,
@@ -21,12 +22,7 @@ from storage.sink_plan import (
     merged,
     set_aside,
 )
-from storage.sink_writer import (
-    MissingGroupRow,
-    change_failure,
-    is_change_failure,
-    write_or_park,
-)
+from storage.sink_writer import change_failure, write_or_park
 from tests.unit.storage.test_sink_plan import group_change
 
 KEY_A = "1:" + "a" * 32
@@ -257,6 +253,19 @@ def test_a_failure_of_the_changes_themselves_parks(error: BaseException) -> None
 ])
 def test_transient_failures_and_the_sinks_own_faults_never_park(error: BaseException) -> None:
     assert not is_change_failure(error)
+
+
+@pytest.mark.parametrize("error", [
+    errors.InvalidPassword("password authentication failed"),  # 28: waiting will not fix it
+    errors.InvalidAuthorizationSpecification("role does not exist"),
+    errors.UndefinedTable('relation "groups" does not exist'),
+    errors.CheckViolation("new row violates check constraint"),
+    errors.QueryCanceled("canceling statement due to statement timeout"),  # 57014 stays transient: below
+])
+def test_only_transient_failures_are_retried_in_place(error: BaseException) -> None:
+    """The one rule of storage.errors: what retry_transient retries is exactly what the sink never parks."""
+    expected = type(error) is errors.QueryCanceled
+    assert is_transient(error) is expected
 
 
 def test_a_failure_is_kept_as_one_bounded_line_with_its_sqlstate() -> None:

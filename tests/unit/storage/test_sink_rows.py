@@ -4,8 +4,8 @@ from __future__ import annotations
 import orjson
 import psycopg
 
+from storage.errors import ErrorKind, classify
 from storage.sink_writer import _chunks
-from streams.agents.failure import is_permanent
 
 
 def test_rows_over_the_limit_are_split_in_order_and_none_is_lost() -> None:
@@ -22,5 +22,5 @@ def test_rows_under_the_limit_go_in_one_array() -> None:
 
 def test_a_program_limit_is_not_retried_but_a_lost_connection_is() -> None:
     limit = psycopg.errors.ProgramLimitExceeded("total size of jsonb array elements exceeds the maximum")
-    assert limit.sqlstate == "54000" and is_permanent(limit)
-    assert not is_permanent(psycopg.OperationalError("connection lost"))
+    assert limit.sqlstate == "54000" and classify(limit) is ErrorKind.CHANGE
+    assert classify(psycopg.OperationalError("connection lost")) is ErrorKind.TRANSIENT
