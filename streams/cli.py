@@ -39,6 +39,7 @@ def main() -> None:
     if "worker" not in sys.argv[1:]:
         app.main()
         return
+    worker.guard(app)
     lifecycle.run_worker(app)
 
 

@@ -93,13 +93,6 @@ def build() -> faust.App:
     if _built:
         return app
     _built = True
-    faults.install(settings.fault_injection)  # off unless a test sets it (refused in production)
-    app.sensors.add(StopOnFailedProduce())
-    guarantee = settings.processing_guarantee
-    hole_guard = StopOnHole(app, gap_policies(guarantee), isolation_level=isolation_level(guarantee))
-    app.sensors.add(hole_guard)  # spec §2.4.9
-    seek.add_seek_listener(hole_guard.sought)
-    app.on_partitions_revoked.connect(hole_guard.on_partitions_revoked)
     for topic, fun, name, concurrency in AGENTS:
         app.agent(topic, name=name, concurrency=concurrency)(fun)
     for seconds, timer, name, on_leader in TIMERS:
@@ -111,3 +104,16 @@ def build() -> faust.App:
     for command in COMMANDS:
         cli.add_command(command)
     return app
+
+
+def guard(app: faust.App) -> None:
+    """For the `worker` command only: the sensors that stop a worker on a failed produce (spec §2.4.8) or a
+    hole in its input (§2.4.9), and the test-only faults. A CLI command that produces (`option set`, `dlq
+    replay`) is no worker: a failed send there is an error of that command, not a reason to `os._exit`."""
+    faults.install(settings.fault_injection)  # off unless a test sets it (refused in production)
+    app.sensors.add(StopOnFailedProduce())
+    guarantee = settings.processing_guarantee
+    hole_guard = StopOnHole(app, gap_policies(guarantee), isolation_level=isolation_level(guarantee))
+    app.sensors.add(hole_guard)
+    seek.add_seek_listener(hole_guard.sought)
+    app.on_partitions_revoked.connect(hole_guard.on_partitions_revoked)

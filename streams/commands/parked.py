@@ -19,7 +19,7 @@ from storage.parked import (
     parked_count,
     parked_keys,
 )
-from storage.sink_plan import BatchResult, ChangeFailure, merged
+from storage.sink_plan import BatchResult, ChangeFailure
 from storage.sink_writer import retry_parked
 from streams.agents.sink import forward
 from streams.app import app, settings
@@ -109,30 +109,26 @@ async def retry(ids: tuple[int, ...], retry_all: bool) -> None:
                 raise SystemExit(EXIT_FAILED)
             keys = retry_order(ids, found)
         options = await read_options(conn)
-        for key in keys:
-            outcome = await retry_parked(conn, key.topic, key.partition, key.group_key)
-            where = f"{key.topic}:{key.partition} key {key.group_key}"
-            if isinstance(outcome, ChangeFailure):
-                failed.append((key, outcome))
-                print(f"{where}: failed again, still parked: {outcome.error}", file=sys.stderr)
-            else:
+        producer = app.producer
+        await producer.start()
+        try:
+            for key in keys:
+                outcome = await retry_parked(conn, key.topic, key.partition, key.group_key)
+                where = f"{key.topic}:{key.partition} key {key.group_key}"
+                if isinstance(outcome, ChangeFailure):
+                    failed.append((key, outcome))
+                    print(f"{where}: failed again, still parked: {outcome.error}", file=sys.stderr)
+                    continue
+                # Forwarded right after the key's commit, before the next key: what the sink would have
+                # forwarded had it applied them, with the same ids, so a consumer applies each once.
+                await forward(outcome, options)
+                await producer.flush()
                 applied.append(outcome)
                 print(f"{where}: applied {len(outcome.applied)} changes")
-    if applied:
-        await _forward(merged(applied), options)
+        finally:
+            await producer.stop()
     changes = sum(len(result.applied) for result in applied)
     print(f"retried {len(keys)} {'key' if len(keys) == 1 else 'keys'}: {changes} changes applied, "
           f"{len(failed)} {'key' if len(failed) == 1 else 'keys'} still parked")
     if failed:
         raise SystemExit(EXIT_FAILED)
-
-
-async def _forward(result: BatchResult, options: dict[str, object]) -> None:
-    """What the sink would have forwarded had it applied them: same ids, so a consumer applies each once."""
-    producer = app.producer
-    await producer.start()
-    try:
-        await forward(result, options)
-        await producer.flush()
-    finally:
-        await producer.stop()

@@ -246,17 +246,38 @@ def test_every_input_an_agent_reads_through_faust_is_guarded_but_the_sinks_and_t
     assert holes.isolation_level("at_least_once") == "read_uncommitted"
 
 
-def test_build_registers_the_guard_with_the_seeks_and_the_revocations() -> None:
-    # In a fresh interpreter, as the entry point does: nothing is registered by an import.
+def test_the_worker_guard_registers_the_hole_guard_with_the_seeks_and_the_revocations() -> None:
+    # In a fresh interpreter, as the entry point does for `worker`: nothing is registered by an import, and
+    # build() alone (every other CLI command) installs no guard.
     script = (
         "from streams import worker\n"
+        "from streams.agents.failure import StopOnFailedProduce\n"
         "from streams.agents.holes import StopOnHole\n"
         "from streams.faust_compat import seek\n"
         "assert not seek._seek_listeners\n"
         "app = worker.build()\n"
+        "assert not [s for s in app.sensors if isinstance(s, (StopOnHole, StopOnFailedProduce))]\n"
+        "worker.guard(app)\n"
+        "assert [s for s in app.sensors if isinstance(s, StopOnFailedProduce)]\n"
         "[guard] = [s for s in app.sensors if isinstance(s, StopOnHole)]\n"
         "assert seek._seek_listeners == [guard.sought]\n"
         "assert guard.on_partitions_revoked in set().union(*app.on_partitions_revoked._filter_receivers.values())\n"
     )
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
+
+
+def test_a_verifier_that_crashes_stops_the_worker(monkeypatch: pytest.MonkeyPatch) -> None:
+    stops: list[str] = []
+    monkeypatch.setattr(holes, "stop_worker_now", stops.append)
+
+    async def run() -> None:
+        async def crash() -> None:
+            raise RuntimeError("ack failed")
+
+        verifier = asyncio.ensure_future(crash())
+        verifier.add_done_callback(holes._stop_if_failed)
+        await asyncio.sleep(0.01)
+
+    asyncio.run(run())
+    assert stops == ["the hole guard's check failed: RuntimeError: ack failed"]
