@@ -106,7 +106,9 @@ class StopOnHole(Sensor):
             self._unverified.setdefault(tp, []).append(finding)
             self._held.setdefault(tp, [])
             if tp not in self._verifiers:
-                self._verifiers[tp] = asyncio.ensure_future(self._verify(tp))
+                verifier = asyncio.ensure_future(self._verify(tp))
+                verifier.add_done_callback(_stop_if_failed)
+                self._verifiers[tp] = verifier
         held = self._held.get(tp)
         if held is not None:
             message.incref()  # acked by its agent, it still is not committable until released
@@ -147,3 +149,10 @@ class StopOnHole(Sensor):
                 log.error("%s: offsets %d-%d were deleted by retention before any agent processed them; "
                           "going on without them", hole.describe(), hole.expected, min(earliest, hole.got) - 1)
         return None
+
+
+def _stop_if_failed(verifier: asyncio.Future[None]) -> None:
+    """A verifier that crashed would leave its partition's records held for good, never committable."""
+    if not verifier.cancelled() and verifier.exception() is not None:
+        error = verifier.exception()
+        stop_worker_now(f"the hole guard's check failed: {type(error).__name__}: {error}")

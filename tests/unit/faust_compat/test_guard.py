@@ -54,6 +54,14 @@ GUARDED: dict[str, tuple[str, str]] = {
         "18cb28ef5b3de2127fac784ae258415ebba037159d97beaed3cb10e1c499c949",
         "streams/faust_compat/log_level.py restores the root level after it: does it still set the root to DEBUG?"),
     # Relied on by the patches.
+    "faust.topics.Topic._on_published": (
+        "7cfe9ebd65964b0a9e7845853f98d58b995907b0020493fa1d2fa3a52aa29f8f",
+        "streams/agents/failure.py StopOnFailedProduce relies on it: a failed delivery must still reach "
+        "sensors.on_send_error with the state of on_send_initiated (spec §2.4.8)."),
+    "faust.topics.Topic.publish_message": (
+        "4ce1cbc353047a36edfa0ea78ae5c542b660bda6a3a04f5b8f2d1c9919701404",
+        "streams/agents/failure.py StopOnFailedProduce: our sends use wait=False, whose failures go through "
+        "_on_published; the wait=True path does not call on_send_error."),
     "faust.transport.drivers.aiokafka.Producer.send": (
         "0b5bd08f52e5e2a90ff6307dbfc3c97afb01cb2687835e8fe8486c5bcad02dc1",
         "streams/faust_compat/faults.py wraps it in tests: it must still return the delivery future unawaited."),
