@@ -8,6 +8,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from storage.migrate import migrate
 from tests.integration.harness import ADMIN_DATABASE_URL, BROKER, Deployment
 
 
@@ -36,4 +37,17 @@ def deployment(tmp_path: Path) -> Iterator[Deployment]:
             log = worker.log()
             if "Traceback" in log:
                 print(f"--- worker {index} log (tail) ---\n{log[-6000:]}")
+        deployment.drop_database()
+
+
+@pytest.fixture
+def database(tmp_path: Path) -> Iterator[str]:
+    """The URL of a fresh, migrated database of its own (no Kafka, no worker), dropped afterwards."""
+    _require_services()
+    deployment = Deployment(root=tmp_path)
+    deployment.create_database()
+    migrate(deployment.database_url)
+    try:
+        yield deployment.database_url
+    finally:
         deployment.drop_database()

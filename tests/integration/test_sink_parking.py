@@ -7,9 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
 import orjson
@@ -19,7 +18,6 @@ from aiokafka import AIOKafkaProducer
 
 from bench.workload import group_changes
 from storage.changes import Change, OccurrenceChange, encode_change
-from storage.migrate import migrate
 from storage.sink_plan import BatchResult, ChangeFailure, ChangeRecord, Coordinates
 from storage.sink_writer import retry_parked, write_batch, write_or_park
 from streams.agents.failure import retry_transient
@@ -36,17 +34,6 @@ pytestmark = pytest.mark.integration
 
 TOPIC = "issue-platform-group-changes"
 PROJECT = 5
-
-
-@pytest.fixture
-def database(tmp_path: Path) -> Iterator[str]:
-    deployment = Deployment(root=tmp_path)
-    deployment.create_database()
-    migrate(deployment.database_url)
-    try:
-        yield deployment.database_url
-    finally:
-        deployment.drop_database()
 
 
 def once(database_url: str, *, lock_timeout: str | None = None) -> Any:

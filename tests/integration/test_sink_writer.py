@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -12,30 +11,19 @@ import psycopg
 import pytest
 
 from bench.workload import BASE_T, RULES, group_changes, occurrence_json
-from storage.migrate import migrate
 from storage.changes import Change, IngestDrop
+from storage.migrate import migrate
 from storage.sink_plan import ChangeRecord
 from storage.sink_writer import prune_counted_drops, write_batch
 from streams.core.decide import IncomingOccurrence, decide_occurrence, decide_quota_answer
-from streams.core.group_state import KeyState, SeenRecord
 from streams.core.fingerprint import group_key, hash_fingerprint
+from streams.core.group_state import KeyState, SeenRecord
 from streams.core.grouping import OccurrenceFacts
 from tests.integration.harness import Deployment
 
 pytestmark = pytest.mark.integration
 
 TOPIC = "issue-platform-group-changes"
-
-
-@pytest.fixture
-def database(tmp_path: Path) -> Iterator[str]:
-    deployment = Deployment(root=tmp_path)
-    deployment.create_database()
-    migrate(deployment.database_url)
-    try:
-        yield deployment.database_url
-    finally:
-        deployment.drop_database()
 
 
 async def write(database_url: str, records: list[ChangeRecord]) -> None:

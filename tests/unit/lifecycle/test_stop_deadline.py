@@ -82,11 +82,14 @@ def test_the_deadline_runs_from_the_first_signal_only() -> None:
 
 def test_without_a_signal_nothing_is_ended() -> None:
     clock, exits = FakeClock(), Exits()
-    deadline = _deadline(clock, exits)
+    deadline = _deadline(clock, exits, seconds=0.01)  # would end at once, were it armed
+    watcher = threading.Thread(target=deadline.watch, daemon=True)
+    watcher.start()
+    time.sleep(0.2)  # the real clock moves far past the deadline meanwhile; unarmed, it waits
+    assert watcher.is_alive() and exits.statuses == []
     deadline.close()
-    deadline.watch()
-    assert exits.statuses == []
-    assert clock.waits == []
+    watcher.join(2)
+    assert not watcher.is_alive() and exits.statuses == []
 
 
 def test_closed_before_the_deadline_nothing_is_ended() -> None:
