@@ -92,6 +92,11 @@ class Settings(BaseSettings):
         """The `kafka://host:port` URLs of `broker_url`, which separates them with ';'."""
         return split_broker_urls(self.broker_url)
 
+    @property
+    def bootstrap_servers(self) -> list[str]:
+        """The same brokers as aiokafka takes them: `host:port`."""
+        return [url.removeprefix("kafka://") for url in self.broker_urls]
+
     @field_validator("broker_url")
     @classmethod
     def _broker_url_has_scheme(cls, value: str) -> str:

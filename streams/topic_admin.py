@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import sys
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -148,11 +148,6 @@ def start_refusal(spec: TopicSpec, found: BrokerTopic) -> str | None:
         return (f"topic {spec.name} has {describe_changes(required)} needed (spec §10.4.1: compacted, so every "
                 "option's latest value is kept for good); `issue-platform migrate` sets it")
     return None
-
-
-def bootstrap_servers(broker_urls: Iterable[str]) -> list[str]:
-    """`kafka://host:port` (the setting's form) → `host:port` (aiokafka's)."""
-    return [url.removeprefix("kafka://") for url in broker_urls]
 
 
 async def describe(admin: AIOKafkaAdminClient, names: Sequence[str]) -> dict[str, BrokerTopic | None]:
@@ -322,7 +317,7 @@ async def _any_answers(servers: Sequence[str]) -> bool:
 
 
 async def _declare_for_start() -> Outcome:
-    servers = bootstrap_servers(settings.broker_urls)
+    servers = settings.bootstrap_servers
     try:
         admin = await connect(servers, wait_seconds=BROKER_WAIT_SECONDS,
                               on_wait=lambda line: print(f"issue-platform: {line}", file=sys.stderr))

@@ -9,11 +9,6 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from streams.settings import MAX_RECORD_BYTES, get_settings
 
 
-def bootstrap_servers() -> list[str]:
-    """`kafka://a:9092;kafka://b:9092` (the setting) → `["a:9092", "b:9092"]` (aiokafka)."""
-    return [url.removeprefix("kafka://") for url in get_settings().broker_urls]
-
-
 async def read_range(
     topic: str, partition: int, start: int, end: int, *, timeout: float = 30.0, servers: list[str] | None = None,
     isolation_level: str = "read_uncommitted",
@@ -24,7 +19,7 @@ async def read_range(
     Transaction markers are never returned; records of aborted transactions only with "read_uncommitted".
     Raises TimeoutError if the records do not all arrive in `timeout` seconds.
     """
-    consumer = AIOKafkaConsumer(bootstrap_servers=servers or bootstrap_servers(), enable_auto_commit=False,
+    consumer = AIOKafkaConsumer(bootstrap_servers=servers or get_settings().bootstrap_servers, enable_auto_commit=False,
                                 max_partition_fetch_bytes=MAX_RECORD_BYTES, fetch_max_bytes=4 * MAX_RECORD_BYTES,
                                 isolation_level=isolation_level)
     await consumer.start()

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import click
 import orjson
-
 from aiokafka.errors import KafkaError
 
 from storage.migrate import SchemaUnavailable, migrate_schema
@@ -47,7 +46,7 @@ async def apply_schema() -> None:
 
 async def declare_topics() -> None:
     """Every topic of spec §2.1 and every changelog: created, or its configuration updated (one line per topic)."""
-    servers = topic_admin.bootstrap_servers(settings.broker_urls)
+    servers = settings.bootstrap_servers
     try:
         admin = await topic_admin.connect(servers)
     except KafkaError:
