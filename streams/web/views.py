@@ -220,6 +220,26 @@ class IssueDetailsView(ApiView):
         return self.json_body(issue)
 
 
+# Reads one page of rows: (connection, keyset, page size) → rows, for a list that needs nothing else.
+RowsReader = Callable[[AsyncConnection[Any], queries.Keyset, int], Awaitable[list[Any]]]
+
+
+async def _list_page(
+    view: ApiView, request: Request, order: queries.KeysetOrder, fetch_rows: RowsReader,
+    to_object: Callable[[Any], dict[str, Any]], *, params: list[tuple[str, str]] | None = None,
+) -> Response:
+    """One keyset page of a list (spec §20.2): cursor and limit from the request, rows, the Link header."""
+    query = params if params is not None else list(request.query.items())  # type: ignore[attr-defined]
+    cursor, limit = parse_page_params(query, order)
+    async with await _connection() as conn:
+
+        async def fetch(keyset: queries.Keyset, size: int) -> list[Any]:
+            return await fetch_rows(conn, keyset, size)
+
+        page = await read_page(fetch, order, cursor, limit)
+    return view.paged_body(request, [to_object(item) for item in page.rows], page)
+
+
 async def _issue_page(
     view: ApiView, request: Request, issue_id: str, order: Any, fetch_rows: Callable[..., Awaitable[list[Any]]],
     to_object: Callable[[Any], dict[str, Any]],
@@ -311,14 +331,11 @@ class DeadLettersView(ApiView):
     async def read(self, request: Request) -> Response:  # type: ignore[override]
         params = list(request.query.items())  # type: ignore[attr-defined]
         selection = parse_dlq_filter(params)
-        cursor, limit = parse_page_params(params, queries.DLQ_ORDER)
-        async with await _connection() as conn:
-
-            async def fetch(keyset: queries.Keyset, size: int) -> list[Any]:
-                return await queries.fetch_dlq_entries(conn, selection.reason, selection.project_id, keyset, size)
-
-            page = await read_page(fetch, queries.DLQ_ORDER, cursor, limit)
-        return self.paged_body(request, [entry_json(entry) for entry in page.rows], page)
+        return await _list_page(
+            self, request, queries.DLQ_ORDER,
+            lambda conn, keyset, size: queries.fetch_dlq_entries(conn, selection.reason, selection.project_id,
+                                                                 keyset, size),
+            entry_json, params=params)
 
 
 class DeadLetterView(ApiView):
@@ -343,14 +360,9 @@ class ParkedChangesView(ApiView):
     async def read(self, request: Request) -> Response:  # type: ignore[override]
         params = list(request.query.items())  # type: ignore[attr-defined]
         status = parse_parked_status(params)
-        cursor, limit = parse_page_params(params, queries.PARKED_ORDER)
-        async with await _connection() as conn:
-
-            async def fetch(keyset: queries.Keyset, size: int) -> list[Any]:
-                return await queries.fetch_parked(conn, status, keyset, size)
-
-            page = await read_page(fetch, queries.PARKED_ORDER, cursor, limit)
-        return self.paged_body(request, [parked_json(row) for row in page.rows], page)
+        return await _list_page(
+            self, request, queries.PARKED_ORDER,
+            lambda conn, keyset, size: queries.fetch_parked(conn, status, keyset, size), parked_json, params=params)
 
 
 class HealthView(ApiView):
