@@ -17,6 +17,7 @@ from streams.core.dlq import dlq_headers
 from streams.core.fingerprint import group_key, hash_fingerprint
 from streams.core.messages import SourceCoordinates
 from tests.integration.harness import BROKER, Deployment, consume_all, produce, wait_for
+from tests.integration.test_api import get
 
 pytestmark = pytest.mark.integration
 
@@ -172,6 +173,16 @@ async def test_every_input_is_applied_or_dead_lettered_with_its_reason_and_repla
                                                                  reverse=True)
     text = deployment.cli("dlq", "list")
     assert text.returncode == 0 and "group_not_found" in text.stdout and "event_not_found" in text.stdout
+
+    # The API lists the same entries in keyset pages (spec §20.11.5): two pages of 30 make the 50, newest first.
+    first = get(worker, "dlq/", reason="event_not_found", limit="30")
+    assert first.status == 200 and len(first.json) == 30
+    assert [e["id"] for e in first.json[:5]] == [e["id"] for e in listed["entries"]]
+    next_cursor = first.headers["Link"].split('rel="next"; results="true"; cursor="')[1].split('"')[0]
+    second = get(worker, "dlq/", reason="event_not_found", limit="30", cursor=next_cursor)
+    assert second.status == 200 and len(second.json) == 20
+    assert {e["reason"] for e in first.json + second.json} == {"event_not_found"}
+    assert len({e["id"] for e in first.json + second.json}) == 50
 
     # The late event arrives; replaying the event_not_found entries applies them (spec §5.5, §7.3).
     late_key = group_key(LATE_EVENT_PROJECT, hash_fingerprint([LATE_EVENT_FINGERPRINT]))
