@@ -3,13 +3,15 @@
 The core builds them (streams.core.decide, streams.core.messages) and the sink reads them (storage.sink_plan);
 storage may not import streams, so they live here, pure: no database import. `to_wire()` gives the JSON object
 the version before these records wrote, key for key and in the same order, and `change_from_wire` reads it
-back, so workers of both versions can share the topic (tests/fixtures/group-changes-wire.jsonl).
+back, so workers of both versions can share the topic (tests/fixtures/group-changes-wire.jsonl). A change's output
+id and cause (spec §2.4.7) are written only when set, so a change without them keeps that form byte for byte.
 
 The occurrence and the event travel as the JSON documents the sink stores and forwards as they are; everything
 around them is typed.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, fields
 from typing import Any, ClassVar
 
@@ -20,6 +22,24 @@ Document = dict[str, Any]
 
 # Decided at ingest, before any table remembers the input: counted once by an id from the input's coordinates.
 INGEST_DROP_OUTCOMES = frozenset({"ingest_disabled"})
+
+# A change's output id (spec §2.4.7): uuid5 of the grouping message's coordinates and the output's index, as 32 hex.
+_OUTPUT_ID = re.compile(r"[0-9a-f]{32}")
+
+# (partition, offset) of the grouping-topic message whose decision sent a change (spec §2.4.7).
+Cause = tuple[int, int]
+
+
+def _check_output_id(change_id: str | None, cause: Cause | None) -> None:
+    """An id comes with its cause: the sink keeps the id until the grouping group commits past the cause."""
+    if change_id is None and cause is None:
+        return
+    if change_id is None or cause is None:
+        raise ValueError(f"a change id and its cause come together: change_id {change_id!r}, cause {cause!r}")
+    if not _OUTPUT_ID.fullmatch(change_id):
+        raise ValueError(f"a change id is 32 lowercase hex characters: {change_id!r}")
+    if len(cause) != 2:
+        raise ValueError(f"a change's cause is (partition, offset): {cause!r}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,6 +171,12 @@ class GroupChange:
     activities: tuple[ActivityRecord, ...] = ()
     # Sent again after a crash (streams.core.decide.replayed_changes): applied only if not stored yet.
     replay: bool = False
+    # The output id and the grouping message that caused it (spec §2.4.7): the sink applies an id at most once.
+    change_id: str | None = None
+    cause: Cause | None = None
+
+    def __post_init__(self) -> None:
+        _check_output_id(self.change_id, self.cause)
 
     @property
     def identity(self) -> tuple[str, int]:
@@ -183,7 +209,7 @@ class OccurrenceChange(GroupChange):
                                   link=self.link.to_wire() if self.link is not None else None)
         if self.post_process is not None:
             wire["post_process"] = [entry.to_wire() for entry in self.post_process]
-        return _replay_marked(wire, self.replay)
+        return _identified(_replay_marked(wire, self.replay), self.change_id, self.cause)
 
     @classmethod
     def from_wire(cls, wire: dict[str, Any]) -> OccurrenceChange:
@@ -215,7 +241,7 @@ class StatusChange(GroupChange):
         wire = _group_change_wire(self, occurrence=None, occurrence_stored=False, event=None, environment=None,
                                   event_timestamp=None, is_new=False, is_regression=False,
                                   is_new_group_environment=False, link=None)
-        return _replay_marked(wire, self.replay)
+        return _identified(_replay_marked(wire, self.replay), self.change_id, self.cause)
 
     @classmethod
     def from_wire(cls, wire: dict[str, Any]) -> StatusChange:
@@ -236,19 +262,24 @@ class GrouplessOccurrence:
     occurrence: Document  # with the event's environment under "environment"
     event: Document | None = None
     replay: bool = False
+    change_id: str | None = None  # spec §2.4.7, as on GroupChange
+    cause: Cause | None = None
+
+    def __post_init__(self) -> None:
+        _check_output_id(self.change_id, self.cause)
 
     def to_wire(self) -> dict[str, Any]:
-        return _replay_marked({
+        return _identified(_replay_marked({
             "kind": "drop", "outcome": self.outcome, "t": self.t, "group_key": self.group_key,
             "project_id": self.project_id, "type_id": self.type_id, "id": self.id, "group": None,
             "occurrence": self.occurrence, "event": self.event,
-        }, self.replay)
+        }, self.replay), self.change_id, self.cause)
 
     @classmethod
     def from_wire(cls, wire: dict[str, Any]) -> GrouplessOccurrence:
         return cls(outcome=wire["outcome"], t=wire["t"], group_key=wire["group_key"], project_id=wire["project_id"],
                    type_id=wire["type_id"], id=wire["id"], occurrence=wire["occurrence"], event=wire.get("event"),
-                   replay=wire.get("replay", False))
+                   replay=wire.get("replay", False), **_output_id_fields(wire))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -264,6 +295,11 @@ class CountedDrop:
     # The dropped message's identity (outcome, key, grouping offset): counted once even when sent again.
     count_id: str | None
     replay: bool = False
+    change_id: str | None = None  # spec §2.4.7, as on GroupChange; not `id`, the dropped occurrence's
+    cause: Cause | None = None
+
+    def __post_init__(self) -> None:
+        _check_output_id(self.change_id, self.cause)
 
     def to_wire(self) -> dict[str, Any]:
         wire = {
@@ -273,13 +309,13 @@ class CountedDrop:
         }
         if self.count_id is not None:
             wire["count_id"] = self.count_id
-        return _replay_marked(wire, self.replay)
+        return _identified(_replay_marked(wire, self.replay), self.change_id, self.cause)
 
     @classmethod
     def from_wire(cls, wire: dict[str, Any]) -> CountedDrop:
         return cls(outcome=wire["outcome"], t=wire["t"], group_key=wire["group_key"], project_id=wire["project_id"],
                    type_id=wire["type_id"], id=wire["id"], count_id=wire.get("count_id"),
-                   replay=wire.get("replay", False))
+                   replay=wire.get("replay", False), **_output_id_fields(wire))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -292,24 +328,29 @@ class IngestDrop:
     project_id: int
     type_id: int
     id: str  # derived from the input's coordinates: the same when the input is read again
+    change_id: str | None = None  # spec §2.4.7, as on GroupChange
+    cause: Cause | None = None
+
+    def __post_init__(self) -> None:
+        _check_output_id(self.change_id, self.cause)
 
     @property
     def count_id(self) -> str:
         return self.id
 
     def to_wire(self) -> dict[str, Any]:
-        return {
+        return _identified({
             "kind": "drop", "outcome": self.outcome, "t": self.t, "group_key": self.group_key,
             "project_id": self.project_id, "type_id": self.type_id, "id": self.id, "group": None,
             "occurrence": None,
-        }
+        }, self.change_id, self.cause)
 
     @classmethod
     def from_wire(cls, wire: dict[str, Any]) -> IngestDrop:
         if wire.get("occurrence") is not None:
             raise ValueError(f"an ingest drop stores no occurrence: {wire['outcome']} {wire['id']}")
         return cls(outcome=wire["outcome"], t=wire["t"], group_key=wire["group_key"], project_id=wire["project_id"],
-                   type_id=wire["type_id"], id=wire["id"])
+                   type_id=wire["type_id"], id=wire["id"], **_output_id_fields(wire))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -324,18 +365,23 @@ class QuotaRefusal:
     type_id: int
     ids: tuple[str, ...]  # the occurrences stored `pending_quota` while the request was in flight
     replay: bool = False
+    change_id: str | None = None  # spec §2.4.7, as on GroupChange
+    cause: Cause | None = None
+
+    def __post_init__(self) -> None:
+        _check_output_id(self.change_id, self.cause)
 
     def to_wire(self) -> dict[str, Any]:
-        return _replay_marked({
+        return _identified(_replay_marked({
             "kind": "quota_refused", "outcome": self.OUTCOME, "t": self.t, "group_key": self.group_key,
             "project_id": self.project_id, "type_id": self.type_id, "ids": list(self.ids), "group": None,
             "occurrence": None,
-        }, self.replay)
+        }, self.replay), self.change_id, self.cause)
 
     @classmethod
     def from_wire(cls, wire: dict[str, Any]) -> QuotaRefusal:
         return cls(t=wire["t"], group_key=wire["group_key"], project_id=wire["project_id"], type_id=wire["type_id"],
-                   ids=tuple(wire["ids"]), replay=wire.get("replay", False))
+                   ids=tuple(wire["ids"]), replay=wire.get("replay", False), **_output_id_fields(wire))
 
 
 Change = OccurrenceChange | StatusChange | GrouplessOccurrence | CountedDrop | IngestDrop | QuotaRefusal
@@ -376,7 +422,7 @@ def _group_change_fields(wire: dict[str, Any]) -> dict[str, Any]:
         "outcome": wire["outcome"], "t": wire["t"], "group_key": wire["group_key"], "project_id": wire["project_id"],
         "group": GroupState.from_dict(wire["group"]), "cause_id": wire["cause_id"],
         "activities": tuple(ActivityRecord.from_wire(a) for a in wire.get("activities", ())),
-        "replay": wire.get("replay", False),
+        "replay": wire.get("replay", False), **_output_id_fields(wire),
     }
 
 
@@ -393,3 +439,15 @@ def _replay_marked(wire: dict[str, Any], replay: bool) -> dict[str, Any]:
     if replay:
         wire["replay"] = True
     return wire
+
+
+def _identified(wire: dict[str, Any], change_id: str | None, cause: Cause | None) -> dict[str, Any]:
+    if change_id is not None and cause is not None:
+        wire["change_id"] = change_id
+        wire["cause"] = list(cause)
+    return wire
+
+
+def _output_id_fields(wire: dict[str, Any]) -> dict[str, Any]:
+    cause = wire.get("cause")
+    return {"change_id": wire.get("change_id"), "cause": tuple(cause) if cause is not None else None}

@@ -1,10 +1,11 @@
 """What the sink writes for a batch of group changes, decided without the database (spec §2.4.3, §19).
 
 storage.sink_writer runs the numbered commit protocol and asks Postgres only what Postgres alone knows: how far
-each partition is applied, which replayed occurrences are stored, group ids and short ids, which count ids are
-new, which rows a link or a refusal touched, which keys wait behind a parked change. Everything else is decided
-here, under the same step numbers: which changes continue each partition and which are parked (1), and every
-row the batch writes (2-12); and, for a batch that failed for good, how it is cut to find the change that fails.
+each partition is applied, which change ids are applied already, which replayed occurrences are stored, group
+ids and short ids, which count ids are new, which rows a link or a refusal touched, which keys wait behind a
+parked change. Everything else is decided here, under the same step numbers: which changes continue each
+partition and which are parked (1), which of them were applied before under their id (1b), and every row the
+batch writes (2-12); and, for a batch that failed for good, how it is cut to find the change that fails.
 """
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from storage.changes import (
+    Cause,
     Change,
     CountedDrop,
     Document,
@@ -71,17 +73,24 @@ class ParkedChange:
     behind: int | None  # the offset of the parked change of its key it waits behind
 
     def row(self) -> Row:
-        """(partition, offset, group key, wire bytes, behind, error, sqlstate, attempts) of its `sink_parked` row."""
+        """(partition, offset, group key, wire bytes, behind, error, sqlstate, attempts, change id) of its
+        `sink_parked` row."""
         record, failure = self.record, self.failure
         error = failure.error if failure is not None else f"waits behind the parked change at offset {self.behind}"
         return (record.partition, record.offset, record.change.group_key, encode_change(record.change), self.behind,
-                error, failure.sqlstate if failure is not None else None, failure.attempts if failure else 0)
+                error, failure.sqlstate if failure is not None else None, failure.attempts if failure else 0,
+                record.change.change_id)
 
 
 @dataclass
 class BatchResult:
     applied: list[ChangeRecord] = field(default_factory=list)
+    # Not applied now, their offsets done all the same: applied before, or read twice in the batch (1), a replay
+    # whose occurrence is stored (1b), a copy of a change applied before under the same id (1b, `repeated`).
     skipped: list[ChangeRecord] = field(default_factory=list)
+    # The part of `skipped` that repeats a change id applied before (spec §2.4.7): a copy the grouping owner sent
+    # again at a new offset. Its original was forwarded, so it is not (see `forwarded`).
+    repeated: list[ChangeRecord] = field(default_factory=list)
     # Moved to `sink_parked` (spec §2.4.12), in offset order; their offsets count as done in `through`.
     parked: list[ParkedChange] = field(default_factory=list)
     # Read again while parked since an earlier batch: neither applied nor forwarded.
@@ -93,6 +102,16 @@ class BatchResult:
     # partition → the highest offset now applied without a gap (a skipped replay included).
     through: dict[int, int] = field(default_factory=dict)
     groups: dict[GroupIdentity, PersistedGroup] = field(default_factory=dict)
+
+    def forwarded(self) -> list[ChangeRecord]:
+        """What the caller forwards, in offset order: each change applied now, and each read again at its own
+        offset or as a replay, whose messages go out again with the same ids (spec §2.3.4). A copy under an id
+        applied before is left out: its original, at a lower offset of the same partition, was forwarded before
+        it was acked, or is read again and forwarded then."""
+        repeated = {(record.partition, record.offset) for record in self.repeated}
+        return sorted((record for record in self.applied + self.skipped
+                       if (record.partition, record.offset) not in repeated),
+                      key=lambda r: (r.partition, r.offset))
 
 
 # ------------------------------------------------------------------------------- 1. what continues where
@@ -176,6 +195,7 @@ def merged(results: Iterable[BatchResult]) -> BatchResult:
     for result in results:
         total.applied += result.applied
         total.skipped += result.skipped
+        total.repeated += result.repeated
         total.parked += result.parked
         total.still_parked += result.still_parked
         total.deferred += result.deferred
@@ -186,6 +206,44 @@ def merged(results: Iterable[BatchResult]) -> BatchResult:
         total.groups.update(result.groups)
     return total
 
+
+# ------------------------------------------------------------------------------------ 1b. applied ids
+
+def output_ids(continuing: Iterable[ChangeRecord]) -> list[tuple[str, int, int]]:
+    """(change id, cause partition, cause offset) to record for the continuing changes that carry an id, each id
+    once (spec §2.4.7): a row per id, so one statement can insert them all."""
+    rows: dict[str, Cause] = {}
+    for record in continuing:
+        change = record.change
+        if change.change_id is not None and change.cause is not None:
+            rows.setdefault(change.change_id, change.cause)
+    return [(change_id, partition, offset) for change_id, (partition, offset) in rows.items()]
+
+
+def drop_repeated_outputs(result: BatchResult, recorded_now: set[str]) -> None:
+    """Move to `skipped` and `repeated` each continuing change whose id was applied before: one whose id was
+    not `recorded_now` (it was recorded already), or a later copy of an id earlier in the batch (the first in
+    offset order is the one applied). A change without an id is left to the checks it always had.
+
+    The grouping owner that crashed after its outputs were acknowledged but before its state was written decides
+    the message again and sends the same changes under the same ids at new offsets (spec §2.4.7): their additive
+    effects (hourly counts, drop counters, activities, links) must not be applied a second time.
+    """
+    applied: list[ChangeRecord] = []
+    first: set[str] = set()
+    for record in result.applied:  # in offset order per partition (contiguous)
+        change_id = record.change.change_id
+        if change_id is None or (change_id in recorded_now and change_id not in first):
+            if change_id is not None:
+                first.add(change_id)
+            applied.append(record)
+            continue
+        result.skipped.append(record)
+        result.repeated.append(record)
+    result.applied = applied
+
+
+# ------------------------------------------------------------------------------------------ 1b. replays
 
 def stored_occurrence(change: Change) -> Document | None:
     """The occurrence document a change stores as a row: an applied occurrence's or a groupless one's."""

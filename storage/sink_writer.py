@@ -2,12 +2,19 @@
 
 Commit protocol of a batch (the caller opens the transaction, commits it, and only then forwards and acks):
 1. Lock this topic's `sink_offsets` rows of the batch's partitions and drop every change at or below
-   them: those were committed by an earlier attempt, so additive writes happen once. Drop, too, every
-   change marked `replay` (sent again by the grouping owner after a crash) whose occurrence is already
-   stored. Apply a partition's changes only without gaps from where the sink stopped: after a missing
-   offset the rest waits (`deferred`), and the caller seeks the partition back to it (`holes`). Set aside
-   for `sink_parked` (spec §2.4.12) each change the caller found failing alone, and every change of a key
-   with a parked change in its partition: a key's changes apply in offset order or wait together.
+   them: those were committed by an earlier attempt, so additive writes happen once. Apply a partition's
+   changes only without gaps from where the sink stopped: after a missing offset the rest waits
+   (`deferred`), and the caller seeks the partition back to it (`holes`). Set aside for `sink_parked`
+   (spec §2.4.12) each change the caller found failing alone, and every change of a key with a parked
+   change in its partition: a key's changes apply in offset order or wait together.
+1b. Record in `sink_applied_changes`, in one statement, the output id (spec §2.4.7) of every change that
+   continues its partition, is not set aside and carries one; drop each change whose id was recorded
+   before, or repeats an id earlier in the batch: the grouping owner that crashed after its outputs were
+   acknowledged but before its state was written sends the same changes again, under the same ids, at new
+   offsets. A dropped copy's offset is done all the same, and it is not forwarded (its original was). A
+   parked change's id is recorded only when a retry applies it. Drop, too, every change marked `replay`
+   (sent again by the grouping owner after a crash) whose occurrence is already stored: the only check a
+   change without an id gets.
 2. Create the projects the batch mentions (default settings, spec §11.1), in id order.
 3. Store embedded events; the first event written for (project_id, event_id) wins (spec §5.6).
 4. Upsert groups, coalesced to the newest version per (group key, generation), in key order so that
@@ -32,7 +39,10 @@ post-process and activity messages for all of them (re-sent messages carry the s
 A batch that fails for a reason of its own changes (`is_change_failure`) is cut in halves by `write_or_park`,
 each written in its own transaction, until the change that fails alone is found; tried alone once more, it is
 then written with `failed` naming it, which parks it (spec §2.4.12). `retry_parked` applies a key's parked
-changes later through the same steps 2-11.
+changes later through the same steps 1b-11.
+
+`prune_applied_changes` forgets the ids of changes whose cause the grouping consumer group has committed past
+(spec §2.4.7); the housekeeping timer (streams.timers.housekeeping) calls it.
 
 This module is the SQL of each step; what each step writes is decided in storage.sink_plan.
 """
@@ -64,10 +74,12 @@ from storage.sink_plan import (
     ShortIdRequest,
     assign_short_ids,
     contiguous,
+    drop_repeated_outputs,
     drop_stored_replays,
     group_identities,
     halves,
     merged,
+    output_ids,
     partitions,
     replays_to_check,
     set_aside,
@@ -93,6 +105,7 @@ async def write_batch(
         applied_up_to = await _lock_partitions(cur, topic, partitions(changes))  # 1
         result = contiguous(changes, applied_up_to, gapless=gapless)
         set_aside(result, failed or {}, await _waiting_keys(cur, topic, partitions(changes)))
+        drop_repeated_outputs(result, await _record_output_ids(cur, output_ids(result.applied)))  # 1b
         drop_stored_replays(result, await _stored_occurrences(cur, replays_to_check(result.applied)))
         await _apply(cur, result, group_identities(changes))  # 2-11
         await _park(cur, topic, result.parked)  # 12
@@ -142,6 +155,20 @@ async def _lock_partitions(cur: AsyncCursor[Any], topic: str, partitions: list[i
         (topic, partitions),
     )
     return dict(await cur.fetchall())
+
+
+# ----------------------------------------------------------------------------------------------- 1b
+
+async def _record_output_ids(cur: AsyncCursor[Any], rows: list[tuple[str, int, int]]) -> set[str]:
+    """Record the change ids (spec §2.4.7); returns those recorded now, i.e. not applied before."""
+    if not rows:
+        return set()
+    await cur.execute(
+        "INSERT INTO sink_applied_changes (change_id, cause_partition, cause_offset)"
+        " SELECT * FROM unnest(%s::text[], %s::int[], %s::bigint[]) ON CONFLICT DO NOTHING RETURNING change_id",
+        [list(column) for column in zip(*rows)],
+    )
+    return {row[0] for row in await cur.fetchall()}
 
 
 async def _stored_occurrences(cur: AsyncCursor[Any], identities: list[tuple[int, str]]) -> set[tuple[int, str]]:
@@ -393,8 +420,9 @@ async def _count_drops(cur: AsyncCursor[Any], rows: list[Row]) -> None:
 async def _park(cur: AsyncCursor[Any], topic: str, parked: Sequence[ParkedChange]) -> None:
     if parked:
         await cur.executemany(
-            'INSERT INTO sink_parked (topic, partition, "offset", group_key, change, behind, error, sqlstate, attempts)'
-            ' VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (topic, partition, "offset") DO NOTHING',
+            'INSERT INTO sink_parked (topic, partition, "offset", group_key, change, behind, error, sqlstate, attempts,'
+            " change_id) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+            ' ON CONFLICT (topic, partition, "offset") DO NOTHING',
             [(topic, *change.row()) for change in parked],
         )
 
@@ -474,10 +502,11 @@ def change_failure(error: BaseException, attempts: int) -> ChangeFailure:
 
 
 async def retry_parked(conn: AsyncConnection, topic: str, partition: int, group_key: str) -> BatchResult | ChangeFailure:
-    """Apply the parked changes of one key in offset order, in one transaction, through steps 2-11, and mark
-    them resolved (spec §2.4.12). On a failure of its changes nothing is applied: every one of them stays
-    parked with one more attempt and the new error, which is returned. Commits on its own, so `conn` must not
-    be inside a transaction (use autocommit): nested, its lock would be held until the outer one ends.
+    """Apply the parked changes of one key in offset order, in one transaction, through steps 1b-11, and mark
+    them resolved (spec §2.4.12); their change ids are recorded now, and a copy of a change applied before is
+    skipped (§2.4.7). On a failure of its changes nothing is applied: every one of them stays parked with one
+    more attempt and the new error, which is returned. Commits on its own, so `conn` must not be inside a
+    transaction (use autocommit): nested, its lock would be held until the outer one ends.
 
     The partition's lock orders it with the sink: a later change of the key is either parked before this
     transaction takes the lock, and applied here, or written by the sink after this commit, in order.
@@ -496,6 +525,7 @@ async def retry_parked(conn: AsyncConnection, topic: str, partition: int, group_
             rows = await cur.fetchall()
             records = [ChangeRecord(partition, offset, decode_change(bytes(change))) for _, offset, change in rows]
             result = BatchResult(applied=records)
+            drop_repeated_outputs(result, await _record_output_ids(cur, output_ids(result.applied)))
             drop_stored_replays(result, await _stored_occurrences(cur, replays_to_check(result.applied)))
             await _apply(cur, result, group_identities(records))
             await cur.execute(
@@ -523,6 +553,28 @@ async def prune_counted_drops(conn: AsyncConnection, older_than: timedelta) -> i
     """Forget count ids recorded before `older_than` ago; returns how many. Commits on its own."""
     async with conn.transaction():
         cursor = await conn.execute("DELETE FROM counted_drops WHERE counted_at < now() - %s", (older_than,))
+        return cursor.rowcount
+
+
+async def prune_applied_changes(conn: AsyncConnection, committed: Mapping[int, int]) -> int:
+    """Forget the change ids whose cause lies below `committed` (grouping-topic partition → the grouping
+    consumer group's committed offset, the next it reads); returns how many. Commits on its own.
+
+    Past its committed offset the owner never decides a message again, so no new copy of its changes is sent
+    (spec §2.4.7). The caller must also know that the sink has read every copy already sent (the group-changes
+    end offsets of that moment): a copy still unread would otherwise be applied a second time. The ids of
+    changes still parked are kept: a retry must recognise them.
+    """
+    if not committed:
+        return 0
+    partitions = sorted(committed)
+    async with conn.transaction():
+        cursor = await conn.execute(
+            "DELETE FROM sink_applied_changes a USING unnest(%s::int[], %s::bigint[]) AS c(partition, committed)"
+            " WHERE a.cause_partition = c.partition AND a.cause_offset < c.committed"
+            " AND NOT EXISTS (SELECT 1 FROM sink_parked p WHERE p.change_id = a.change_id AND p.resolved_at IS NULL)",
+            (partitions, [committed[partition] for partition in partitions]),
+        )
         return cursor.rowcount
 
 

@@ -38,6 +38,9 @@ async def sink(stream: StreamT[bytes]) -> None:
             if result.skipped:
                 log.info("sink: %d of %d changes applied before or repeated, skipped: %s", len(result.skipped),
                          len(changes), _offset_ranges(result.skipped))
+            if result.repeated:
+                log.info("sink: %d of them copies under a change id applied before (spec §2.4.7), not forwarded: %s",
+                         len(result.repeated), _offset_ranges(result.repeated))
             await _forward(result)
             for _ in range(MAX_FILLS):
                 if not result.holes:
@@ -165,8 +168,9 @@ async def _forward(result: BatchResult) -> None:
 
 async def forward(result: BatchResult, options: Mapping[str, object]) -> None:
     """Post-process and activity messages for the whole batch, re-sent ones included (same ids, §2.3.4); also
-    for parked changes that `parked retry` applied later. Parked changes themselves were not applied: nothing."""
-    for record in sorted(result.applied + result.skipped, key=lambda r: (r.partition, r.offset)):
+    for parked changes that `parked retry` applied later. Parked changes themselves were not applied: nothing;
+    nor copies of a change applied before under the same id (spec §2.4.7), whose original was forwarded."""
+    for record in result.forwarded():
         change = record.change
         if not isinstance(change, GroupChange):
             continue

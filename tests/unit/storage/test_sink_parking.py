@@ -95,11 +95,12 @@ def test_nothing_failed_and_nothing_waits_leaves_the_batch_as_it_was() -> None:
 def test_a_parked_row_keeps_the_changes_wire_form_and_says_what_it_waits_for() -> None:
     failed = ParkedChange(change(3, 7), FAILURE, None)
     waiting = ParkedChange(change(3, 9), None, 7)
-    partition, offset, key, wire, behind, error, sqlstate, attempts = failed.row()
+    partition, offset, key, wire, behind, error, sqlstate, attempts, change_id = failed.row()
     assert (partition, offset, key, behind, sqlstate, attempts) == (3, 7, KEY_A, None, "23514", 2)
     assert decode_change(wire) == change(3, 7).change
     assert error == FAILURE.error
-    assert waiting.row()[4:] == (7, "waits behind the parked change at offset 7", None, 0)
+    assert change_id is None  # a change without an output id (spec §2.4.7)
+    assert waiting.row()[4:] == (7, "waits behind the parked change at offset 7", None, 0, None)
 
 
 # ------------------------------------------------------------------------------------ cutting a failed batch
