@@ -38,6 +38,7 @@ def deployment(tmp_path: Path) -> Iterator[Deployment]:
             if "Traceback" in log:
                 print(f"--- worker {index} log (tail) ---\n{log[-6000:]}")
         deployment.drop_database()
+        deployment.delete_topics()
 
 
 @pytest.fixture

@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 import orjson
 import psycopg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 
 BROKER = os.environ.get("ISSUE_PLATFORM_TEST_BROKER", "127.0.0.1:9092")
 ADMIN_DATABASE_URL = os.environ.get(
@@ -112,6 +113,11 @@ class Deployment:
         env.update(self.extra_env)
         return env
 
+    def delete_topics(self) -> None:
+        """Every topic of this deployment (its prefix), so a whole run does not pile up partitions: the broker
+        keeps files open for each, and a few hundred deployments of 171 partitions reach its open-file limit."""
+        asyncio.run(_delete_topics_with_prefix(self.topic_prefix))
+
     def create_database(self) -> None:
         with psycopg.connect(ADMIN_DATABASE_URL, autocommit=True) as conn:
             conn.execute(f'CREATE DATABASE "{self.name}"')
@@ -176,6 +182,17 @@ def wait_for(predicate: Callable[[], T], *, timeout: float = 90, interval: float
         time.sleep(interval)
         last = predicate()
     return last
+
+
+async def _delete_topics_with_prefix(prefix: str) -> None:
+    admin = AIOKafkaAdminClient(bootstrap_servers=BROKER)
+    await admin.start()
+    try:
+        names = [name for name in await admin.list_topics() if name.startswith(prefix)]
+        if names:
+            await admin.delete_topics(names, timeout_ms=30_000)
+    finally:
+        await admin.close()
 
 
 async def produce(topic: str, messages: Iterable[tuple[bytes | None, bytes]]) -> None:
