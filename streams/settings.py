@@ -45,6 +45,10 @@ class Settings(BaseSettings):
     web_port: int = Field(6066, ge=1, le=65535)
     api_token: str | None = None
     processing_guarantee: Literal["at_least_once", "exactly_once"] = "at_least_once"
+    # The grouping owner decides a batch in memory, then sends its outputs and writes its states (spec §2.4.6):
+    # at most this many messages, gathered for at most this long.
+    grouping_batch_size: int = Field(500, ge=1, le=100_000)
+    grouping_batch_seconds: float = Field(0.05, gt=0, le=60)
     sink_batch_size: int = Field(500, ge=1, le=100_000)
     sink_batch_seconds: float = Field(0.5, gt=0, le=60)
     topic_replication_factor: int = Field(1, ge=1, le=10)
@@ -68,9 +72,11 @@ class Settings(BaseSettings):
     # Test only (issue 11 item 4): `fail_produce:<topic name without prefix>:<n>` makes the n-th record this
     # worker produces to that topic fail as a delivery timeout would, without sending it;
     # `skip_delivery:<topic name without prefix>:<offset>` makes the consumer skip the first record it fetches
-    # at that offset (streams/faust_compat/faults.py). Empty: off.
+    # at that offset (streams/faust_compat/faults.py); `kill_at:<point>:<n>` kills the worker (SIGKILL) the
+    # n-th time it reaches a named point (streams/agents/failure.KILL_POINTS). Empty: off.
     fault_injection: str = Field(
-        "", pattern=r"^(fail_produce:[A-Za-z0-9._-]+:[1-9][0-9]*|skip_delivery:[A-Za-z0-9._-]+:(0|[1-9][0-9]*))?$")
+        "", pattern=r"^(fail_produce:[A-Za-z0-9._-]+:[1-9][0-9]*|skip_delivery:[A-Za-z0-9._-]+:(0|[1-9][0-9]*)"
+                    r"|kill_at:[a-z_]+\.[a-z_]+:[1-9][0-9]*)?$")
     # How long a starting worker waits for an unreachable PostgreSQL before it refuses to start: a worker
     # restarted during a short database outage starts once the database is back (0: refuse at once).
     start_database_wait_seconds: float = Field(60.0, ge=0, le=3600)

@@ -11,7 +11,7 @@ from faust.cli.base import cli
 from faust.web import View
 
 from streams.agents import dlq, grouping, ingest, options, quota, sink
-from streams.agents.failure import StopOnFailedProduce
+from streams.agents.failure import StopOnFailedProduce, arm_kill_point
 from streams.agents.holes import StopOnHole, gap_policies, isolation_level
 from streams.app import app, settings
 from streams.commands import basics, flags, parked, validate
@@ -111,6 +111,9 @@ def guard(app: faust.App) -> None:
     hole in its input (§2.4.9), and the test-only faults. A CLI command that produces (`option set`, `dlq
     replay`) is no worker: a failed send there is an error of that command, not a reason to `os._exit`."""
     faults.install(settings.fault_injection)  # off unless a test sets it (refused in production)
+    fault = faults.parse(settings.fault_injection)
+    if isinstance(fault, faults.KillAt):
+        arm_kill_point(fault.point, fault.nth)
     app.sensors.add(StopOnFailedProduce())
     guarantee = settings.processing_guarantee
     hole_guard = StopOnHole(app, gap_policies(guarantee), isolation_level=isolation_level(guarantee))

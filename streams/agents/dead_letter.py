@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable
+from typing import Any
 
 from streams.core.dlq import dlq_headers
 from streams.core.messages import SourceCoordinates
@@ -15,8 +17,11 @@ log = logging.getLogger(__name__)
 async def dead_letter(
     key: bytes | None, value: bytes, rejection: Rejection, *, source: SourceCoordinates, t: float,
     stage: str = "ingest", replay_of: str | None = None,
-) -> None:
-    """`replay_of`: the DLQ id this input is a replay of (spec §3.3, §7.3.1), if its headers named one."""
+) -> Awaitable[Any]:
+    """`replay_of`: the DLQ id this input is a replay of (spec §3.3, §7.3.1), if its headers named one.
+
+    Returns the record's delivery: awaiting it waits for the broker's acknowledgement (spec §2.4.6).
+    """
     dlq_id = derive_id(source.topic, source.partition or 0, source.offset or 0)
     headers = dlq_headers(
         dlq_id=dlq_id, reason=str(rejection.reason), message=rejection.message, field=rejection.field,
@@ -24,4 +29,4 @@ async def dead_letter(
     )
     log.info("dead-lettered %s:%s:%s as %s: %s", source.topic, source.partition, source.offset,
              rejection.reason, rejection.message[:200])
-    await dlq_topic.send(key=key, value=value, headers=headers)
+    return await dlq_topic.send(key=key, value=value, headers=headers)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import signal
 import sys
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
@@ -62,6 +63,36 @@ def stop_worker_now(line: str) -> None:
     for stream in (sys.stdout, sys.stderr):
         stream.flush()
     os._exit(EXIT_CODE)
+
+
+# Test only (issue 11 item 4): the points where a worker can be killed, as a crash would, to prove that
+# what it leaves behind is recovered exactly (tests/integration/test_kill_points.py).
+KILL_POINTS = frozenset({
+    "grouping.after_outputs",  # every output of a batch acknowledged, none of its state written (§2.4.6)
+    "grouping.after_state",  # the batch's states handed to the changelogs, its inputs not acked (§2.4.6)
+    "sink.after_commit",  # the sink's transaction committed, its post-process messages not sent (§2.3.4)
+})
+_armed: dict[str, int] = {}  # point → times it may still be passed before the kill
+
+
+def arm_kill_point(point: str, nth: int) -> None:
+    """Kill the worker the `nth` time it reaches `point` (streams.worker.guard, from the fault setting)."""
+    if point not in KILL_POINTS:
+        raise ValueError(f"unknown kill point {point!r}; known: {', '.join(sorted(KILL_POINTS))}")
+    _armed[point] = nth
+
+
+def kill_point(point: str) -> None:
+    """A named point an agent passes; nothing happens unless a test armed it."""
+    if not _armed or point not in _armed:
+        return
+    _armed[point] -= 1
+    if _armed[point] > 0:
+        return
+    log.warning("injected: killing the worker at %s", point)
+    for stream in (sys.stdout, sys.stderr):
+        stream.flush()
+    os.kill(os.getpid(), signal.SIGKILL)
 
 
 class StopOnFailedProduce(Sensor):

@@ -1,13 +1,26 @@
-"""Agent `grouping`: the single writer of every group key it owns (design §2); applies and emits changes."""
+"""Agent `grouping`: the single writer of every group key it owns (design §2), a batch at a time.
+
+Outputs before state (spec §2.4.6): a batch is decided in memory against a cache of its keys' states; every
+output (group changes, quota requests, dead letters) is sent as it is decided, and only once the broker has
+acknowledged all of them are the states written (each touched key once) and the inputs acked. A crash
+before the state write leaves the inputs unacked: they are decided again from the same stored values, to the
+same decisions, and their outputs are sent again under the same ids (§2.4.7), which every consumer applies at
+most once. A crash after it finds the watermarks past them: skipped, their outputs already acknowledged.
+"""
 from __future__ import annotations
 
+import asyncio
 import logging
+import uuid
+from collections.abc import Awaitable, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-from faust import StreamT
+from faust import EventT, StreamT
 
 from streams.agents.dead_letter import dead_letter
-from streams.agents.failure import stop_worker
+from streams.agents.failure import kill_point, stop_worker
+from streams.app import settings
 from streams.core.decide import (
     Decision,
     IncomingOccurrence,
@@ -16,7 +29,7 @@ from streams.core.decide import (
     decide_quota_answer,
     decide_status_change,
 )
-from streams.core.group_state import KeyState, SeenRecord, TypeRules, type_rules
+from streams.core.group_state import InputOffset, KeyState, SeenRecord, TypeRules, type_rules
 from streams.core.messages import (
     SourceCoordinates,
     decode,
@@ -26,8 +39,10 @@ from streams.core.messages import (
     quota_request_message,
     raw_key_bytes,
 )
-from streams.core.noise import NoiseState, count_in_window, deciding_window_delta
+from streams.core.noise import NoiseCount, NoiseState, count_in_window, deciding_window_delta
+from streams.core.payload import ID_NAMESPACE
 from streams.core.rejection import Reason, Rejection
+from streams.faust_compat.internals import make_current
 from streams.services import registry
 from streams.tables import DEDUPE_SECONDS, groups, idle_keep_seconds, noise_tables, seen_ids
 from streams.topics import group_changes_topic, quota_topic
@@ -36,134 +51,241 @@ log = logging.getLogger(__name__)
 
 
 async def grouping(stream: StreamT[bytes]) -> None:
-    async for event in stream.events():
-        key: str = event.key
-        offset: int = event.message.offset
+    # noack_take: an input is acked only once its outputs are acknowledged and its state is written.
+    async for events in stream.noack_take(settings.grouping_batch_size, within=settings.grouping_batch_seconds):
+        batch = Batch()
         try:
-            message = decode(event.value)
-        except ValueError as error:
-            # Only our own producers write here; an undecodable record is a bug upstream, not input.
-            log.error("grouping: undecodable internal message at %s offset %s: %s", key, offset, error)
-            continue
-        try:
-            await apply(key, offset, message, event.message.timestamp)
+            for event in events:
+                await decide(batch, event)
+            await batch.complete()
         except Exception as error:
-            stop_worker(f"grouping of {key} at offset {offset}", error)
+            stop_worker(f"grouping of a batch of {len(events)} messages ({_describe(events)})", error)
+        kill_point("grouping.after_state")
+        for event in events:
+            event.ack()
 
 
-async def apply(key: str, offset: int, message: dict[str, Any], timestamp: float) -> None:
+def output_id(event: EventT, position: int) -> str:
+    """The id of the `position`-th output of a grouping message (spec §2.4.7): the same when it is decided again."""
+    message = event.message
+    return uuid.uuid5(ID_NAMESPACE, f"{message.topic}:{message.partition}:{message.offset}:{position}").hex
+
+
+@dataclass
+class Batch:
+    """One batch being decided: the states decided so far, outputs in flight, writes waiting for their acks."""
+
+    states: dict[str, KeyState] = field(default_factory=dict)
+    # key → the event of its latest message: its partition is the key's, for the table write.
+    events: dict[str, EventT] = field(default_factory=dict)
+    dirty: set[str] = field(default_factory=set)
+    forgotten: set[str] = field(default_factory=set)
+    # "{key}/{id}" → (event, T', record) of an id recorded by this batch (spec §12.3).
+    seen: dict[str, tuple[EventT, float, dict[str, Any]]] = field(default_factory=dict)
+    noise: list[tuple[EventT, str, int, NoiseCount]] = field(default_factory=list)
+    noise_keys: set[str] = field(default_factory=set)
+    outputs: list[Awaitable[Any]] = field(default_factory=list)
+
+    def state(self, key: str) -> KeyState:
+        state = self.states.get(key)
+        if state is None:
+            state = self.states[key] = KeyState.from_dict(groups.get(key))
+        return state
+
+    def decided(self, key: str, event: EventT, state: KeyState) -> None:
+        self.states[key] = state
+        self.events[key] = event
+        self.dirty.add(key)
+        self.forgotten.discard(key)
+
+    def forget(self, key: str, event: EventT) -> None:
+        self.states[key] = KeyState()
+        self.events[key] = event
+        self.dirty.discard(key)
+        self.forgotten.add(key)
+
+    def seen_record(self, key: str, item_id: str, now: float) -> SeenRecord | None:
+        recorded = self.seen.get(_seen_key(key, item_id))
+        value = recorded[2] if recorded is not None else _stored_seen(key, item_id, now)
+        return SeenRecord(t=value["t"], offset=value["offset"]) if value is not None else None
+
+    def record_seen(self, event: EventT, key: str, item_id: str, now: float, offset: int) -> None:
+        self.seen[_seen_key(key, item_id)] = (event, now, {"t": now, "offset": offset})
+
+    async def complete(self) -> None:
+        """Await every output's acknowledgement, then write the states (spec §2.4.6)."""
+        if self.outputs:
+            await asyncio.gather(*self.outputs)
+        kill_point("grouping.after_outputs")
+        for event, key, seconds, contribution in self.noise:
+            make_current(event)
+            noise_tables[seconds].relative_to(contribution.t)[key].apply(count_in_window, contribution)
+        for seen_key, (event, now, record) in self.seen.items():
+            make_current(event)
+            seen_ids.relative_to(now)[seen_key] = record
+        for key in self.dirty:
+            make_current(self.events[key])
+            groups[key] = self.states[key].to_dict()
+        for key in self.forgotten:
+            make_current(self.events[key])
+            del groups[key]
+        self.states.clear()
+        self.events.clear()
+        self.dirty.clear()
+        self.forgotten.clear()
+        self.seen.clear()
+        self.noise.clear()
+        self.noise_keys.clear()
+        self.outputs.clear()
+
+
+async def decide(batch: Batch, event: EventT) -> None:
+    key: str = event.key
+    offset: int = event.message.offset
+    try:
+        message = decode(event.value)
+    except ValueError as error:
+        # Only our own producers write here; an undecodable record is a bug upstream, not input.
+        log.error("grouping: undecodable internal message at %s offset %s: %s", key, offset, error)
+        return
+    make_current(event)  # the key's partition, for every table read below
     kind = message["kind"]
-    state = KeyState.from_dict(groups.get(key))
     if kind == "occurrence":
-        decision = await on_occurrence(key, offset, message, state)
+        decision = await on_occurrence(batch, event, message)
     elif kind == "status_change":
         change = message["status_change"]
+        state = batch.state(key)
+        now = _t_prime(message, state)
         decision = decide_status_change(
             state, change_id=change["id"], new_status=change["new_status"],
             new_substatus=change.get("new_substatus"), group_key=key, offset=offset, t=message["t"],
-            seen=_seen(key, change["id"]), dedupe_seconds=DEDUPE_SECONDS,
+            seen=batch.seen_record(key, change["id"], now), dedupe_seconds=DEDUPE_SECONDS, source=_input(message),
         )
         if decision.record_seen:
-            _record_seen(key, change["id"], message["t"], offset)
+            batch.record_seen(event, key, change["id"], decision.t, offset)
     elif kind == "quota_answer":
+        state = batch.state(key)
         type_id = state.pending.creator.type_id if state.pending else None
-        rules = type_rules(registry.get_by_type_id(type_id)) if type_id is not None else TypeRules(0, 50)
+        rules = _rules(type_id) if type_id is not None else TypeRules(0, 50)
         decision = decide_quota_answer(
             state, request_id=message["request_id"], granted=message["granted"], group_key=key, offset=offset,
             t=message["t"], rules=rules,
         )
     elif kind == "forget":
-        forget(key, message, state)
+        state = batch.state(key)
+        if decide_forget(state, key_offset=message["key_offset"], t=message["t"],
+                         keep_seconds=idle_keep_seconds(state)):
+            batch.forget(key, event)
         return
     else:
         log.error("grouping: unknown message kind %r at %s offset %s", kind, key, offset)
         return
-    await carry_out(key, message, decision)
+    await carry_out(batch, event, message, decision)
 
 
-def forget(key: str, message: dict[str, Any], state: KeyState) -> None:
-    """Remove an idle key the sweep selected (design §4 "Bounded state"): a changelog tombstone.
-
-    No change for the sink and nothing to dead-letter: forgetting has no effect anyone can see.
-    """
-    if decide_forget(state, key_offset=message["key_offset"], t=message["t"], keep_seconds=idle_keep_seconds(state)):
-        del groups[key]
-
-
-async def on_occurrence(key: str, offset: int, message: dict[str, Any], state: KeyState) -> Decision | None:
+async def on_occurrence(batch: Batch, event: EventT, message: dict[str, Any]) -> Decision | None:
+    key: str = event.key
+    offset: int = event.message.offset
     facts = facts_from_message(message)
     if not registry.is_registered(facts.type_id):
         # The registry is the same on every worker (spec §9.5.5); this only follows a plugin removal.
-        await _reject(message, Rejection(Reason.UNKNOWN_GROUP_TYPE, f"type {facts.type_id} is not registered", "type"))
+        batch.outputs.append(await _reject(
+            message, Rejection(Reason.UNKNOWN_GROUP_TYPE, f"type {facts.type_id} is not registered", "type")))
         return None
-    rules = type_rules(registry.get_by_type_id(facts.type_id))
+    rules = _rules(facts.type_id)
+    state = batch.state(key)
+    now = _t_prime(message, state)
     noise_before = None
-    if rules.has_noise_gate and state.group is None:
+    if rules.has_noise_gate and state.group is None and offset > state.offset:
         assert rules.noise_seconds is not None
-        windows = noise_tables[rules.noise_seconds][key]
-        noise_before = NoiseState.from_dict(_window_get(lambda: windows.delta(deciding_window_delta(rules.noise_seconds))))
+        if key in batch.noise_keys:
+            # The key's window was counted in this batch and is not written yet: write the batch so far.
+            await batch.complete()
+            make_current(event)
+            state = batch.state(key)
+        window = noise_tables[rules.noise_seconds].relative_to(now - deciding_window_delta(rules.noise_seconds))
+        noise_before = NoiseState.from_dict(window[key].value() or None)
     occurrence = {**message["occurrence"], "level": facts.level}
     decision = decide_occurrence(
         state,
-        IncomingOccurrence(facts, occurrence, message.get("event"), source=_source(message)),
+        IncomingOccurrence(facts, occurrence, message.get("event"), source=_input(message)),
         group_key=key, offset=offset, t=message["t"], rules=rules, noise_before=noise_before,
-        seen=_seen(key, facts.id), dedupe_seconds=DEDUPE_SECONDS,
+        seen=batch.seen_record(key, facts.id, now), dedupe_seconds=DEDUPE_SECONDS,
     )
     if decision.count_noise is not None:
         assert rules.noise_seconds is not None
-        noise_tables[rules.noise_seconds][key].apply(count_in_window, decision.count_noise)
+        batch.noise.append((event, key, rules.noise_seconds, decision.count_noise))
+        batch.noise_keys.add(key)
     if decision.record_seen:
-        _record_seen(key, facts.id, message["t"], offset, _source(message))
+        batch.record_seen(event, key, facts.id, decision.t, offset)
     return decision
 
 
-async def carry_out(key: str, message: dict[str, Any], decision: Decision | None) -> None:
+async def carry_out(batch: Batch, event: EventT, message: dict[str, Any], decision: Decision | None) -> None:
     if decision is None:
         return
     if decision.rejection is not None:
-        await _reject(message, decision.rejection)
+        batch.outputs.append(await _reject(message, decision.rejection))
         return
+    key: str = event.key
     if decision.state_changed:
-        groups[key] = decision.state.to_dict()
-    for change in decision.changes:
-        await group_changes_topic.send(key=key, value=encode(change.to_wire()), timestamp=decision.t)
+        batch.decided(key, event, decision.state)
+    cause = (event.message.partition, event.message.offset)
+    for position, change in enumerate(decision.changes):
+        identified = replace(change, change_id=output_id(event, position), cause=cause)
+        batch.outputs.append(await group_changes_topic.send(
+            key=key, value=encode(identified.to_wire()), timestamp=decision.t))
     request = decision.quota_request
     if request is not None:
         body = quota_request_message(request_id=request.request_id, group_key=request.group_key,
                                      project_id=request.project_id, type_id=request.type_id, t=request.t)
-        await quota_topic.send(key=quota_key(request.project_id, request.type_id), value=encode(body),
-                               timestamp=request.t)
+        batch.outputs.append(await quota_topic.send(
+            key=quota_key(request.project_id, request.type_id), value=encode(body), timestamp=request.t))
 
 
-def _window_get(read: Any) -> Any:
-    return read() or None  # an empty dict is a window that holds nothing for the key
+_RULES: dict[int, TypeRules] = {}
+
+
+def _rules(type_id: int) -> TypeRules:
+    rules = _RULES.get(type_id)
+    if rules is None:
+        rules = _RULES[type_id] = type_rules(registry.get_by_type_id(type_id))
+    return rules
+
+
+def _t_prime(message: dict[str, Any], state: KeyState) -> float:
+    """T' (spec §0.2): the windowed tables are read and written relative to it, never to the record's time."""
+    return float(max(message["t"], state.last_t))
 
 
 def _seen_key(key: str, item_id: str) -> str:
     return f"{key}/{item_id}"
 
 
-def _seen(key: str, item_id: str) -> SeenRecord | None:
-    windows = seen_ids[_seen_key(key, item_id)]
-    for read in (windows.current, lambda: windows.delta(DEDUPE_SECONDS)):
-        value = _window_get(read)
-        if value is not None:
-            return SeenRecord(t=value["t"], offset=value["offset"], source=value.get("source"))
+def _stored_seen(key: str, item_id: str, now: float) -> dict[str, Any] | None:
+    """The id's record in the window of T' or the one before (tumbling windows of the dedupe size, §12.3)."""
+    seen_key = _seen_key(key, item_id)
+    for t in (now, now - DEDUPE_SECONDS):
+        value = seen_ids.relative_to(t)[seen_key].value()
+        if value:
+            return value  # type: ignore[no-any-return]
     return None
 
 
-def _record_seen(key: str, item_id: str, t: float, offset: int, source: str | None = None) -> None:
-    seen_ids[_seen_key(key, item_id)] = {"t": t, "offset": offset, "source": source}
-
-
-def _source(message: dict[str, Any]) -> str | None:
+def _input(message: dict[str, Any]) -> InputOffset | None:
     source = message.get("source")
-    return f"{source['topic']}:{source['partition']}:{source['offset']}" if source else None
+    return InputOffset(source["topic"], source["partition"], source["offset"]) if source else None
 
 
-async def _reject(message: dict[str, Any], rejection: Rejection) -> None:
+def _describe(events: Sequence[EventT]) -> str:
+    first, last = events[0].message, events[-1].message
+    return f"{first.topic} partition {first.partition} offset {first.offset} to partition {last.partition} " \
+           f"offset {last.offset}"
+
+
+async def _reject(message: dict[str, Any], rejection: Rejection) -> Awaitable[Any]:
     source = message["source"]
-    await dead_letter(
+    return await dead_letter(
         raw_key_bytes(message),
         message["raw"].encode("utf-8"),
         rejection,

@@ -16,7 +16,7 @@ from grouptypes import gate_passes
 from storage.changes import GroupChange, OccurrenceChange, decode_change
 from storage.sink_plan import BatchResult, ChangeFailure, ChangeRecord, Coordinates
 from storage.sink_writer import advance_sink_offset, write_batch, write_or_park
-from streams.agents.failure import retry_transient, stop_worker
+from streams.agents.failure import kill_point, retry_transient, stop_worker
 from streams.agents.kafka_read import read_range
 from streams.app import app, settings
 from streams.core.messages import encode
@@ -41,6 +41,7 @@ async def sink(stream: StreamT[bytes]) -> None:
             if result.repeated:
                 log.info("sink: %d of them copies under a change id applied before (spec §2.4.7), not forwarded: %s",
                          len(result.repeated), _offset_ranges(result.repeated))
+            kill_point("sink.after_commit")
             await _forward(result)
             for _ in range(MAX_FILLS):
                 if not result.holes:

@@ -7,11 +7,9 @@ write the tables, emit `changes` to the sink, send a quota request, or dead-lett
 """
 from __future__ import annotations
 
-import functools
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Any, ParamSpec
+from typing import Any
 
 from storage.changes import (
     ActivityRecord,
@@ -23,9 +21,8 @@ from storage.changes import (
     PostProcessEntry,
     QuotaRefusal,
     StatusChange,
-    change_from_wire,
 )
-from streams.core.group_state import KeyState, Pending, SeenRecord, TypeRules
+from streams.core.group_state import InputOffset, KeyState, Pending, SeenRecord, TypeRules
 from streams.core.grouping import (
     Activity,
     Candidate,
@@ -38,9 +35,6 @@ from streams.core.grouping import (
 from streams.core.noise import NoiseCount, NoiseState, noise_gate
 from streams.core.payload import ID_NAMESPACE
 from streams.core.rejection import Reason, Rejection
-
-P = ParamSpec("P")
-
 
 @dataclass(frozen=True)
 class QuotaRequest:
@@ -74,7 +68,7 @@ class IncomingOccurrence:
     facts: OccurrenceFacts
     occurrence: dict[str, Any]  # normalised JSON, stored by the sink
     event: dict[str, Any] | None  # embedded event to store, if any
-    source: str | None = None  # the input record ("topic:partition:offset") ingest made it from
+    source: InputOffset | None = None  # the input record ingest made it from
 
 
 def activity_id(cause_id: str, position: int) -> str:
@@ -85,15 +79,6 @@ def activity_id(cause_id: str, position: int) -> str:
 def is_duplicate(seen: SeenRecord | None, *, t: float, offset: int, window_seconds: int) -> bool:
     """Recorded for this key within the last window, by another message than this one (spec §12.3)."""
     return seen is not None and seen.offset != offset and seen.t > t - window_seconds
-
-
-def is_reread(seen: SeenRecord | None, *, offset: int, source: str | None) -> bool:
-    """The same input record, produced here again: ingest read it twice (at-least-once, spec §2.4).
-
-    Its effects were applied with the first copy. Counting it as a duplicate would report one the
-    detector never sent; a genuine duplicate comes from another input record.
-    """
-    return seen is not None and source is not None and seen.source == source and seen.offset != offset
 
 
 # ---------------------------------------------------------------------------------------------- changes
@@ -120,7 +105,7 @@ def _counted_drop(outcome: Outcome, facts: OccurrenceFacts, *, group_key: str, o
     """A counted drop whose occurrence is not stored (spec §7.4: `duplicate`).
 
     It carries the id of the message that was dropped (its key and grouping offset), so the sink counts
-    it once even when it is sent again (`replayed_changes`).
+    it once even when the message is decided again after a crash (spec §2.4.7.1).
     """
     return CountedDrop(outcome=outcome.value, t=t, group_key=group_key, project_id=facts.project_id,
                        type_id=facts.type_id, id=facts.id, count_id=f"{outcome.value}:{group_key}@{offset}")
@@ -129,21 +114,6 @@ def _counted_drop(outcome: Outcome, facts: OccurrenceFacts, *, group_key: str, o
 # ------------------------------------------------------------------------------------------- occurrence
 
 
-def _remembering(decide: Callable[P, Decision]) -> Callable[P, Decision]:
-    """Keep the changes a decision emits in the key's state, for `replayed_changes` of the same offset."""
-
-    @functools.wraps(decide)
-    def decide_and_remember(*args: P.args, **kwargs: P.kwargs) -> Decision:
-        decision = decide(*args, **kwargs)
-        if decision.outcome is Outcome.REDELIVERED or decision.state.offset != kwargs["offset"]:
-            return decision  # nothing new (redelivery) or the key's state left as it was (a rejection)
-        remembered = tuple(_stripped(change) for change in decision.changes)
-        return replace(decision, state=replace(decision.state, replay=remembered))
-
-    return decide_and_remember
-
-
-@_remembering
 def decide_occurrence(
     state: KeyState,
     incoming: IncomingOccurrence,
@@ -157,14 +127,12 @@ def decide_occurrence(
     dedupe_seconds: int,
 ) -> Decision:
     facts = incoming.facts
-    if offset <= state.offset:  # step 1: redelivery (spec §2.3.2)
-        return Decision(Outcome.REDELIVERED, state, max(t, state.last_t),
-                        changes=replayed_changes(state, offset, incoming),
-                        quota_request=_request_again(state, facts, group_key))
+    if offset <= state.offset:  # step 1: redelivery (spec §2.3.2); its outputs were acknowledged (§2.4.6)
+        return Decision(Outcome.REDELIVERED, state, max(t, state.last_t))
+    if state.has_applied(incoming.source):  # the same input read again (spec §2.4.10): never moves T'
+        return Decision(Outcome.REREAD, replace(state, offset=offset), state.last_t)
     now = max(t, state.last_t)  # T' (spec §0.2)
-    advanced = replace(state, offset=offset, last_t=now)
-    if is_reread(seen, offset=offset, source=incoming.source):
-        return Decision(Outcome.NOOP, advanced, now)
+    advanced = replace(state, offset=offset, last_t=now, inputs=state.with_input(incoming.source))
     if is_duplicate(seen, t=t, offset=offset, window_seconds=dedupe_seconds):  # step 2 (spec §12.3)
         return Decision(
             Outcome.DUPLICATE, advanced, now,
@@ -188,65 +156,6 @@ def decide_occurrence(
 
     return _new_group_path(advanced, incoming, group_key=group_key, offset=offset, t=t, now=now, rules=rules,
                            noise_before=noise_before)
-
-
-def _stripped(change: Change) -> dict[str, Any]:
-    """What is needed to send `change` again: the group is the key's state, the payload the message's."""
-    stripped = change.to_wire()
-    if stripped.get("group") is not None:
-        stripped["group"] = None
-        stripped["group_from_state"] = True
-    if stripped["kind"] in ("occurrence", "drop") and stripped.get("occurrence") is not None:
-        stripped["occurrence"] = None
-        stripped["event"] = None
-        stripped["payload_from_message"] = True
-    return stripped
-
-
-def replayed_changes(
-    state: KeyState, offset: int, incoming: IncomingOccurrence | None = None
-) -> tuple[Change, ...]:
-    """The changes of the key's last applied message, sent again when that very message is read again.
-
-    Faust publishes the key's state (changelog) and the changes (group-changes topic) separately; a crash
-    can publish the state and lose a change. Re-read, the message is a redelivery (spec §2.3.2) and
-    would emit nothing, so the sink would never see the change. Sending it again is safe: the sink
-    applies a change marked `replay` only if its effect is not in Postgres yet. Only the last message
-    of a key needs this: an earlier one's changes were handed to the producer before the later state.
-    """
-    if offset != state.offset or not state.replay:
-        return ()
-    changes = []
-    for stripped in state.replay:
-        change = dict(stripped)
-        if change.pop("group_from_state", False):
-            if state.group is None:
-                continue
-            change["group"] = state.group.to_dict()
-        if change.pop("payload_from_message", False):
-            if incoming is None:
-                continue
-            occurrence = incoming.occurrence
-            if change["kind"] == "drop":
-                occurrence = {**occurrence, "environment": incoming.facts.environment}
-            change["occurrence"] = occurrence
-            change["event"] = incoming.event
-        change["replay"] = True
-        changes.append(change_from_wire(change))
-    return tuple(changes)
-
-
-def _request_again(state: KeyState, facts: OccurrenceFacts, group_key: str) -> QuotaRequest | None:
-    """The quota request of a redelivered creator, sent again: the first may not have left before a crash.
-
-    The key state (with its pending mark) and the request travel on different topics, so a crash can
-    keep one and lose the other. Asking twice is harmless: the quota agent answers a request id it has
-    decided with the same answer, and an answer for a request that is no longer pending is ignored.
-    """
-    pending = state.pending
-    if pending is None or pending.request_id != facts.id:
-        return None
-    return QuotaRequest(pending.request_id, group_key, facts.project_id, facts.type_id, pending.t)
 
 
 def _type_mismatch(state: KeyState, now: float, message: str) -> Decision:
@@ -372,13 +281,12 @@ def _longest(known: int | None, window: int | None) -> int | None:
 # ------------------------------------------------------------------------------------------ quota answer
 
 
-@_remembering
 def decide_quota_answer(
     state: KeyState, *, request_id: str, granted: bool, group_key: str, offset: int, t: float, rules: TypeRules
 ) -> Decision:
     """Create the group from everything counted, or refuse what waited (spec §13.2.5 step 4)."""
     if offset <= state.offset:
-        return Decision(Outcome.REDELIVERED, state, max(t, state.last_t), changes=replayed_changes(state, offset))
+        return Decision(Outcome.REDELIVERED, state, max(t, state.last_t))
     now = max(t, state.last_t)
     pending = state.pending
     if pending is None or pending.request_id != request_id or state.group is not None:
@@ -414,18 +322,19 @@ def decide_quota_answer(
 # ----------------------------------------------------------------------------------------- status change
 
 
-@_remembering
 def decide_status_change(
     state: KeyState, *, change_id: str, new_status: int, new_substatus: int | None, group_key: str, offset: int,
-    t: float, seen: SeenRecord | None, dedupe_seconds: int,
+    t: float, seen: SeenRecord | None, dedupe_seconds: int, source: InputOffset | None = None,
 ) -> Decision:
     if offset <= state.offset:
-        return Decision(Outcome.REDELIVERED, state, max(t, state.last_t), changes=replayed_changes(state, offset))
+        return Decision(Outcome.REDELIVERED, state, max(t, state.last_t))
+    if state.has_applied(source):  # spec §2.4.10
+        return Decision(Outcome.REREAD, replace(state, offset=offset), state.last_t)
     now = max(t, state.last_t)
     if state.group is None:  # spec §14.3: no live group
         missing = Rejection(Reason.GROUP_NOT_FOUND, f"no live group for key {group_key}", "fingerprint")
         return Decision(Outcome.GROUP_NOT_FOUND, state, now, rejection=missing)
-    advanced = replace(state, offset=offset, last_t=now)
+    advanced = replace(state, offset=offset, last_t=now, inputs=state.with_input(source))
     if is_duplicate(seen, t=t, offset=offset, window_seconds=dedupe_seconds):  # ids share the window (§12.3)
         return Decision(Outcome.DUPLICATE, advanced, now)
     updated, outcome = apply_status_change(state.group, new_status=new_status, new_substatus=new_substatus, t=now)

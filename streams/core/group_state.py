@@ -1,7 +1,8 @@
 """What the grouping owner keeps per group key (the `groups` table) and per seen id, and how it is stored."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from grouptypes import GroupType
@@ -74,6 +75,22 @@ class Pending:
         return cls(**values)
 
 
+@dataclass(frozen=True, slots=True)
+class InputOffset:
+    """Where an input record was read: a partition of an input topic, and its offset there (spec §2.4.1)."""
+
+    topic: str
+    partition: int
+    offset: int
+
+    @property
+    def partition_name(self) -> str:
+        return f"{self.topic}:{self.partition}"
+
+    def __str__(self) -> str:
+        return f"{self.topic}:{self.partition}:{self.offset}"
+
+
 @dataclass(frozen=True)
 class KeyState:
     """Everything the owner keeps per group key in the `groups` table."""
@@ -83,12 +100,22 @@ class KeyState:
     generation: int = 0
     group: GroupState | None = None
     pending: Pending | None = None
-    # The wire form of the changes the message at `offset` emitted, without what the message itself or
-    # `group` holds: sent again if that message is read again (streams.core.decide.replayed_changes).
-    replay: tuple[dict[str, Any], ...] = ()
+    # Per input partition that fed the key ("topic:partition"), the highest input offset applied: an input
+    # read again, at any later time, is recognised by it (spec §2.4.10).
+    inputs: Mapping[str, int] = field(default_factory=dict)
     # The longest noise window any occurrence of this key was counted in (0: none). It bounds how long an
     # idle key must be kept (`keep_seconds`); None for a state written before it was recorded: unknown.
     noise_seconds: int | None = 0
+
+    def has_applied(self, source: InputOffset | None) -> bool:
+        """The input record `source` was applied to this key before (spec §2.4.10)."""
+        return source is not None and self.inputs.get(source.partition_name, -1) >= source.offset
+
+    def with_input(self, source: InputOffset | None) -> Mapping[str, int]:
+        """`inputs` once `source` is applied."""
+        if source is None or self.inputs.get(source.partition_name, -1) >= source.offset:
+            return self.inputs
+        return {**self.inputs, source.partition_name: source.offset}
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -97,7 +124,7 @@ class KeyState:
             "generation": self.generation,
             "group": self.group.to_dict() if self.group else None,
             "pending": self.pending.to_dict() if self.pending else None,
-            "replay": list(self.replay),
+            "inputs": dict(self.inputs),
             "noise_seconds": self.noise_seconds,
         }
 
@@ -111,7 +138,7 @@ class KeyState:
             generation=data.get("generation", 0),
             group=GroupState.from_dict(data["group"]) if data.get("group") else None,
             pending=Pending.from_dict(data["pending"]) if data.get("pending") else None,
-            replay=tuple(data.get("replay") or ()),
+            inputs=data.get("inputs") or {},
             noise_seconds=data.get("noise_seconds"),
         )
 

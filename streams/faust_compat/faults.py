@@ -8,6 +8,7 @@ refuse in production. Topics are named without the deployment prefix.
 - `skip_delivery:<topic>:<offset>`: the first record at `<offset>` (of any partition of `<topic>`) that
   Faust's consumer fetches is never handed on, the records after it are: what Faust did around rebalances
   (streams/faust_compat/seek.py). Faust marks the skipped offset done; the hole guard must stop the worker.
+- `kill_at:<point>:<n>`: no patch; parsed here with the others, armed by streams.worker.guard.
 """
 from __future__ import annotations
 
@@ -38,14 +39,24 @@ class SkipDelivery:
     offset: int
 
 
-def parse(spec: str) -> FailProduce | SkipDelivery | None:
-    """`fail_produce:<topic>:<n>` or `skip_delivery:<topic>:<offset>` (the settings validate the shape), or
-    None for ''."""
+@dataclass(frozen=True)
+class KillAt:
+    """Not a patch: the agents kill the worker at a named point of theirs (streams/agents/failure.py)."""
+
+    point: str
+    nth: int
+
+
+def parse(spec: str) -> FailProduce | SkipDelivery | KillAt | None:
+    """`fail_produce:<topic>:<n>`, `skip_delivery:<topic>:<offset>` or `kill_at:<point>:<n>` (the settings
+    validate the shape), or None for ''."""
     if not spec:
         return None
     kind, topic, number = spec.split(":")
     if kind == "skip_delivery":
         return SkipDelivery(topic, int(number))
+    if kind == "kill_at":
+        return KillAt(topic, int(number))
     assert kind == "fail_produce"
     return FailProduce(topic, int(number))
 
@@ -91,7 +102,7 @@ def skipping_getmany(fault: SkipDelivery, original: GetMany) -> GetMany:
 
 def install(spec: str) -> Patch | None:
     fault = parse(spec)
-    if fault is None:
+    if fault is None or isinstance(fault, KillAt):
         return None
     if isinstance(fault, SkipDelivery):
         current = Consumer.getmany  # the offset trace's wrapper when the trace is on: keep it

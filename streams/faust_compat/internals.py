@@ -5,10 +5,12 @@ to check (tests/unit/faust_compat pins the sources these reads depend on).
 """
 from __future__ import annotations
 
+import weakref
 from collections.abc import Iterator
 from typing import Any
 
 from aiokafka.structs import TopicPartition
+from faust.streams import _current_event
 from faust.types import TP
 
 
@@ -85,3 +87,14 @@ def consumer_state(app: Any) -> str:
         f"paused={sorted(map(str, consumer._paused_partitions))} "  # noqa: SLF001
         f"buffered={sorted(map(str, consumer._buffered_partitions))}"  # noqa: SLF001
     )
+
+
+def make_current(event: Any) -> None:
+    """Make `event` Faust's current event in this task, as its stream iterator does for each event it yields.
+
+    A table read or write finds its partition's RocksDB (and a write its changelog partition) through the
+    current event. An agent that takes a batch (`noack_take`) gets it from a background task, so its own
+    task has no current event, or the last one of the batch, whatever partition that was; the grouping
+    agent sets, before it touches a key, an event of that key's partition.
+    """
+    _current_event.set(weakref.ref(event))

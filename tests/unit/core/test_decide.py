@@ -3,9 +3,15 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from storage.changes import Change, CountedDrop, CreationLink, GrouplessOccurrence, QuotaRefusal, StatusChange
-from streams.core.decide import IncomingOccurrence, decide_occurrence, decide_quota_answer, decide_status_change
-from streams.core.group_state import KeyState, SeenRecord, TypeRules
+from storage.changes import CountedDrop, CreationLink, GrouplessOccurrence, QuotaRefusal, StatusChange
+from streams.core.decide import (
+    Decision,
+    IncomingOccurrence,
+    decide_occurrence,
+    decide_quota_answer,
+    decide_status_change,
+)
+from streams.core.group_state import InputOffset, KeyState, SeenRecord, TypeRules
 from streams.core.grouping import OccurrenceFacts, Outcome
 from streams.core.noise import NoiseState, count_in_window
 
@@ -100,37 +106,28 @@ def test_a_redelivered_earlier_offset_has_no_effect() -> None:  # spec §2.3.2
     assert decision.outcome is Outcome.REDELIVERED and decision.state == state and not decision.changes
 
 
-def _without_replay_mark(changes: tuple[Change, ...]) -> list[Change]:
-    assert all(change.replay is True for change in changes)  # type: ignore[union-attr]
-    return [replace(change, replay=False) for change in changes]
-
-
-def test_the_last_message_of_a_key_read_again_sends_its_changes_again() -> None:  # spec §2.3.2, §2.4
-    # Its state may have been published while its change was lost in a crash; the sink skips a replay
-    # whose effect it already has.
+def test_the_last_message_of_a_key_read_again_is_skipped_without_outputs() -> None:  # spec §2.3.2, §2.4.6
+    # Its state was written only once its outputs were acknowledged: nothing is left to send again.
     applied = occur(created_state(), 2, 5)
     again = occur(applied.state, 2, 5)
     assert again.outcome is Outcome.REDELIVERED and again.state == applied.state
-    assert _without_replay_mark(again.changes) == list(applied.changes)
+    assert again.changes == () and again.quota_request is None
 
 
-def test_a_replayed_creation_and_status_change_are_the_originals() -> None:
+def test_deciding_a_message_again_from_the_same_state_gives_the_same_decision() -> None:  # spec §2.4.7.1
+    # A crash between the acknowledged outputs and the state write: the message is decided again.
     pending = occur(KeyState(), 1, 0)
-    assert _without_replay_mark(occur(pending.state, 1, 0).changes) == list(pending.changes)
+    assert occur(KeyState(), 1, 0) == pending
     created = grant(pending.state, facts(1).id, 1)
-    assert _without_replay_mark(grant(created.state, facts(1).id, 1).changes) == list(created.changes)
-    resolved = decide_status_change(created.state, change_id="c", new_status=1, new_substatus=None,
-                                    group_key=KEY, offset=2, t=9_000.0, seen=None, dedupe_seconds=DEDUPE)
-    again = decide_status_change(resolved.state, change_id="c", new_status=1, new_substatus=None,
-                                 group_key=KEY, offset=2, t=9_000.0, seen=None, dedupe_seconds=DEDUPE)
-    assert _without_replay_mark(again.changes) == list(resolved.changes)
+    assert grant(pending.state, facts(1).id, 1) == created
+    resolve = dict(change_id="c", new_status=1, new_substatus=None, group_key=KEY, offset=2, t=9_000.0,
+                   seen=None, dedupe_seconds=DEDUPE)
+    assert decide_status_change(created.state, **resolve) == decide_status_change(created.state, **resolve)
 
 
-def test_the_remembered_changes_hold_neither_the_payload_nor_the_group() -> None:
-    # They live in the key's changelogged state: keep them small.
+def test_the_key_state_keeps_no_outputs() -> None:  # issue 11 item 6: no replay payloads in state
     applied = occur(created_state(), 2, 5)
-    (remembered,) = applied.state.to_dict()["replay"]
-    assert remembered["occurrence"] is None and remembered["group"] is None
+    assert "replay" not in applied.state.to_dict()
     assert KeyState.from_dict(applied.state.to_dict()) == applied.state
 
 
@@ -159,26 +156,41 @@ def test_the_same_message_redelivered_is_not_its_own_duplicate() -> None:  # spe
     assert decision.outcome is Outcome.APPLIED
 
 
-def _from_source(state: KeyState, n: int, offset: int, source: str, seen: SeenRecord) -> object:
+def _from_source(state: KeyState, n: int, offset: int, source: InputOffset, seen: SeenRecord | None = None,
+                 *, t: float = 5_000.0) -> Decision:
     occurrence = incoming(n)
     reproduced = IncomingOccurrence(occurrence.facts, occurrence.occurrence, None, source=source)
-    return decide_occurrence(state, reproduced, group_key=KEY, offset=offset, t=5_000.0, rules=NO_NOISE,
+    return decide_occurrence(state, reproduced, group_key=KEY, offset=offset, t=t, rules=NO_NOISE,
                              noise_before=None, seen=seen, dedupe_seconds=DEDUPE)
 
 
-def test_an_input_read_twice_by_ingest_is_applied_once_and_not_counted() -> None:  # spec §2.4, §12.3
-    state = created_state()
-    decision = _from_source(state, 2, 9, "in:0:42", SeenRecord(t=4_999.0, offset=5, source="in:0:42"))
-    assert decision.outcome is Outcome.NOOP  # type: ignore[attr-defined]
-    assert decision.changes == ()  # type: ignore[attr-defined]
-    assert decision.state.offset == 9 and decision.state.group == state.group  # type: ignore[attr-defined]
+def test_an_input_read_again_is_recognised_by_its_offset_not_by_time() -> None:  # spec §2.4.10
+    first = _from_source(created_state(), 2, 5, InputOffset("in", 0, 42))
+    assert first.outcome is Outcome.APPLIED and first.state.inputs == {"in:0": 42}
+    # Re-read three hours later, long after the dedupe window: a no-op that does not move T'.
+    again = _from_source(first.state, 2, 9, InputOffset("in", 0, 42), t=5_000.0 + 3 * 3600)
+    assert again.outcome is Outcome.REREAD and again.changes == ()
+    assert again.state.offset == 9 and again.state.last_t == first.state.last_t
+    assert again.state.group == first.state.group
+    # An earlier offset of the same input partition too; another partition is another input.
+    assert _from_source(first.state, 3, 10, InputOffset("in", 0, 41)).outcome is Outcome.REREAD
+    other = _from_source(first.state, 3, 10, InputOffset("in", 1, 41))
+    assert other.outcome is Outcome.APPLIED and other.state.inputs == {"in:0": 42, "in:1": 41}
+
+
+def test_a_status_change_read_again_is_a_no_op() -> None:  # spec §2.4.10
+    change = dict(change_id="c", new_status=1, new_substatus=None, group_key=KEY, t=9_000.0, seen=None,
+                  dedupe_seconds=DEDUPE, source=InputOffset("in", 3, 7))
+    resolved = decide_status_change(created_state(), offset=9, **change)
+    assert resolved.outcome is Outcome.STATUS_CHANGED
+    again = decide_status_change(resolved.state, offset=12, **change)
+    assert again.outcome is Outcome.REREAD and again.changes == () and again.state.offset == 12
 
 
 def test_the_same_id_from_another_input_record_is_still_a_counted_duplicate() -> None:  # spec §12.3
-    decision = _from_source(created_state(), 2, 9, "in:0:43", SeenRecord(t=4_999.0, offset=5, source="in:0:42"))
-    assert decision.outcome is Outcome.DUPLICATE  # type: ignore[attr-defined]
-    decision = _from_source(created_state(), 2, 9, "in:0:43", SeenRecord(t=4_999.0, offset=5))  # an older entry
-    assert decision.outcome is Outcome.DUPLICATE  # type: ignore[attr-defined]
+    first = _from_source(created_state(), 2, 5, InputOffset("in", 0, 42), t=4_999.0)
+    decision = _from_source(first.state, 2, 9, InputOffset("in", 0, 43), SeenRecord(t=4_999.0, offset=5))
+    assert decision.outcome is Outcome.DUPLICATE
 
 
 def test_another_type_for_a_live_group_is_a_type_mismatch() -> None:  # spec §12.9
@@ -255,14 +267,6 @@ def test_status_change_resolves_and_emits_a_change_without_post_process() -> Non
     (change,) = decision.changes
     assert isinstance(change, StatusChange) and change.group.status == 1
     assert replace(decision.state, offset=0).group is not None
-
-
-def test_a_redelivered_creator_asks_the_quota_again() -> None:  # spec §2.3.2 with §13.2.5
-    # The pending mark (table) and the request (quota topic) can be split by a crash: ask again.
-    asked = occur(KeyState(), 1, 0)
-    again = occur(asked.state, 1, 0)
-    assert again.outcome is Outcome.REDELIVERED and again.state == asked.state
-    assert again.quota_request == asked.quota_request
 
 
 def test_a_redelivered_waiting_occurrence_does_not_ask_again() -> None:

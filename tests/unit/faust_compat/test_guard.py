@@ -140,6 +140,36 @@ GUARDED: dict[str, tuple[str, str]] = {
         "1d2c7ea89a7ad4f1a216c1d51936e569162cd66bd56f889e13fd29c910b58eb0",
         "streams/agents/holes.py: a gap must still count as done only below the highest acked offset, so that "
         "holding the acks from the hole on holds the commit."),
+    # Relied on by the grouping agent's batches (streams/agents/grouping.py) through internals.make_current.
+    "faust.streams.current_event": (
+        "3b821f1a78d86a58234dfe781fbf539775b00e66fdac9489c1c398a2d81d7e9d",
+        f"{_READS} make_current sets the ContextVar this reads (a weak reference to the event): still so?"),
+    "faust.streams.Stream._set_current_event": (
+        "b9a41294b605ac08c44529e087ad0b907a11c587b2e0fcbecf9ad667a4633e61",
+        f"{_READS} make_current does what this does for the agent's own task: keep them alike."),
+    "faust.streams.Stream.noack_take": (
+        "f2cc2dbfc162d2006c94361c0ed68535c95484020849eb0d4210c1f52c4c430a",
+        "streams/agents/grouping.py: does it still yield events, never ack them, and fill its buffer from "
+        "another task (so the agent's task has no current event of its own)?"),
+    "faust.stores.rocksdb.Store._get": (
+        "7ae8dfd6d7754a5952ae162d4d5cf0d51a8a020ed730a4a7c7dc7f7c84e73fb8",
+        "streams/agents/grouping.py: a read must still look in the RocksDB of the current event's partition."),
+    "faust.stores.rocksdb.Store._set": (
+        "4227e561e288d9413bf663a3a67940fd4976f5484e70e49445858ce4d400d26e",
+        "streams/agents/grouping.py: a write must still go to the RocksDB of the current event's partition."),
+    "faust.stores.rocksdb.Store._del": (
+        "07f42ff3caefffddb002ba3c316120ee8a608a15021fa226fd8e9ba2635004a9",
+        "streams/agents/grouping.py: a delete (forget) must still find its partition by the current event."),
+    "faust.tables.base.Collection.partition_for_key": (
+        "3b2291811b8dd791cdd0e690b2b09d966a4e961e2a2861182241195696393bed",
+        "streams/agents/grouping.py: a write's changelog partition must still be the current event's."),
+    "faust.tables.wrappers.WindowWrapper.get_timestamp": (
+        "8c4f5e96930b7cedbcd612b229034fcad42981114edfb0ba4b8a3db29281716c",
+        "streams/agents/grouping.py reads and writes windows relative_to(T') (spec §0.2): a float must still "
+        "be the time used, whatever the current event's timestamp."),
+    "faust.tables.wrappers.WindowWrapper._relative_handler": (
+        "a6969d72530c099007d23ea51977a4d2ec2db43f8f4f7af06033bf5ceef7e53a",
+        "streams/agents/grouping.py: relative_to(float) must still mean that fixed time."),
     # Private state read by internals.py (timers, diagnostics, health check), window_expiry.py, offset_trace.py.
     "faust.stores.rocksdb.Store.__init__": (
         "c7c0fa2989e8ab4a4349ff29df8258471624a160cb549e6735c367d9b2fefd19",
