@@ -10,13 +10,16 @@ the grouping topic. The owner deletes the key only if it is still idle at the of
 
 A key is selected only when the grouping offset it last applied is below the partition's committed
 offset: that message can never be read again, so nothing can be applied twice to a forgotten key
-(spec §2.3.2, §2.4.2).
+(spec §2.3.2, §2.4.2). Nor can an input: the key's per-input watermarks (spec §2.4.10) must all be below
+the committed offset of their input partition, or a re-read of that input would find no watermark and be
+applied a second time.
 """
 from __future__ import annotations
 
 import asyncio
 import logging
 import time
+from collections.abc import Mapping
 
 from streams.app import app
 from streams.core.decide import is_idle
@@ -32,16 +35,16 @@ log = logging.getLogger(__name__)
 CHUNK = 1000
 
 
-async def idle_keys_of(partition: int, *, committed: int, now: float) -> list[tuple[str, int]]:
-    """(key, watermark) of every idle key of one partition whose last applied message is committed."""
-    selected: list[tuple[str, int]] = []
+async def idle_keys_of(partition: int, *, committed: int, now: float) -> list[tuple[str, KeyState]]:
+    """(key, state) of every idle key of one partition whose last applied message is committed."""
+    selected: list[tuple[str, KeyState]] = []
     after: bytes | None = None
     while True:
         chunk = table_items_after(groups, partition, after, CHUNK)
         for _, key, value in chunk:
             state = KeyState.from_dict(value)
             if state.offset < committed and is_idle(state, now=now, keep=idle_keep_seconds(state)):
-                selected.append((key, state.offset))
+                selected.append((key, state))
         if len(chunk) < CHUNK:
             return selected
         after = chunk[-1][0]
@@ -56,18 +59,46 @@ async def sweep() -> int:
         return 0
     committed = await committed_offsets(app, topic, partitions)
     now = time.time()
-    selected = 0
+    candidates: list[tuple[int, str, KeyState]] = []
     for partition in partitions:
         limit = committed.get(partition)
         if limit is None:  # nothing committed yet: every applied message could still be re-read
             continue
-        for key, offset in await idle_keys_of(partition, committed=limit, now=now):
-            # Explicitly to the key's partition: the one whose table holds it, whatever the partitioner.
-            await grouping_topic.send(key=key, value=encode(forget_message(t=now, key_offset=offset)),
-                                      partition=partition, timestamp=now)
-            selected += 1
+        candidates.extend((partition, key, state) for key, state in await idle_keys_of(partition, committed=limit,
+                                                                                       now=now))
+    inputs_committed = await _inputs_committed({name for _, _, state in candidates for name in state.inputs})
+    selected = 0
+    for partition, key, state in candidates:
+        if not inputs_past(state, inputs_committed):
+            continue
+        # Explicitly to the key's partition: the one whose table holds it, whatever the partitioner.
+        await grouping_topic.send(key=key, value=encode(forget_message(t=now, key_offset=state.offset)),
+                                  partition=partition, timestamp=now)
+        selected += 1
     log.info("idle keys: %d selected to forget in %d active groups partitions", selected, len(partitions))
     return selected
+
+
+def inputs_past(state: KeyState, committed: Mapping[str, int | None]) -> bool:
+    """Every input that fed the key is committed past (spec §2.4.10): none can be read again."""
+    for name, offset in state.inputs.items():
+        limit = committed.get(name)
+        if limit is None or offset >= limit:
+            return False
+    return True
+
+
+async def _inputs_committed(names: set[str]) -> dict[str, int | None]:
+    """"topic:partition" → the committed offset of this app's consumer group there (the ingest agent's)."""
+    by_topic: dict[str, list[int]] = {}
+    for name in names:
+        topic, _, partition = name.rpartition(":")
+        by_topic.setdefault(topic, []).append(int(partition))
+    result: dict[str, int | None] = {}
+    for topic, partitions in by_topic.items():
+        for partition, offset in (await committed_offsets(app, topic, sorted(partitions))).items():
+            result[f"{topic}:{partition}"] = offset
+    return result
 
 
 async def sweep_idle_keys() -> None:
