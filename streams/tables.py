@@ -92,13 +92,25 @@ def idle_keep_seconds(state: KeyState) -> float:
     return keep_seconds(state, dedupe_seconds=DEDUPE_SECONDS, longest_noise_seconds=LONGEST_NOISE_SECONDS)
 
 
-# "{project_id}:{type_id}" → QuotaState: grants per granule and the answers given (spec §13.2.5 step 2);
+# "{project_id}:{type_id}" → QuotaState: grants per granule and the offset watermark (spec §13.2.5 step 2);
 # co-partitioned with the quota topic.
 quotas = app.Table(
     "quotas", key_type=str, value_type=None, partitions=settings.partitions, options=table_store_options(),
     extra_topic_configs=COMPACTED_CONFIG,
     help="Creation quota per (project, type): grants per granule (spec §13.2.2)",
 )
+
+# "{quota key}/{request id}" → {"granted", "offset"}: the answer given to each request, under its own key
+# (spec §2.4.11), so a request sent again gets the same answer (§13.2.3). Windows of the request's T, like
+# the dedupe ids: a request is sent again by an owner that decided its occurrence again after a crash,
+# within the same windows as the ids it dedupes by.
+quota_answers = app.Table(
+    f"quota-answers-{DEDUPE_SECONDS}s", default=dict, value_type=None, partitions=settings.partitions,
+    options=table_store_options(),
+    extra_topic_configs=windowed_changelog_config(DEDUPE_SECONDS, DEDUPE_SECONDS, DEDUPE_SECONDS),
+    help="The answer given to each creation-quota request (spec §13.2.3)",
+).tumbling(timedelta(seconds=DEDUPE_SECONDS), expires=timedelta(seconds=DEDUPE_SECONDS)).relative_to_stream()
+expire_restored_windows(quota_answers)
 
 
 async def _log_changelog_event(event: EventT) -> None:
@@ -131,7 +143,7 @@ options_table = app.GlobalTable(
 # Every table, whose changelogs `migrate` and a starting worker declare (streams.topic_admin); a windowed
 # table by the Table under its window wrapper.
 TABLES: tuple[Any, ...] = (groups, seen_ids.table, *(noise.table for noise in noise_tables.values()), quotas,
-                           options_table)
+                           quota_answers.table, options_table)
 
 
 class _OptionsView(Mapping[str, object]):

@@ -1,32 +1,108 @@
-"""Agent `quota`: the one writer of each (project, type) creation quota, exact across workers (§13.2.5)."""
+"""Agent `quota`: the one writer of each (project, type) creation quota, exact across workers (§13.2.5).
+
+A batch at a time, outputs before state (spec §2.4.6): every answer of a batch is sent, all are
+acknowledged by the broker, and only then are the quota states and the recorded answers written and the
+requests acked. A request read again at or below its key's watermark was answered before its state was
+written: nothing is sent. The same request id at a new offset (its owner decided it again after a crash)
+gets the answer recorded for it, and consumes nothing.
+"""
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import Awaitable
+from dataclasses import dataclass, field
+from typing import Any
 
-from faust import StreamT
+from faust import EventT, StreamT
 
 from streams.agents.failure import stop_worker
+from streams.agents.holes import in_order
+from streams.app import settings
 from streams.core.messages import decode, encode, quota_answer_message
 from streams.core.quota import QuotaRule, QuotaState, decide_quota
+from streams.faust_compat.internals import make_current
 from streams.services import registry
-from streams.tables import quotas
+from streams.tables import DEDUPE_SECONDS, quota_answers, quotas
 from streams.topics import grouping_topic
 
 log = logging.getLogger(__name__)
 
+
 async def quota(stream: StreamT[bytes]) -> None:
-    async for event in stream.events():
-        key: str = event.key
+    async for events in stream.noack_take(settings.grouping_batch_size, within=settings.grouping_batch_seconds):
+        batch = QuotaBatch()
         try:
-            request = decode(event.value)
-            group_type = registry.get_by_type_id(request["type_id"])
-            limit = group_type.creation_quota
-            rule = QuotaRule(limit.window_seconds, limit.granularity_seconds, limit.limit)
-            decision = decide_quota(QuotaState.from_dict(quotas.get(key)), request_id=request["request_id"],
-                                    t=request["t"], offset=event.message.offset, rule=rule)
-            if not decision.redelivered:
-                quotas[key] = decision.state.to_dict()
-            answer = quota_answer_message(request_id=request["request_id"], granted=decision.granted, t=request["t"])
-            await grouping_topic.send(key=request["group_key"], value=encode(answer), timestamp=request["t"])
+            for event in events:
+                await decide(batch, event)
+            await batch.complete()
         except Exception as error:
-            stop_worker(f"quota decision for {key} at offset {event.message.offset}", error)
+            first = events[0].message
+            stop_worker(f"quota decisions of a batch of {len(events)} requests from partition {first.partition} "
+                        f"offset {first.offset}", error)
+        for event in events:
+            event.ack()
+
+
+@dataclass
+class QuotaBatch:
+    states: dict[str, QuotaState] = field(default_factory=dict)
+    events: dict[str, EventT] = field(default_factory=dict)  # quota key → an event of its partition
+    # "{quota key}/{request id}" → (event, T of the request, recorded answer)
+    answers: dict[str, tuple[EventT, float, dict[str, Any]]] = field(default_factory=dict)
+    outputs: list[Awaitable[Any]] = field(default_factory=list)
+
+    def state(self, key: str) -> QuotaState:
+        state = self.states.get(key)
+        if state is None:
+            state = self.states[key] = QuotaState.from_dict(quotas.get(key))
+        return state
+
+    def answer_given(self, answer_key: str, t: float) -> bool | None:
+        recorded = self.answers.get(answer_key)
+        value = recorded[2] if recorded is not None else _stored_answer(answer_key, t)
+        return value["granted"] if value else None
+
+    async def complete(self) -> None:
+        if self.outputs:
+            await asyncio.gather(*self.outputs)
+        for answer_key, (event, t, value) in self.answers.items():
+            make_current(event)
+            quota_answers.relative_to(t)[answer_key] = value
+        for key, state in self.states.items():
+            if key in self.events:
+                make_current(self.events[key])
+                quotas[key] = state.to_dict()
+
+
+async def decide(batch: QuotaBatch, event: EventT) -> None:
+    key: str = event.key
+    offset: int = event.message.offset
+    await in_order(event.message.tp)  # spec §2.4.9: a record past an unverified hole waits
+    request = decode(event.value)
+    make_current(event)  # the quota key's partition, for the table reads
+    request_id: str = request["request_id"]
+    t = float(request["t"])
+    answer_key = f"{key}/{request_id}"
+    limit = registry.get_by_type_id(request["type_id"]).creation_quota
+    rule = QuotaRule(limit.window_seconds, limit.granularity_seconds, limit.limit)
+    decision = decide_quota(batch.state(key), request_id=request_id, t=t, offset=offset, rule=rule,
+                            decided=batch.answer_given(answer_key, t))
+    if decision.granted is None:
+        return
+    if decision.is_new:
+        batch.states[key] = decision.state
+        batch.events[key] = event
+        batch.answers[answer_key] = (event, t, {"granted": decision.granted, "offset": offset})
+    answer = quota_answer_message(request_id=request_id, granted=decision.granted, t=request["t"])
+    batch.outputs.append(await grouping_topic.send(key=request["group_key"], value=encode(answer),
+                                                   timestamp=request["t"]))
+
+
+def _stored_answer(answer_key: str, t: float) -> dict[str, Any] | None:
+    """The answer recorded in the window of the request's T or the one before."""
+    for at in (t, t - DEDUPE_SECONDS):
+        value = quota_answers.relative_to(at)[answer_key].value()
+        if value:
+            return value  # type: ignore[no-any-return]
+    return None

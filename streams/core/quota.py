@@ -18,50 +18,54 @@ class QuotaRule:
 
 @dataclass(frozen=True)
 class QuotaState:
-    """Grants per granule index, the answers already given (so a redelivered request gets the same one)."""
+    """Grants per granule index of one (project, type), and the offset watermark (spec §2.4.2).
+
+    The answers given are not kept here but under their own keys (`{quota key}/{request id}`, the agent's
+    windowed table), so this value stays small however many requests a busy project makes (spec §2.4.11).
+    """
 
     grants: dict[int, int] = field(default_factory=dict)
-    decided: dict[str, bool] = field(default_factory=dict)
-    decided_at: dict[str, int] = field(default_factory=dict)  # request id → granule index, for pruning
     offset: int = -1
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "grants": {str(k): v for k, v in self.grants.items()},
-            "decided": dict(self.decided),
-            "decided_at": dict(self.decided_at),
-            "offset": self.offset,
-        }
+        return {"grants": {str(k): v for k, v in self.grants.items()}, "offset": self.offset}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any] | None) -> QuotaState:
         if not data:
             return cls()
-        return cls(
-            grants={int(k): v for k, v in data["grants"].items()},
-            decided=dict(data["decided"]),
-            decided_at=dict(data["decided_at"]),
-            offset=data["offset"],
-        )
+        # A value written before the answers moved out also holds "decided": they are not needed any more.
+        return cls(grants={int(k): v for k, v in data["grants"].items()}, offset=data["offset"])
 
 
 @dataclass(frozen=True)
 class QuotaDecision:
     state: QuotaState
-    granted: bool
+    # The answer to send; None for a request read again at or below the watermark, whose answer was
+    # acknowledged before its state was written (spec §2.4.6): there is nothing left to send.
+    granted: bool | None
     redelivered: bool = False
 
+    @property
+    def is_new(self) -> bool:
+        """A first decision of this request id: its answer is recorded under its own key."""
+        return not self.redelivered
 
-def decide_quota(state: QuotaState, *, request_id: str, t: float, offset: int, rule: QuotaRule) -> QuotaDecision:
-    """Grant if fewer than `limit` grants lie in the w/g granules ending at floor(T/g) (spec §13.2.2)."""
-    if request_id in state.decided:
-        # The same request again (re-produced after a crash): the same answer, nothing consumed (§13.2.3).
-        return QuotaDecision(state, state.decided[request_id], redelivered=True)
+
+def decide_quota(
+    state: QuotaState, *, request_id: str, t: float, offset: int, rule: QuotaRule, decided: bool | None = None
+) -> QuotaDecision:
+    """Grant if fewer than `limit` grants lie in the w/g granules ending at floor(T/g) (spec §13.2.2).
+
+    `decided`: the answer already given to this request id, if any. The same request sent again (by an
+    owner that decided its occurrence again after a crash) gets the same answer and consumes nothing.
+    """
+    if decided is not None:  # spec §13.2.3, §2.4.7
+        return QuotaDecision(state, decided, redelivered=True)
     if offset <= state.offset:
-        return QuotaDecision(state, False, redelivered=True)
+        return QuotaDecision(state, None, redelivered=True)
     index = int(t // rule.granularity_seconds)
     size = rule.granules
-    oldest = index - size + 1
     # Requests of one quota key come from many group keys, so T is not monotonic here: a grant is safe
     # only if every run of w/g granules that contains granule i stays under the limit, including runs
     # that end after i (exactness, spec §13.2.3). With T in order this is exactly the rule of §13.2.2.
@@ -77,9 +81,4 @@ def decide_quota(state: QuotaState, *, request_id: str, t: float, offset: int, r
     grants = {granule: count for granule, count in state.grants.items() if granule >= horizon}
     if granted:
         grants[index] = grants.get(index, 0) + 1
-    # Answers are remembered as long as a redelivery could still arrive: one window.
-    decided = {rid: answer for rid, answer in state.decided.items() if state.decided_at[rid] >= oldest}
-    decided_at = {rid: state.decided_at[rid] for rid in decided}
-    decided[request_id] = granted
-    decided_at[request_id] = index
-    return QuotaDecision(QuotaState(grants, decided, decided_at, offset), granted)
+    return QuotaDecision(QuotaState(grants, offset), granted)

@@ -76,8 +76,8 @@ def assert_declared(deployment: Deployment, topics: dict[str, tuple[int, dict[st
         assert (config["cleanup.policy"], config["segment.ms"], config["segment.bytes"],
                 config["min.cleanable.dirty.ratio"], config["max.message.bytes"]) == (
             "compact", "3600000", str(64 * 1024 * 1024), "0.1", EIGHT_MIB), table
-    windowed = [name for name in topics if "-noise-" in name or "-seen-ids-" in name]
-    assert len(windowed) >= 2  # seen-ids and at least one noise table (the plugin types have noise gates)
+    windowed = [name for name in topics if "-noise-" in name or "-seen-ids-" in name or "-quota-answers-" in name]
+    assert len(windowed) >= 3  # seen-ids, quota answers and a noise table (the plugin types have noise gates)
     for name in windowed:
         config = topics[name][1]
         assert sorted(config["cleanup.policy"].split(",")) == ["compact", "delete"], name

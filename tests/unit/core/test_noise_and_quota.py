@@ -97,10 +97,32 @@ def test_a_refusal_records_nothing() -> None:  # spec §13.2.2
     assert not granted and refused_state.grants == state.grants
 
 
-def test_a_redelivered_request_gets_the_same_answer_and_consumes_nothing() -> None:  # spec §13.2.3
-    state, first = grant(QuotaState(), "same", 10.0, 1)
-    again = decide_quota(state, request_id="same", t=10.0, offset=2, rule=HOUR)
-    assert first and again.granted and again.redelivered and again.state == state
+def test_a_request_sent_again_gets_the_same_answer_and_consumes_nothing() -> None:  # spec §13.2.3, §2.4.7
+    state = QuotaState()
+    for index in range(4):
+        state, _ = grant(state, f"r{index}", 10.0, index)
+    state, first = grant(state, "same", 10.0, 5)
+    # The same id at a later offset (its owner decided it again after a crash): the recorded answer, even
+    # though the quota is now used up, and nothing consumed.
+    again = decide_quota(state, request_id="same", t=10.0, offset=9, rule=HOUR, decided=first)
+    assert first and again.granted is True and again.redelivered and again.state == state
+    refused = decide_quota(state, request_id="other", t=10.0, offset=10, rule=HOUR, decided=False)
+    assert refused.granted is False and refused.state == state
+
+
+def test_a_request_read_again_at_or_below_the_watermark_sends_nothing() -> None:  # spec §2.4.6
+    state, _ = grant(QuotaState(), "a", 10.0, 4)
+    again = decide_quota(state, request_id="b", t=10.0, offset=4, rule=HOUR)
+    assert again.granted is None and again.redelivered and again.state == state
+
+
+def test_the_quota_value_stays_small_whatever_the_number_of_requests() -> None:  # spec §2.4.11
+    state = QuotaState()
+    for index in range(10_000):
+        state, _ = grant(state, f"r{index}", 10.0 + index * 0.01, index)
+    assert len(str(state.to_dict())) < 200
+    assert QuotaState.from_dict({"grants": {"0": 1}, "decided": {"x": True}, "decided_at": {"x": 0},
+                                 "offset": 3}) == QuotaState({0: 1}, 3)
 
 
 def test_state_round_trips_through_json_shapes() -> None:

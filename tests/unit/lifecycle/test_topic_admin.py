@@ -42,7 +42,8 @@ def changelog(table: str) -> str:
 def test_every_topic_of_the_spec_and_every_changelog_is_declared_with_8_mib_records() -> None:
     specs = specs_by_name()
     names = {settings.topic_prefix + name for name in SPEC_TOPICS}
-    changelogs = {changelog(name) for name in ("groups", f"seen-ids-{DEDUPE_SECONDS}s", "quotas", "options")}
+    changelogs = {changelog(name) for name in ("groups", f"seen-ids-{DEDUPE_SECONDS}s", "quotas",
+                                               f"quota-answers-{DEDUPE_SECONDS}s", "options")}
     changelogs |= {changelog(f"noise-{size}s") for size in noise_tables}
     assert set(specs) == names | changelogs
     assert all(spec.config["max.message.bytes"] == str(MAX_RECORD_BYTES) for spec in specs.values())  # §2.1.1
@@ -66,10 +67,12 @@ def test_state_changelogs_are_compacted_with_segments_that_roll_so_the_cleaner_r
         assert int(config["delete.retention.ms"]) >= 3_600_000
 
 
-@pytest.mark.parametrize("size", [*noise_tables, DEDUPE_SECONDS])
-def test_a_windowed_changelog_deletes_records_a_little_after_their_window_is_gone(size: int) -> None:
-    name = changelog(f"seen-ids-{size}s") if size == DEDUPE_SECONDS else changelog(f"noise-{size}s")
-    step = size if size == DEDUPE_SECONDS else window_step(size)
+@pytest.mark.parametrize("table", [*(f"noise-{size}s" for size in noise_tables), f"seen-ids-{DEDUPE_SECONDS}s",
+                                   f"quota-answers-{DEDUPE_SECONDS}s"])
+def test_a_windowed_changelog_deletes_records_a_little_after_their_window_is_gone(table: str) -> None:
+    name = changelog(table)
+    size = int(table.rsplit("-", 1)[1].rstrip("s"))
+    step = window_step(size) if table.startswith("noise-") else size
     config = specs_by_name()[name].config
     assert config["cleanup.policy"] == "compact,delete"
     retention_seconds = int(config["retention.ms"]) / 1000
