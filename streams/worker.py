@@ -13,6 +13,7 @@ from faust.web import View
 from streams.agents import dlq, grouping, ingest, options, quota, sink
 from streams.agents.failure import StopOnFailedProduce, arm_kill_point
 from streams.agents.holes import StopOnHole, gap_policies, isolation_level
+from streams.agents.holes import install as install_hole_guard
 from streams.app import app, settings
 from streams.commands import basics, flags, parked, validate
 from streams.commands import dlq as dlq_commands
@@ -118,5 +119,6 @@ def guard(app: faust.App) -> None:
     guarantee = settings.processing_guarantee
     hole_guard = StopOnHole(app, gap_policies(guarantee), isolation_level=isolation_level(guarantee))
     app.sensors.add(hole_guard)
+    install_hole_guard(hole_guard)
     seek.add_seek_listener(hole_guard.sought)
     app.on_partitions_revoked.connect(hole_guard.on_partitions_revoked)

@@ -20,6 +20,7 @@ from faust import EventT, StreamT
 
 from streams.agents.dead_letter import dead_letter
 from streams.agents.failure import kill_point, stop_worker
+from streams.agents.holes import in_order
 from streams.app import settings
 from streams.core.decide import (
     Decision,
@@ -142,6 +143,7 @@ class Batch:
 async def decide(batch: Batch, event: EventT) -> None:
     key: str = event.key
     offset: int = event.message.offset
+    await in_order(event.message.tp)  # spec §2.4.9: a record past an unverified hole waits
     try:
         message = decode(event.value)
     except ValueError as error:

@@ -18,6 +18,11 @@ On a hole:
   can pass the hole) while the range is read straight from the broker. Records in it: one line and the
   worker exits, as above. None (markers only, or deleted by retention, which is one ERROR line since
   nothing can process them any more): the held records are released and the partition goes on.
+
+While such a range is read, the records after the hole are already in the agents' queues. An agent must not
+apply them before the range is known to hold nothing (`in_order`): a key's watermarks (its grouping offset,
+its per-input offsets, spec §2.4.10) would then make the missing record, read again after the restart,
+look applied already.
 """
 from __future__ import annotations
 
@@ -149,6 +154,29 @@ class StopOnHole(Sensor):
                 log.error("%s: offsets %d-%d were deleted by retention before any agent processed them; "
                           "going on without them", hole.describe(), hole.expected, min(earliest, hole.got) - 1)
         return None
+
+
+_installed: StopOnHole | None = None
+
+
+def install(guard: StopOnHole) -> None:
+    """The worker's guard, for `in_order` (streams.worker.guard)."""
+    global _installed
+    _installed = guard
+
+
+async def in_order(tp: TP) -> None:
+    """Wait until no hole of `tp` before the record about to be applied is unverified (spec §2.4.9).
+
+    Returns at once on the hot path (no hole anywhere). If the range holds records the worker stops while
+    this waits, so the record after the hole is never applied.
+    """
+    guard = _installed
+    if guard is None or not guard._verifiers:  # noqa: SLF001  # our own class
+        return
+    verifier = guard._verifiers.get(tp)  # noqa: SLF001
+    if verifier is not None:
+        await asyncio.shield(verifier)
 
 
 def _stop_if_failed(verifier: asyncio.Future[None]) -> None:

@@ -11,6 +11,7 @@ from grouptypes import gate_passes
 from storage.events import find_event
 from streams.agents.dead_letter import dead_letter
 from streams.agents.failure import retry_transient, stop_worker
+from streams.agents.holes import in_order
 from streams.core.dlq import replay_marker
 from streams.core.messages import (
     SourceCoordinates,
@@ -33,6 +34,7 @@ async def ingest(stream: StreamT[bytes]) -> None:
         message = event.message
         source = SourceCoordinates(message.topic, message.partition, message.offset)
         try:
+            await in_order(message.tp)  # never forward a record past an unverified hole (spec §2.4.9, §2.4.10)
             await handle_input(message.key, message.value, source, replay_of=replay_marker(message.headers))
         except Exception as error:
             stop_worker(f"ingest of {source.topic}:{source.partition}:{source.offset}", error)

@@ -281,3 +281,35 @@ def test_a_verifier_that_crashes_stops_the_worker(monkeypatch: pytest.MonkeyPatc
 
     asyncio.run(run())
     assert stops == ["the hole guard's check failed: RuntimeError: ack failed"]
+
+
+async def test_an_agent_applies_nothing_past_a_hole_until_its_range_is_read(
+    exits: list[int], monkeypatch: pytest.MonkeyPatch,
+) -> None:  # spec §2.4.9, §2.4.10: a record past the hole, applied first, would make the missing one look applied
+    consumer, broker = AckRecorder(), Broker(offsets=(0, 2))  # offset 1 holds a transaction marker
+    broker.answer.clear()
+    sensor = guard(broker, consumer)
+    monkeypatch.setattr(holes, "_installed", sensor)
+    sensor.sought({TP(INGEST, 0): 0, TP(INGEST, 1): 0})
+    hand_over(sensor, consumer, INGEST, [0, 2])
+    waiting = asyncio.ensure_future(holes.in_order(TP(INGEST, 0)))
+    await settle()
+    assert not waiting.done()
+    await asyncio.wait_for(holes.in_order(TP(INGEST, 1)), 1)  # another partition is not held up
+    broker.answer.set()
+    await asyncio.wait_for(waiting, 1)
+    assert exits == []
+
+
+async def test_an_agent_waiting_on_a_hole_that_holds_records_never_goes_on(
+    exits: list[int], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    consumer, broker = AckRecorder(), Broker(offsets=(0, 1, 2))  # offset 1 is a record the agent never got
+    sensor = guard(broker, consumer)
+    monkeypatch.setattr(holes, "_installed", sensor)
+    sensor.sought({TP(INGEST, 0): 0})
+    hand_over(sensor, consumer, INGEST, [0, 2])
+    waiting = asyncio.ensure_future(holes.in_order(TP(INGEST, 0)))
+    await settle()
+    assert exits == [failure.EXIT_CODE]  # the worker stops (os._exit, recorded here) while the agent waits
+    waiting.cancel()
