@@ -38,6 +38,11 @@ def create_app(settings: Settings) -> faust.App:
         # refresh; aiokafka's default of five minutes is too long a stall (see streams.faust_compat).
         consumer_metadata_max_age_ms=30_000,
         table_cleanup_interval=settings.table_cleanup_seconds,
+        # A worker killed with kill -9 holds its partitions until the broker gives up on its heartbeats:
+        # Faust's 60 s kept every partition it owned still for a minute and more after each crash.
+        # Heartbeats come from the consumer's own thread, so a busy event loop does not miss them.
+        broker_session_timeout=settings.group_session_timeout_seconds,
+        broker_heartbeat_interval=settings.group_session_timeout_seconds / 4,
     )
 
 

@@ -48,6 +48,8 @@ class Settings(BaseSettings):
     # The grouping owner decides a batch in memory, then sends its outputs and writes its states (spec §2.4.6):
     # at most this many messages, gathered for at most this long.
     grouping_batch_size: int = Field(500, ge=1, le=100_000)
+    # How long the broker waits for a silent worker's heartbeat before it gives its partitions to others.
+    group_session_timeout_seconds: float = Field(10.0, ge=6, le=300)
     grouping_batch_seconds: float = Field(0.05, gt=0, le=60)
     sink_batch_size: int = Field(500, ge=1, le=100_000)
     sink_batch_seconds: float = Field(0.5, gt=0, le=60)
