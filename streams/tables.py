@@ -50,17 +50,25 @@ groups = app.Table(
     help="Per group key: the live group, a pending creation, the offset watermark (spec §1.1, §2.4.2)",
 )
 
-# "{group key}/{id}" → {t, offset, source}: ids recorded within the dedupe window (spec §12.3). Tumbling
-# windows of the window size: an id recorded at t0 is in the window of T or the one before while t0 > T − W.
 DEDUPE_SECONDS = settings.dedupe_window_seconds
-# `default=dict`: Faust's window operations read every window first, and a missing one must read as empty.
-seen_ids = app.Table(
-    f"seen-ids-{DEDUPE_SECONDS}s", default=dict, value_type=None, partitions=settings.partitions,
-    options=table_store_options(),
-    extra_topic_configs=windowed_changelog_config(DEDUPE_SECONDS, DEDUPE_SECONDS, DEDUPE_SECONDS),
-    help="Occurrence and status-change ids seen per group key (spec §12.3)",
-).tumbling(timedelta(seconds=DEDUPE_SECONDS), expires=timedelta(seconds=DEDUPE_SECONDS)).relative_to_stream()
-expire_restored_windows(seen_ids)
+
+
+def _ids_in_dedupe_windows(name: str, help: str) -> Any:
+    """A table of ids in tumbling windows of the dedupe size: an id recorded at t0 is in the window of T or
+    the one before while t0 > T − W. Read and written relative to an explicit time (spec §0.2)."""
+    # `default=dict`: Faust's window operations read every window first, and a missing one must read as empty.
+    table = app.Table(
+        f"{name}-{DEDUPE_SECONDS}s", default=dict, value_type=None, partitions=settings.partitions,
+        options=table_store_options(),
+        extra_topic_configs=windowed_changelog_config(DEDUPE_SECONDS, DEDUPE_SECONDS, DEDUPE_SECONDS),
+        help=help,
+    ).tumbling(timedelta(seconds=DEDUPE_SECONDS), expires=timedelta(seconds=DEDUPE_SECONDS)).relative_to_stream()
+    expire_restored_windows(table)
+    return table
+
+
+# "{group key}/{id}" → {t, offset}: ids recorded within the dedupe window (spec §12.3).
+seen_ids = _ids_in_dedupe_windows("seen-ids", "Occurrence and status-change ids seen per group key (spec §12.3)")
 
 
 def _noise_tables() -> dict[int, Any]:
@@ -104,13 +112,8 @@ quotas = app.Table(
 # (spec §2.4.11), so a request sent again gets the same answer (§13.2.3). Windows of the request's T, like
 # the dedupe ids: a request is sent again by an owner that decided its occurrence again after a crash,
 # within the same windows as the ids it dedupes by.
-quota_answers = app.Table(
-    f"quota-answers-{DEDUPE_SECONDS}s", default=dict, value_type=None, partitions=settings.partitions,
-    options=table_store_options(),
-    extra_topic_configs=windowed_changelog_config(DEDUPE_SECONDS, DEDUPE_SECONDS, DEDUPE_SECONDS),
-    help="The answer given to each creation-quota request (spec §13.2.3)",
-).tumbling(timedelta(seconds=DEDUPE_SECONDS), expires=timedelta(seconds=DEDUPE_SECONDS)).relative_to_stream()
-expire_restored_windows(quota_answers)
+quota_answers = _ids_in_dedupe_windows("quota-answers",
+                                       "The answer given to each creation-quota request (spec §13.2.3)")
 
 
 async def _log_changelog_event(event: EventT) -> None:
