@@ -36,6 +36,11 @@ def sigterm_and_time(worker: Worker) -> tuple[int, float]:
 def test_a_worker_sent_sigterm_mid_rebalance_gives_up_within_30_seconds_and_rebuilds_at_the_next_start(
     deployment: Deployment,
 ) -> None:
+    # A member killed with -9 stays in the group until its session times out, and the rebalance its restart
+    # starts waits for it; a stop meanwhile waits in aiokafka's GroupCoordinator.close for that rebalance
+    # (streams/faust_compat/shutdown.py has the evidence). Our default of 10 s usually lets that rebalance
+    # end first; Faust's 60 s, which a deployment may still set, reproduces the stop that must give up.
+    deployment.extra_env["ISSUE_PLATFORM_GROUP_SESSION_TIMEOUT_SECONDS"] = "60"
     assert deployment.cli("migrate").returncode == 0
     for _ in range(3):
         deployment.start_worker()
@@ -43,9 +48,6 @@ def test_a_worker_sent_sigterm_mid_rebalance_gives_up_within_30_seconds_and_rebu
         wait_ready(worker)
     survivor = deployment.workers[0]
     rebalances = survivor.log().count(REVOKING)
-    # A member killed with -9 stays in the group until its session times out (Faust: 60 s), and the
-    # rebalance its restart starts waits for it; a stop meanwhile waits in aiokafka's GroupCoordinator.close
-    # for that rebalance (streams/faust_compat/shutdown.py has the evidence).
     crashed = deployment.workers[1]
     deployment.kill_worker(crashed)
     deployment.restart_worker(crashed)
