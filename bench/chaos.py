@@ -22,8 +22,8 @@ The run (issue 11 item 7, spec §2.3, §2.4):
    every `--kill-every` s SIGKILL of a random live worker, restarted `--restart-after` s later on its data
    dir; at about 1/3 of the run PostgreSQL stopped (`pg_ctlcluster <version> main stop -m fast`) for
    `--postgres-down` s and started again; at about 2/3 the broker stopped gracefully and started again with
-   dev/kafka.sh (`down`: SIGTERM and wait, `up`: the same command line, ready once its log says "Kafka Server
-   started"). Both service faults are moved half-way between two kills so their recovery is not a kill's.
+   the dev/kafka.sh of the checkout that started it (`down`: SIGTERM and wait, `up`: the same command line,
+   ready once its log says "Kafka Server started"; another checkout's broker serves everyone just as well). Both service faults are moved half-way between two kills so their recovery is not a kill's.
    They stop the shared services: before each, the run waits (up to `--quiet-wait` s) until no `pytest` or
    `bench` process of someone else runs, and skips the fault otherwise (the run then fails as incomplete).
    A worker that exits on its own (a failed produce stops a worker by design, §2.4.8) is restarted
@@ -237,20 +237,54 @@ def start_postgres(cluster: tuple[str, str]) -> None:
     wait_for(postgres_answers, timeout=60, interval=0.2, what="PostgreSQL to answer")
 
 
-def kafka_env() -> dict[str, str]:
-    """dev/kafka.sh rewrites the broker's config from its environment: never hand it a deployment's partitions."""
-    return {key: value for key, value in os.environ.items() if key != "ISSUE_PLATFORM_PARTITIONS"}
+@dataclass(frozen=True)
+class Broker:
+    """A broker that a checkout's dev/kafka.sh started: its state dir holds server.properties and kafka.pid."""
+
+    script: Path
+    state: Path
+
+    @property
+    def properties(self) -> Path:
+        return self.state / "server.properties"
+
+    def env(self) -> dict[str, str]:
+        # dev/kafka.sh rewrites the broker's config from its environment: never a deployment's partition count,
+        # and the state and jars of the checkout whose broker it is.
+        env = {key: value for key, value in os.environ.items() if key != "ISSUE_PLATFORM_PARTITIONS"}
+        env.update(ISSUE_PLATFORM_CACHE=str(self.state.parent), ISSUE_PLATFORM_KAFKA_DIR=str(self.state))
+        return env
+
+    def pids(self) -> list[int]:
+        found = subprocess.run(["pgrep", "-f", f"kafka.Kafka {self.properties}"], capture_output=True, text=True,
+                               check=False).stdout
+        return [int(pid) for pid in found.split()]
+
+    def stop(self) -> None:
+        run_command([str(self.script), "down"], timeout=120, env=self.env())
+
+    def start(self) -> None:
+        run_command([str(self.script), "up"], timeout=240, env=self.env())
 
 
-def kafka_state_dir() -> Path:
-    cache = Path(os.environ.get("ISSUE_PLATFORM_CACHE", REPO_ROOT / ".cache"))
-    return Path(os.environ.get("ISSUE_PLATFORM_KAFKA_DIR", cache / "kafka"))
+OUR_BROKER = Broker(KAFKA_SH, Path(os.environ.get("ISSUE_PLATFORM_KAFKA_DIR",
+                                                  Path(os.environ.get("ISSUE_PLATFORM_CACHE", REPO_ROOT / ".cache"))
+                                                  / "kafka")))
 
 
-def our_broker_runs() -> bool:
-    """The broker on the port is the one dev/kafka.sh of this checkout started (so `down` and `up` reach it)."""
-    pattern = f"kafka.Kafka {kafka_state_dir()}/server.properties"
-    return subprocess.run(["pgrep", "-f", pattern], capture_output=True, check=False).returncode == 0
+def running_broker() -> Broker | None:
+    """The broker serving now, when some checkout's dev/kafka.sh started it (`java ... kafka.Kafka
+    <checkout>/.cache/kafka/server.properties`): every user of the machine shares it, whoever started it."""
+    listed = subprocess.run(["pgrep", "-af", r"kafka\.Kafka .*server\.properties"], capture_output=True, text=True,
+                            check=False).stdout
+    for line in listed.splitlines():
+        state = Path(line.split()[-1]).parent
+        if state == OUR_BROKER.state:
+            return OUR_BROKER
+        script = state.parent.parent / "dev" / "kafka.sh"
+        if state.name == "kafka" and state.parent.name == ".cache" and script.is_file():
+            return Broker(script, state)
+    return None
 
 
 def broker_answers() -> bool:
@@ -262,29 +296,16 @@ def broker_answers() -> bool:
         return False
 
 
-def broker_pids() -> list[int]:
-    pattern = f"kafka.Kafka {kafka_state_dir()}/server.properties"
-    found = subprocess.run(["pgrep", "-f", pattern], capture_output=True, text=True, check=False).stdout
-    return [int(pid) for pid in found.split()]
-
-
-def stop_broker() -> None:
-    run_command([str(KAFKA_SH), "down"], timeout=120, env=kafka_env())
-
-
-def start_broker() -> None:
-    run_command([str(KAFKA_SH), "up"], timeout=240, env=kafka_env())
-
-
-def ensure_services(cluster: tuple[str, str] | None) -> list[str]:
-    """Starts PostgreSQL and the broker if either is down; says what it had to start."""
+def ensure_services(cluster: tuple[str, str] | None, broker: Broker | None) -> list[str]:
+    """Starts PostgreSQL and the broker (the one that was stopped, else this checkout's) if either is down;
+    says what it had to start."""
     started = []
     if cluster is not None and not postgres_online(cluster):
         start_postgres(cluster)
         started.append("postgres")
     if not broker_answers():
-        start_broker()
-        started.append("kafka")
+        (broker or OUR_BROKER).start()
+        started.append(f"kafka ({(broker or OUR_BROKER).script})")
     return started
 
 
@@ -533,6 +554,8 @@ class ChaosRun:
         self.recoveries: list[Recovery] = []
         self.skipped: list[dict[str, Any]] = []
         self.cpu_by_pid: dict[int, float] = {}
+        self.broker = running_broker()  # whose CPU is sampled
+        self.stopped_broker: Broker | None = None  # started again at the end if it is down then
         self.broker_cpu_by_pid: dict[int, float] = {}
         self.rng = random.Random(options.seed + 1)
         self.started = 0.0
@@ -563,7 +586,7 @@ class ChaosRun:
                     self.cpu_by_pid[pid] = process_cpu_seconds(pid)
                 except (OSError, IndexError, ValueError):
                     pass
-        for pid in broker_pids():
+        for pid in self.broker.pids() if self.broker is not None else []:
             try:
                 self.broker_cpu_by_pid[pid] = process_cpu_seconds(pid)
             except (OSError, IndexError, ValueError):
@@ -631,22 +654,24 @@ class ChaosRun:
         print(f"  {back:6.1f} s: PostgreSQL back after {back - stopped:.1f} s", file=sys.stderr)
 
     async def broker_restart(self) -> None:
-        if not our_broker_runs():
+        broker = running_broker()
+        if broker is None:
             self.skipped.append({"at": round(self.now(), 1), "fault": "broker_restart",
-                                 "reason": f"the broker was not started by {KAFKA_SH} of this checkout"})
+                                 "reason": "the broker serving was not started by a checkout's dev/kafka.sh"})
             return
         if not await self.wait_quiet("broker_restart"):
             return
-        properties = kafka_state_dir() / "server.properties"
-        config_before = properties.read_bytes()
+        self.broker = self.stopped_broker = broker
+        config_before = broker.properties.read_bytes()
         self.sample_cpu()
         stopped = self.now()
-        await asyncio.to_thread(stop_broker)
-        self.events.append(Event(round(stopped, 1), "broker_stop", detail=f"down took {self.now() - stopped:.1f} s"))
+        await asyncio.to_thread(broker.stop)
+        self.events.append(Event(round(stopped, 1), "broker_stop",
+                                 detail=f"{broker.script} down took {self.now() - stopped:.1f} s"))
         print(f"  {stopped:6.1f} s: broker stopped ({self.now() - stopped:.1f} s)", file=sys.stderr)
-        await asyncio.to_thread(start_broker)
+        await asyncio.to_thread(broker.start)
         back = self.now()
-        changed = properties.read_bytes() != config_before
+        changed = broker.properties.read_bytes() != config_before
         self.events.append(Event(round(back, 1), "broker_back",
                                  detail="server.properties CHANGED by dev/kafka.sh up" if changed else ""))
         self.recoveries.append(Recovery("broker_restart", back, set(range(self.partitions)),
@@ -860,7 +885,7 @@ async def execute(options: Options, deployment: Deployment, firehose: Firehose,
           + ", ".join(f"{fault.action}{'' if fault.worker is None else f' w{fault.worker}'} @{fault.at:g}s"
                       for fault in run.schedule), file=sys.stderr)
     cpu_start = {slot.worker.process.pid: process_cpu_seconds(slot.worker.process.pid) for slot in run.slots}
-    broker_start = {pid: process_cpu_seconds(pid) for pid in broker_pids()}
+    broker_start = {pid: process_cpu_seconds(pid) for pid in (run.broker.pids() if run.broker else [])}
     busy_before = busy_jiffies()
     load_before = os.getloadavg()
     run.start_clock()
@@ -1028,6 +1053,7 @@ def main(argv: list[str] | None = None) -> int:
             print("others still use the shared services: not starting", file=sys.stderr)
             return 2
     cluster = postgres_cluster() if options.postgres else None
+    broker_at_start = running_broker()  # the one to start again if it is down at the end
     config = FirehoseConfig(occurrences=round(options.rate * options.minutes * 60), seed=options.seed,
                             status_changes=options.status_changes, base_time=float(int(time.time())))
     firehose = generate(config)
@@ -1044,7 +1070,7 @@ def main(argv: list[str] | None = None) -> int:
         outcome = asyncio.run(execute(options, deployment, firehose, cluster))
         results = report(options, firehose, outcome, deployment)
     finally:
-        restarted = ensure_services(cluster or postgres_cluster())
+        restarted = ensure_services(cluster or postgres_cluster(), broker_at_start)
         if restarted:
             print(f"started again at the end: {', '.join(restarted)}", file=sys.stderr)
         deployment.stop_workers()
