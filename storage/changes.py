@@ -28,6 +28,9 @@ _OUTPUT_ID = re.compile(r"[0-9a-f]{32}")
 
 # (partition, offset) of the grouping-topic message whose decision sent a change (spec §2.4.7).
 Cause = tuple[int, int]
+# (topic, partition, offset) of the input record a change is the outcome of: the sink records it in the
+# ledger in the transaction that applies the change (spec §2.4.13). One change per input carries it.
+InputCoordinates = tuple[str, int, int]
 
 
 def _check_output_id(change_id: str | None, cause: Cause | None) -> None:
@@ -118,18 +121,25 @@ class CreationLink:
 
     # First and last T of the deciding noise window: its held-back occurrences are linked; None without noise.
     window: tuple[float, float] | None
-    ids: tuple[str, ...]  # the occurrences that waited for the quota answer, the creator first
+    ids: tuple[str, ...]  # the first occurrences that waited for the quota answer (spec §2.4.11), the creator first
     creator_id: str
+    # The quota request the occurrences waited on: the sink links every `pending_quota` row stored under it,
+    # past the bound of `ids` too, and builds their post-process messages from them. None in a change of the
+    # version before, which listed every waiter in `ids` and `post_process`.
+    request_id: str | None = None
 
     def to_wire(self) -> dict[str, Any]:
-        return {"window": list(self.window) if self.window is not None else None, "ids": list(self.ids),
+        wire = {"window": list(self.window) if self.window is not None else None, "ids": list(self.ids),
                 "creator_id": self.creator_id}
+        if self.request_id is not None:
+            wire["request_id"] = self.request_id
+        return wire
 
     @classmethod
     def from_wire(cls, wire: dict[str, Any]) -> CreationLink:
         window = wire.get("window")
         return cls(window=(window[0], window[1]) if window else None, ids=tuple(wire["ids"]),
-                   creator_id=wire["creator_id"])
+                   creator_id=wire["creator_id"], request_id=wire.get("request_id"))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -174,6 +184,7 @@ class GroupChange:
     # The output id and the grouping message that caused it (spec §2.4.7): the sink applies an id at most once.
     change_id: str | None = None
     cause: Cause | None = None
+    input: InputCoordinates | None = None  # the input record this outcome is of (spec §2.4.13)
 
     def __post_init__(self) -> None:
         _check_output_id(self.change_id, self.cause)
@@ -209,7 +220,7 @@ class OccurrenceChange(GroupChange):
                                   link=self.link.to_wire() if self.link is not None else None)
         if self.post_process is not None:
             wire["post_process"] = [entry.to_wire() for entry in self.post_process]
-        return _identified(_replay_marked(wire, self.replay), self.change_id, self.cause)
+        return _identified(_replay_marked(wire, self.replay), self)
 
     @classmethod
     def from_wire(cls, wire: dict[str, Any]) -> OccurrenceChange:
@@ -241,7 +252,7 @@ class StatusChange(GroupChange):
         wire = _group_change_wire(self, occurrence=None, occurrence_stored=False, event=None, environment=None,
                                   event_timestamp=None, is_new=False, is_regression=False,
                                   is_new_group_environment=False, link=None)
-        return _identified(_replay_marked(wire, self.replay), self.change_id, self.cause)
+        return _identified(_replay_marked(wire, self.replay), self)
 
     @classmethod
     def from_wire(cls, wire: dict[str, Any]) -> StatusChange:
@@ -264,22 +275,40 @@ class GrouplessOccurrence:
     replay: bool = False
     change_id: str | None = None  # spec §2.4.7, as on GroupChange
     cause: Cause | None = None
+    input: InputCoordinates | None = None  # the input record this outcome is of (spec §2.4.13)
+    # `pending_quota`: the quota request it waits on, and its event's timestamp; the sink keeps what its
+    # post-process message needs under the request id until the answer (spec §2.4.11).
+    request_id: str | None = None
+    event_timestamp: float | None = None
 
     def __post_init__(self) -> None:
         _check_output_id(self.change_id, self.cause)
 
     def to_wire(self) -> dict[str, Any]:
-        return _identified(_replay_marked({
+        wire = {
             "kind": "drop", "outcome": self.outcome, "t": self.t, "group_key": self.group_key,
             "project_id": self.project_id, "type_id": self.type_id, "id": self.id, "group": None,
             "occurrence": self.occurrence, "event": self.event,
-        }, self.replay), self.change_id, self.cause)
+        }
+        if self.request_id is not None:
+            wire["request_id"] = self.request_id
+            wire["event_timestamp"] = self.event_timestamp
+        return _identified(_replay_marked(wire, self.replay), self)
 
     @classmethod
     def from_wire(cls, wire: dict[str, Any]) -> GrouplessOccurrence:
         return cls(outcome=wire["outcome"], t=wire["t"], group_key=wire["group_key"], project_id=wire["project_id"],
                    type_id=wire["type_id"], id=wire["id"], occurrence=wire["occurrence"], event=wire.get("event"),
-                   replay=wire.get("replay", False), **_output_id_fields(wire))
+                   replay=wire.get("replay", False), request_id=wire.get("request_id"),
+                   event_timestamp=wire.get("event_timestamp"), **_output_id_fields(wire))
+
+    def post_process_facts(self) -> dict[str, Any]:
+        """What the post-process message of a waiting occurrence needs once its group exists (spec §18.1)."""
+        return {
+            "occurrence": {k: v for k, v in self.occurrence.items() if k not in ("evidence_data", "environment")},
+            "event_timestamp": self.event_timestamp,
+            "environment": self.occurrence.get("environment") or "",
+        }
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -297,6 +326,7 @@ class CountedDrop:
     replay: bool = False
     change_id: str | None = None  # spec §2.4.7, as on GroupChange; not `id`, the dropped occurrence's
     cause: Cause | None = None
+    input: InputCoordinates | None = None  # the input record this outcome is of (spec §2.4.13)
 
     def __post_init__(self) -> None:
         _check_output_id(self.change_id, self.cause)
@@ -309,7 +339,7 @@ class CountedDrop:
         }
         if self.count_id is not None:
             wire["count_id"] = self.count_id
-        return _identified(_replay_marked(wire, self.replay), self.change_id, self.cause)
+        return _identified(_replay_marked(wire, self.replay), self)
 
     @classmethod
     def from_wire(cls, wire: dict[str, Any]) -> CountedDrop:
@@ -330,6 +360,7 @@ class IngestDrop:
     id: str  # derived from the input's coordinates: the same when the input is read again
     change_id: str | None = None  # spec §2.4.7, as on GroupChange
     cause: Cause | None = None
+    input: InputCoordinates | None = None  # the input record this outcome is of (spec §2.4.13)
 
     def __post_init__(self) -> None:
         _check_output_id(self.change_id, self.cause)
@@ -343,7 +374,7 @@ class IngestDrop:
             "kind": "drop", "outcome": self.outcome, "t": self.t, "group_key": self.group_key,
             "project_id": self.project_id, "type_id": self.type_id, "id": self.id, "group": None,
             "occurrence": None,
-        }, self.change_id, self.cause)
+        }, self)
 
     @classmethod
     def from_wire(cls, wire: dict[str, Any]) -> IngestDrop:
@@ -363,28 +394,67 @@ class QuotaRefusal:
     group_key: str
     project_id: int
     type_id: int
-    ids: tuple[str, ...]  # the occurrences stored `pending_quota` while the request was in flight
+    ids: tuple[str, ...]  # the first occurrences stored `pending_quota` while the request was in flight (§2.4.11)
     replay: bool = False
     change_id: str | None = None  # spec §2.4.7, as on GroupChange
     cause: Cause | None = None
+    input: InputCoordinates | None = None  # the input record this outcome is of (spec §2.4.13)
+    # The refused request: every `pending_quota` row stored under it is refused, past the bound of `ids` too.
+    # None in a change of the version before, whose `ids` listed every waiter.
+    request_id: str | None = None
 
     def __post_init__(self) -> None:
         _check_output_id(self.change_id, self.cause)
 
     def to_wire(self) -> dict[str, Any]:
-        return _identified(_replay_marked({
+        wire = {
             "kind": "quota_refused", "outcome": self.OUTCOME, "t": self.t, "group_key": self.group_key,
             "project_id": self.project_id, "type_id": self.type_id, "ids": list(self.ids), "group": None,
             "occurrence": None,
-        }, self.replay), self.change_id, self.cause)
+        }
+        if self.request_id is not None:
+            wire["request_id"] = self.request_id
+        return _identified(_replay_marked(wire, self.replay), self)
 
     @classmethod
     def from_wire(cls, wire: dict[str, Any]) -> QuotaRefusal:
         return cls(t=wire["t"], group_key=wire["group_key"], project_id=wire["project_id"], type_id=wire["type_id"],
-                   ids=tuple(wire["ids"]), replay=wire.get("replay", False), **_output_id_fields(wire))
+                   ids=tuple(wire["ids"]), replay=wire.get("replay", False), request_id=wire.get("request_id"),
+                   **_output_id_fields(wire))
 
 
-Change = OccurrenceChange | StatusChange | GrouplessOccurrence | CountedDrop | IngestDrop | QuotaRefusal
+@dataclass(frozen=True, slots=True, kw_only=True)
+class InputNoop:
+    """An input the owner decided changes nothing (a status change equal to the group's, or one already
+    applied within the dedupe window): nothing is stored, only its outcome is, in the ledger (spec §2.4.13)."""
+
+    KIND: ClassVar[str] = "noop"
+
+    outcome: str  # "noop" or "duplicate"
+    t: float
+    group_key: str
+    project_id: int
+    replay: bool = False  # never set: a field every change has
+    change_id: str | None = None  # spec §2.4.7, as on GroupChange
+    cause: Cause | None = None
+    input: InputCoordinates | None = None  # the input record this outcome is of (spec §2.4.13)
+
+    def __post_init__(self) -> None:
+        _check_output_id(self.change_id, self.cause)
+
+    def to_wire(self) -> dict[str, Any]:
+        return _identified({
+            "kind": self.KIND, "outcome": self.outcome, "t": self.t, "group_key": self.group_key,
+            "project_id": self.project_id, "group": None, "occurrence": None,
+        }, self)
+
+    @classmethod
+    def from_wire(cls, wire: dict[str, Any]) -> InputNoop:
+        return cls(outcome=wire["outcome"], t=wire["t"], group_key=wire["group_key"], project_id=wire["project_id"],
+                   **_output_id_fields(wire))
+
+
+Change = OccurrenceChange | StatusChange | GrouplessOccurrence | CountedDrop | IngestDrop | QuotaRefusal | InputNoop
 Drop = GrouplessOccurrence | CountedDrop | IngestDrop
 
 
@@ -403,6 +473,8 @@ def change_from_wire(wire: dict[str, Any]) -> Change:
         return GrouplessOccurrence.from_wire(wire)
     if kind == "quota_refused":
         return QuotaRefusal.from_wire(wire)
+    if kind == InputNoop.KIND:
+        return InputNoop.from_wire(wire)
     raise ValueError(f"not a group change: kind {kind!r}")
 
 
@@ -441,13 +513,17 @@ def _replay_marked(wire: dict[str, Any], replay: bool) -> dict[str, Any]:
     return wire
 
 
-def _identified(wire: dict[str, Any], change_id: str | None, cause: Cause | None) -> dict[str, Any]:
-    if change_id is not None and cause is not None:
-        wire["change_id"] = change_id
-        wire["cause"] = list(cause)
+def _identified(wire: dict[str, Any], change: Any) -> dict[str, Any]:
+    if change.change_id is not None and change.cause is not None:
+        wire["change_id"] = change.change_id
+        wire["cause"] = list(change.cause)
+    if change.input is not None:
+        wire["input"] = list(change.input)
     return wire
 
 
 def _output_id_fields(wire: dict[str, Any]) -> dict[str, Any]:
     cause = wire.get("cause")
-    return {"change_id": wire.get("change_id"), "cause": tuple(cause) if cause is not None else None}
+    source = wire.get("input")
+    return {"change_id": wire.get("change_id"), "cause": tuple(cause) if cause is not None else None,
+            "input": (source[0], source[1], source[2]) if source is not None else None}

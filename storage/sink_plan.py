@@ -102,6 +102,9 @@ class BatchResult:
     # partition → the highest offset now applied without a gap (a skipped replay included).
     through: dict[int, int] = field(default_factory=dict)
     groups: dict[GroupIdentity, PersistedGroup] = field(default_factory=dict)
+    # (partition, offset) of each forwarded creation whose waiters are kept under its request id → what the
+    # post-process message of each waiter needs, in arrival order, the creator first (spec §2.4.11).
+    waiters: dict[Coordinates, list[Document]] = field(default_factory=dict)
 
     def forwarded(self) -> list[ChangeRecord]:
         """What the caller forwards, in offset order: each change applied now, and each read again at its own
@@ -289,6 +292,16 @@ def _is_replay(change: Change) -> bool:
     return not isinstance(change, IngestDrop) and change.replay
 
 
+def waiting_creations(records: Iterable[ChangeRecord]) -> list[tuple[Coordinates, str, str]]:
+    """((partition, offset), key, request id) of each creation whose waiters the sink keeps (spec §2.4.11)."""
+    return [
+        ((record.partition, record.offset), change.group_key, change.link.request_id)
+        for record in records
+        if isinstance(change := record.change, OccurrenceChange) and change.link is not None
+        and change.link.request_id is not None
+    ]
+
+
 def group_identities(changes: Iterable[ChangeRecord]) -> list[GroupIdentity]:
     """Every group the batch names, applied now or before: the caller forwards messages for all of them."""
     return sorted({record.change.identity for record in changes if isinstance(record.change, GroupChange)})
@@ -309,6 +322,7 @@ class BatchPlan:
 
     def __init__(self, applied: Sequence[ChangeRecord]) -> None:
         changes = [record.change for record in applied]
+        self.records = applied
         self.changes = changes
         self.grouped = [change for change in changes if isinstance(change, GroupChange)]
         self.project_ids = sorted({change.project_id for change in changes})  # 2
@@ -319,7 +333,7 @@ class BatchPlan:
             if current is None or change.group.version > current.version:
                 newest[change.identity] = change.group
         self.newest = {identity: newest[identity] for identity in sorted(newest)}  # key order: lock order
-        self.refusals = [change for change in changes if isinstance(change, QuotaRefusal)]  # 8
+        self.refusals = [change for change in changes if isinstance(change, QuotaRefusal)]  # 8, by their ids
         self.count_ids = sorted({count_id for change in changes if (count_id := _count_id(change)) is not None})  # 11
 
     def missing_groups(self, persisted: Mapping[GroupIdentity, PersistedGroup]) -> list[GroupIdentity]:
@@ -363,22 +377,51 @@ class BatchPlan:
             latest[(row[0], row[1])] = row
         return [latest[key] for key in sorted(latest)]
 
+    # 6b
+    def waiter_rows(self) -> list[Row]:
+        """(key, request id, position, project, occurrence id, facts) of each occurrence stored waiting for a
+        quota answer under its request id (spec §2.4.11)."""
+        return [
+            (change.group_key, change.request_id, record.offset, change.project_id, change.id,
+             change.post_process_facts())
+            for record in self.records
+            if isinstance(change := record.change, GrouplessOccurrence) and change.request_id is not None
+        ]
+
     # 7
-    def link_rows(self, persisted: Mapping[GroupIdentity, PersistedGroup]) -> tuple[list[Row], list[Row]]:
-        """What each creation counted: (project, id, group id, creator) of those that waited, and
-        (project, key, group id, first T, last T) of each deciding noise window (spec §13.1.5)."""
+    def link_rows(self, persisted: Mapping[GroupIdentity, PersistedGroup]) -> tuple[list[Row], list[Row], list[Row]]:
+        """What each creation counted: (project, id, group id, creator) of those that waited and are named,
+        (project, key, group id, first T, last T) of each deciding noise window (spec §13.1.5), and (key,
+        request id, group id, creator, partition, offset) of each creation whose waiters are kept under its
+        request id (spec §2.4.11)."""
         by_id: list[Row] = []
         by_window: list[Row] = []
-        for change in self.grouped:
+        by_request: list[Row] = []
+        for record in self.records:
+            change = record.change
             link = change.link if isinstance(change, OccurrenceChange) else None
             if link is None:
                 continue
+            assert isinstance(change, OccurrenceChange)
             group_id = persisted[change.identity].id
             by_id.extend((change.project_id, occurrence_id, group_id, link.creator_id) for occurrence_id in link.ids)
             if link.window:
                 start, end = link.window
                 by_window.append((change.project_id, change.group_key, group_id, timestamp(start), timestamp(end)))
-        return by_id, by_window
+            if link.request_id is not None:
+                by_request.append((change.group_key, link.request_id, group_id, link.creator_id, record.partition,
+                                   record.offset))
+        return by_id, by_window, by_request
+
+    # 8
+    def refusal_rows(self) -> list[Row]:
+        """(key, request id, project, type, partition, offset) of each refusal whose waiters are kept under its
+        request id (spec §2.4.11)."""
+        return [
+            (change.group_key, change.request_id, change.project_id, change.type_id, record.partition, record.offset)
+            for record in self.records
+            if isinstance(change := record.change, QuotaRefusal) and change.request_id is not None
+        ]
 
     # 9
     def hourly_counts(

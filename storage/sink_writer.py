@@ -22,15 +22,20 @@ Commit protocol of a batch (the caller opens the transaction, commits it, and on
    counter only for a group row that does not exist yet (spec §13.4.1).
 5. Map each created group's hash to it (`group_hashes`).
 6. Upsert occurrence rows: linked to their group, or groupless with their outcome (spec §7.4).
+6b. Keep, under its request id, what each occurrence waiting for a quota answer needs for its post-process
+   message (`quota_waiters`, spec §2.4.11): the grouping owner keeps only counts and the first ids.
 7. Link what a creation counted: the key's groupless held-back and refused occurrences whose T lies in
    the deciding noise window, and those that waited for the quota answer (spec §13.1.5, §13.2.5).
 8. Mark the occurrences of a refused quota request `quota_refused` (spec §13.2.5 step 4); only rows
-   really marked are counted, so a refusal applied twice counts once.
+   really marked are counted, so a refusal applied twice counts once. Steps 7 and 8 reach every waiter of
+   the request through `quota_waiters`, and record which change answered it.
 9. Add hourly counts in the bucket of each linked occurrence's own T (spec §15.5.3) and register group
    environments (spec §12.8).
 10. Store activities under their deterministic ids (spec §18.2).
 11. Add counted drops (spec §7.4) to `drop_counters`, one statement per (project, type, outcome). A drop
     with a count id (ingest-stage drops, duplicates) is counted the first time its id is recorded.
+11b. Read the waiters of every creation the caller forwards (applied now or read again), for their
+    post-process messages (`BatchResult.waiters`).
 12. Park what step 1 set aside in `sink_parked`, then record the highest offset per partition that is applied
     or parked in `sink_offsets`: a parked change is done for the partition, which moves on.
 The groups of every change in the batch, applied now or before, are returned so the caller can forward
@@ -83,6 +88,7 @@ from storage.sink_plan import (
     partitions,
     replays_to_check,
     set_aside,
+    waiting_creations,
 )
 
 
@@ -132,13 +138,15 @@ async def _apply(cur: AsyncCursor[Any], result: BatchResult, named: Sequence[Gro
         raise MissingGroupRow(f"no group row for {', '.join(f'{key} generation {gen}' for key, gen in missing[:3])}")
     await _insert_rows(cur, _MAP_HASH, _HASH_TYPES, plan.hash_rows(created, result.groups))  # 5
     await _insert_rows(cur, _UPSERT_OCCURRENCE, _OCCURRENCE_TYPES, plan.occurrence_rows(result.groups))  # 6
+    await _insert_rows(cur, _INSERT_WAITER, _WAITER_TYPES, plan.waiter_rows())  # 6b
     linked = await _link(cur, *plan.link_rows(result.groups))  # 7
-    refused = await _refuse(cur, plan.refusals)  # 8
+    refused = await _refuse(cur, plan.refusals, plan.refusal_rows())  # 8
     hourly, environments = plan.hourly_counts(result.groups, linked)  # 9
     await _insert_rows(cur, _ADD_HOURLY_COUNT, _HOURLY_TYPES, hourly)
     await _insert_rows(cur, _ADD_GROUP_ENVIRONMENT, _ENVIRONMENT_TYPES, environments)
     await _insert_rows(cur, _INSERT_ACTIVITY, _ACTIVITY_TYPES, plan.activity_rows(result.groups))  # 10
     await _count_drops(cur, plan.drop_rows(await _first_counts(cur, plan.count_ids), refused))  # 11
+    result.waiters = await _waiters(cur, waiting_creations(result.forwarded()))  # 11b
 
 
 # ------------------------------------------------------------------------------------------------ 1
@@ -323,12 +331,41 @@ ON CONFLICT (project_id, id) DO UPDATE SET
 """
 
 
+# ----------------------------------------------------------------------------------------------- 6b
+
+_INSERT_WAITER = """
+INSERT INTO quota_waiters (group_key, request_id, position, project_id, occurrence_id, facts)
+SELECT * FROM {rows} AS r(group_key, request_id, position, project_id, occurrence_id, facts)
+ON CONFLICT DO NOTHING
+"""
+_WAITER_TYPES = ("text", "text", "bigint", "bigint", "text", "jsonb")
+
+
 # ------------------------------------------------------------------------------------------------ 7, 8
 
-async def _link(cur: AsyncCursor[Any], by_id: list[Row], by_window: list[Row]) -> list[tuple[int, datetime, str]]:
-    """Attach what each creation counted, for all creations of the batch in two statements (§13.1.5);
-    returns (group id, received, environment) of each occurrence linked."""
+async def _link(
+    cur: AsyncCursor[Any], by_id: list[Row], by_window: list[Row], by_request: list[Row]
+) -> list[tuple[int, datetime, str]]:
+    """Attach what each creation counted, for all creations of the batch in three statements (§13.1.5,
+    §2.4.11); returns (group id, received, environment) of each occurrence linked, each once."""
     linked: list[tuple[int, datetime, str]] = []
+    if by_request:
+        # Every waiter of the request, past the bound of the ids the change names too; marks them answered.
+        columns = [list(column) for column in zip(*by_request)]
+        await cur.execute(
+            """
+            UPDATE occurrences o SET group_id = l.group_id,
+                outcome = CASE WHEN o.id = l.creator THEN 'created' ELSE 'applied' END
+            FROM unnest(%s::text[], %s::text[], %s::bigint[], %s::text[]) AS l(group_key, request_id, group_id, creator)
+            JOIN quota_waiters w ON w.group_key = l.group_key AND w.request_id = l.request_id
+            WHERE o.project_id = w.project_id AND o.id = w.occurrence_id AND o.group_id IS NULL
+              AND o.outcome = 'pending_quota'
+            RETURNING o.group_id, o.received, o.environment
+            """,
+            columns[:4],
+        )
+        linked.extend(await cur.fetchall())
+        await _answer_waiters(cur, columns[0], columns[1], columns[4], columns[5])
     if by_id:
         await cur.execute(
             """
@@ -359,12 +396,29 @@ async def _link(cur: AsyncCursor[Any], by_id: list[Row], by_window: list[Row]) -
     return linked
 
 
-async def _refuse(cur: AsyncCursor[Any], refusals: Sequence[QuotaRefusal]) -> Counter[tuple[int, int]]:
+async def _refuse(
+    cur: AsyncCursor[Any], refusals: Sequence[QuotaRefusal], by_request: list[Row]
+) -> Counter[tuple[int, int]]:
     """Mark refused occurrences; returns how many were refused per (project, type), to be counted.
 
-    Counted from the rows really marked, so a refusal applied twice (a replay) counts once.
+    Counted from the rows really marked, so a refusal applied twice (a replay) counts once. A refusal of
+    this version refuses every waiter kept under its request id (spec §2.4.11), past its named ids too.
     """
     refused: Counter[tuple[int, int]] = Counter()
+    if by_request:
+        columns = [list(column) for column in zip(*by_request)]
+        await cur.execute(
+            """
+            UPDATE occurrences o SET outcome = 'quota_refused'
+            FROM unnest(%s::text[], %s::text[], %s::bigint[], %s::int[]) AS l(group_key, request_id, project_id, type)
+            JOIN quota_waiters w ON w.group_key = l.group_key AND w.request_id = l.request_id
+            WHERE o.project_id = w.project_id AND o.id = w.occurrence_id AND o.outcome = 'pending_quota'
+            RETURNING l.project_id, l.type
+            """,
+            columns[:4],
+        )
+        refused.update((project_id, type_id) for project_id, type_id in await cur.fetchall())
+        await _answer_waiters(cur, columns[0], columns[1], columns[4], columns[5])
     for refusal in refusals:
         await cur.execute(
             "UPDATE occurrences SET outcome = 'quota_refused'"
@@ -373,6 +427,57 @@ async def _refuse(cur: AsyncCursor[Any], refusals: Sequence[QuotaRefusal]) -> Co
         )
         refused[(refusal.project_id, refusal.type_id)] += len(await cur.fetchall())
     return refused
+
+
+async def _answer_waiters(
+    cur: AsyncCursor[Any], keys: list[str], requests: list[str], partitions: list[int], offsets: list[int]
+) -> None:
+    """Record which change answered each request: its waiters are kept until the sink commits past it."""
+    await cur.execute(
+        """
+        UPDATE quota_waiters w SET resolved_partition = a.partition, resolved_offset = a.offset
+        FROM unnest(%s::text[], %s::text[], %s::int[], %s::bigint[]) AS a(group_key, request_id, partition, "offset")
+        WHERE w.group_key = a.group_key AND w.request_id = a.request_id AND w.resolved_offset IS NULL
+        """,
+        (keys, requests, partitions, offsets),
+    )
+
+
+# ----------------------------------------------------------------------------------------------- 11b
+
+async def _waiters(
+    cur: AsyncCursor[Any], creations: list[tuple[Coordinates, str, str]]
+) -> dict[Coordinates, list[dict[str, Any]]]:
+    """What each creation's waiters need for their post-process messages, in arrival order (spec §2.4.11);
+    a creation read again finds them as long as its answer is not committed past."""
+    if not creations:
+        return {}
+    await cur.execute(
+        """
+        SELECT c.index, w.facts FROM unnest(%s::int[], %s::text[], %s::text[]) AS c(index, group_key, request_id)
+        JOIN quota_waiters w ON w.group_key = c.group_key AND w.request_id = c.request_id
+        ORDER BY c.index, w.position
+        """,
+        (list(range(len(creations))), [key for _, key, _ in creations], [request for _, _, request in creations]),
+    )
+    waiters: dict[Coordinates, list[dict[str, Any]]] = {coordinates: [] for coordinates, _, _ in creations}
+    for index, facts in await cur.fetchall():
+        waiters[creations[index][0]].append(facts)
+    return waiters
+
+
+async def prune_answered_waiters(conn: AsyncConnection, committed: Mapping[int, int]) -> int:
+    """Forget the waiters of requests answered by a change the sink's consumer group has committed past
+    (`committed`: group-changes partition → committed offset): it is never read, nor forwarded, again."""
+    if not committed:
+        return 0
+    async with conn.transaction(), conn.cursor() as cur:
+        await cur.execute(
+            "DELETE FROM quota_waiters w USING unnest(%s::int[], %s::bigint[]) AS c(partition, committed)"
+            " WHERE w.resolved_partition = c.partition AND w.resolved_offset < c.committed",
+            (list(committed), list(committed.values())),
+        )
+        return cur.rowcount
 
 
 # ------------------------------------------------------------------------------------------------ 9, 10

@@ -69,15 +69,19 @@ class Settings(BaseSettings):
     rocksdb_block_cache_mb: int = Field(32, ge=1, le=8192)
     # How often each worker looks for idle keys of its `groups` partitions to forget (design §4).
     idle_key_sweep_seconds: float = Field(600.0, gt=0, le=86_400)
+    # A creation's quota request unanswered this long is sent again, same id, by the key's owner (spec
+    # §2.4.11); its pending keys are looked at every half of it.
+    quota_retry_seconds: float = Field(60.0, gt=0, le=3600)
     # A deployment that serves real traffic: refuses test-only settings such as fault injection.
     production: bool = False
     # Test only (issue 11 item 4): `fail_produce:<topic name without prefix>:<n>` makes the n-th record this
     # worker produces to that topic fail as a delivery timeout would, without sending it;
+    # `drop_produce:<topic>:<n>` acknowledges it and never sends it (a record the broker lost);
     # `skip_delivery:<topic name without prefix>:<offset>` makes the consumer skip the first record it fetches
     # at that offset (streams/faust_compat/faults.py); `kill_at:<point>:<n>` kills the worker (SIGKILL) the
     # n-th time it reaches a named point (streams/agents/failure.KILL_POINTS). Empty: off.
     fault_injection: str = Field(
-        "", pattern=r"^(fail_produce:[A-Za-z0-9._-]+:[1-9][0-9]*|skip_delivery:[A-Za-z0-9._-]+:(0|[1-9][0-9]*)"
+        "", pattern=r"^((fail|drop)_produce:[A-Za-z0-9._-]+:[1-9][0-9]*|skip_delivery:[A-Za-z0-9._-]+:(0|[1-9][0-9]*)"
                     r"|kill_at:[a-z_]+\.[a-z_]+:[1-9][0-9]*)?$")
     # How long a starting worker waits for an unreachable PostgreSQL before it refuses to start: a worker
     # restarted during a short database outage starts once the database is back (0: refuse at once).

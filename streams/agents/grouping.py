@@ -233,8 +233,10 @@ async def carry_out(batch: Batch, event: EventT, message: dict[str, Any], decisi
     if decision.state_changed:
         batch.decided(key, event, decision.state)
     cause = (event.message.partition, event.message.offset)
+    source = message.get("source")  # an input's decision: its first change records the outcome (§2.4.13)
     for position, change in enumerate(decision.changes):
-        identified = replace(change, change_id=output_id(event, position), cause=cause)
+        input_record = (source["topic"], source["partition"], source["offset"]) if source and position == 0 else None
+        identified = replace(change, change_id=output_id(event, position), cause=cause, input=input_record)
         batch.outputs.append(await group_changes_topic.send(
             key=key, value=encode(identified.to_wire()), timestamp=decision.t))
     request = decision.quota_request

@@ -69,6 +69,7 @@ async def forward_occurrence(
         drop = drop_message(
             outcome="ingest_disabled", t=t, group_key=occurrence.group_key, project_id=occurrence.project_id,
             type_id=occurrence.type, drop_id=derive_id(source.topic, source.partition or 0, source.offset or 0),
+            source=source,
         )
         await group_changes_topic.send(key=occurrence.group_key, value=encode(drop.to_wire()), timestamp=t)
         return

@@ -20,7 +20,7 @@ from streams.agents.failure import kill_point, retry_transient, stop_worker
 from streams.agents.kafka_read import read_range
 from streams.app import app, settings
 from streams.core.messages import encode
-from streams.core.postprocess import activity_message, post_process_entries, post_process_message
+from streams.core.postprocess import activity_message, post_process_entries, post_process_message, waiter_entries
 from streams.core.short_id import display_short_id
 from streams.services import postgres, registry
 from streams.tables import current_options
@@ -184,7 +184,8 @@ async def forward(result: BatchResult, options: Mapping[str, object]) -> None:
                                        short_id=persisted.short_id, project_slug=persisted.project_slug)
             await activity_topic.send(key=key, value=encode(message), timestamp=change.t)
         # Status changes never produce post-process messages (spec §14.3.2).
-        entries = post_process_entries(wire)
+        waiters = result.waiters.get((record.partition, record.offset))
+        entries = post_process_entries(wire) if waiters is None else waiter_entries(group.times_seen, waiters)
         if not entries:
             continue
         group_type = registry.get_by_type_id(group.type_id)

@@ -17,8 +17,8 @@ from storage.changes import (
     CountedDrop,
     CreationLink,
     GrouplessOccurrence,
+    InputNoop,
     OccurrenceChange,
-    PostProcessEntry,
     QuotaRefusal,
     StatusChange,
 )
@@ -92,12 +92,15 @@ def _activity_records(cause_id: str, activities: tuple[Activity, ...], source: s
     )
 
 
-def _groupless(outcome: Outcome, incoming: IncomingOccurrence, *, group_key: str, t: float) -> GrouplessOccurrence:
+def _groupless(
+    outcome: Outcome, incoming: IncomingOccurrence, *, group_key: str, t: float, request_id: str | None = None
+) -> GrouplessOccurrence:
     """An occurrence stored without a group (held back, waiting, refused): spec §7.4."""
     facts = incoming.facts
     return GrouplessOccurrence(
         outcome=outcome.value, t=t, group_key=group_key, project_id=facts.project_id, type_id=facts.type_id,
         id=facts.id, occurrence={**incoming.occurrence, "environment": facts.environment}, event=incoming.event,
+        request_id=request_id, event_timestamp=facts.event_timestamp if request_id is not None else None,
     )
 
 
@@ -192,6 +195,7 @@ def _new_group_path(
     contribution = verdict.contribution if verdict is not None else None
 
     if pending is not None:  # spec §13.2.5 step 3: counted, and waits for the answer
+        waiting_ids, waiting_count = pending.with_waiter(facts.id)  # bounded (spec §2.4.11)
         waiting = replace(
             pending,
             latest=facts,
@@ -199,12 +203,13 @@ def _new_group_path(
             first_seen=min(pending.first_seen, facts.event_timestamp),
             last_seen=max(pending.last_seen, facts.event_timestamp),
             environments=_with(pending.environments, facts.environment),
-            waiting_ids=(*pending.waiting_ids, facts.id),
-            forwards=(*pending.forwards, _forward(incoming)),
+            waiting_ids=waiting_ids,
+            waiting_count=waiting_count,
         )
         return Decision(
             Outcome.PENDING_QUOTA, replace(state, pending=waiting), now,
-            changes=(_groupless(Outcome.PENDING_QUOTA, incoming, group_key=group_key, t=now),),
+            changes=(_groupless(Outcome.PENDING_QUOTA, incoming, group_key=group_key, t=now,
+                                request_id=pending.request_id),),
             count_noise=contribution, record_seen=True,
         )
 
@@ -233,40 +238,13 @@ def _new_group_path(
         environments=(facts.environment,),
         link_window=link_window,
         waiting_ids=(facts.id,),
-        forwards=(_forward(incoming),),
     )
     return Decision(
         Outcome.PENDING_QUOTA, replace(state, pending=request), now,
-        changes=(_groupless(Outcome.PENDING_QUOTA, incoming, group_key=group_key, t=now),),
+        changes=(_groupless(Outcome.PENDING_QUOTA, incoming, group_key=group_key, t=now, request_id=facts.id),),
         count_noise=contribution, record_seen=True,
         quota_request=QuotaRequest(facts.id, group_key, facts.project_id, facts.type_id, now),
     )
-
-
-def _forward(incoming: IncomingOccurrence) -> dict[str, Any]:
-    return {
-        "occurrence": {k: v for k, v in incoming.occurrence.items() if k != "evidence_data"},
-        "event_timestamp": incoming.facts.event_timestamp,
-        "environment": incoming.facts.environment,
-    }
-
-
-def _post_process_entries(pending: Pending) -> tuple[PostProcessEntry, ...]:
-    """One post-process entry per occurrence applied at creation: the creator, then those that waited."""
-    entries = []
-    first_times_seen = pending.times_seen - len(pending.forwards) + 1
-    environments: set[str] = set()
-    for position, forward in enumerate(pending.forwards):
-        entries.append(PostProcessEntry(
-            occurrence=forward["occurrence"],
-            event_timestamp=forward["event_timestamp"],
-            environment=forward["environment"],
-            times_seen=first_times_seen + position,
-            is_new=position == 0,
-            is_new_group_environment=forward["environment"] not in environments,
-        ))
-        environments.add(forward["environment"])
-    return tuple(entries)
 
 
 def _with(values: tuple[str, ...], value: str) -> tuple[str, ...]:
@@ -293,7 +271,8 @@ def decide_quota_answer(
         return Decision(Outcome.IGNORED_ANSWER, replace(state, offset=offset, last_t=now), now)
     if not granted:
         refused = QuotaRefusal(t=now, group_key=group_key, project_id=pending.creator.project_id,
-                               type_id=pending.creator.type_id, ids=pending.waiting_ids)
+                               type_id=pending.creator.type_id, ids=pending.waiting_ids,
+                               request_id=pending.request_id)
         return Decision(Outcome.QUOTA_REFUSED, replace(state, offset=offset, last_t=now, pending=None), now,
                         changes=(refused,))
     candidate = Candidate(
@@ -312,8 +291,10 @@ def decide_quota_answer(
         cause_id=creator.id, activities=_activity_records(creator.id, activities, "occurrence"),
         environment=creator.environment, event_timestamp=creator.event_timestamp, is_new=True,
         is_new_group_environment=True, occurrence_stored=True,
-        link=CreationLink(window=pending.link_window, ids=pending.waiting_ids, creator_id=creator.id),
-        post_process=_post_process_entries(pending),
+        # Every occurrence that waited is linked, and gets its post-process message, by the sink from the
+        # rows stored under the request id (spec §2.4.11): the state keeps none of them.
+        link=CreationLink(window=pending.link_window, ids=pending.waiting_ids, creator_id=creator.id,
+                          request_id=pending.request_id),
     )
     return Decision(Outcome.CREATED, replace(state, offset=offset, last_t=now, group=group, pending=None), now,
                     changes=(change,))
@@ -335,11 +316,15 @@ def decide_status_change(
         missing = Rejection(Reason.GROUP_NOT_FOUND, f"no live group for key {group_key}", "fingerprint")
         return Decision(Outcome.GROUP_NOT_FOUND, state, now, rejection=missing)
     advanced = replace(state, offset=offset, last_t=now, inputs=state.with_input(source))
+    group = state.group
     if is_duplicate(seen, t=t, offset=offset, window_seconds=dedupe_seconds):  # ids share the window (§12.3)
-        return Decision(Outcome.DUPLICATE, advanced, now)
-    updated, outcome = apply_status_change(state.group, new_status=new_status, new_substatus=new_substatus, t=now)
+        # Nothing to store; the change records the input's outcome in the ledger (spec §2.4.13).
+        return Decision(Outcome.DUPLICATE, advanced, now, changes=(
+            InputNoop(outcome=Outcome.DUPLICATE.value, t=now, group_key=group_key, project_id=group.project_id),))
+    updated, outcome = apply_status_change(group, new_status=new_status, new_substatus=new_substatus, t=now)
     if outcome is Outcome.NOOP:
-        return Decision(Outcome.NOOP, advanced, now, record_seen=True)
+        return Decision(Outcome.NOOP, advanced, now, record_seen=True, changes=(
+            InputNoop(outcome=Outcome.NOOP.value, t=now, group_key=group_key, project_id=group.project_id),))
     change = StatusChange(outcome=outcome.value, t=now, group_key=updated.group_key, project_id=updated.project_id,
                           group=updated, cause_id=change_id)
     return Decision(outcome, replace(advanced, group=updated), now, changes=(change,), record_seen=True)

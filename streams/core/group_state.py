@@ -33,9 +33,19 @@ def type_rules(group_type: type[GroupType]) -> TypeRules:
     )
 
 
+# The waiting occurrence ids a pending key keeps (spec §2.4.11); the sink finds every waiter, these and
+# those past the bound, by the request id their stored rows carry.
+MAX_WAITING_IDS = 1000
+
+
 @dataclass(frozen=True)
 class Pending:
-    """A quota request in flight for a key without a group (spec §13.2.5 steps 1 and 3)."""
+    """A quota request in flight for a key without a group (spec §13.2.5 steps 1 and 3).
+
+    Bounded whatever the number of waiters (spec §2.4.11): counts, and at most MAX_WAITING_IDS ids. What a
+    waiter's post-process message needs travels in its own `pending_quota` change, which the sink keeps
+    under the request id until the answer.
+    """
 
     request_id: str
     t: float
@@ -47,11 +57,15 @@ class Pending:
     environments: tuple[str, ...]
     # Bounds (first T, last T) of the deciding noise window: its held-back occurrences are linked (§13.1.5).
     link_window: tuple[float, float] | None
-    # Occurrences stored groupless while waiting: linked on a grant, refused with the request otherwise.
+    # The first MAX_WAITING_IDS occurrences stored groupless while waiting, the creator first.
     waiting_ids: tuple[str, ...]
-    # What the post-process messages of the creator and of each waiting occurrence need, in arrival order
-    # (spec §18.1): the normalised occurrence without evidence_data, its event timestamp and environment.
-    forwards: tuple[dict[str, Any], ...] = ()
+    # Every occurrence that waited, the creator included: the waiting_ids and those past the bound.
+    waiting_count: int = 1
+
+    def with_waiter(self, occurrence_id: str) -> tuple[tuple[str, ...], int]:
+        """(waiting_ids, waiting_count) once one more occurrence waits."""
+        ids = self.waiting_ids if len(self.waiting_ids) >= MAX_WAITING_IDS else (*self.waiting_ids, occurrence_id)
+        return ids, self.waiting_count + 1
 
     def to_dict(self) -> dict[str, Any]:
         data = shallow_dict(self)
@@ -59,7 +73,6 @@ class Pending:
         data["latest"] = self.latest.to_dict()
         data["environments"] = list(self.environments)
         data["waiting_ids"] = list(self.waiting_ids)
-        data["forwards"] = list(self.forwards)
         data["link_window"] = list(self.link_window) if self.link_window else None
         return data
 
@@ -70,7 +83,9 @@ class Pending:
         values["latest"] = OccurrenceFacts.from_dict(values["latest"])
         values["environments"] = tuple(values["environments"])
         values["waiting_ids"] = tuple(values["waiting_ids"])
-        values["forwards"] = tuple(values.get("forwards", ()))
+        # A state of the version before kept every waiter's post-process facts here (unbounded): dropped.
+        values.pop("forwards", None)
+        values.setdefault("waiting_count", len(values["waiting_ids"]))
         values["link_window"] = tuple(values["link_window"]) if values.get("link_window") else None
         return cls(**values)
 

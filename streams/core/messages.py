@@ -6,7 +6,7 @@ from typing import Any
 
 import orjson
 
-from storage.changes import IngestDrop
+from storage.changes import IngestDrop, InputCoordinates
 from streams.core.enums import LEVELS
 from streams.core.grouping import OccurrenceFacts
 
@@ -21,6 +21,12 @@ class SourceCoordinates:
 
     def to_dict(self) -> dict[str, Any]:
         return {"topic": self.topic, "partition": self.partition, "offset": self.offset}
+
+    def coordinates(self) -> InputCoordinates | None:
+        """(topic, partition, offset) for the ledger (spec §2.4.13); None for a record without them."""
+        if self.partition is None or self.offset is None:
+            return None
+        return self.topic, self.partition, self.offset
 
 
 def encode(message: dict[str, Any]) -> bytes:
@@ -109,10 +115,13 @@ def status_change_message(
 
 
 def drop_message(
-    *, outcome: str, t: float, group_key: str, project_id: int, type_id: int, drop_id: str
+    *, outcome: str, t: float, group_key: str, project_id: int, type_id: int, drop_id: str,
+    source: SourceCoordinates | None = None,
 ) -> IngestDrop:
-    """A counted drop decided at ingest (spec §7.4), for the sink: `to_wire()` is its group-changes message."""
-    return IngestDrop(outcome=outcome, t=t, group_key=group_key, project_id=project_id, type_id=type_id, id=drop_id)
+    """A counted drop decided at ingest (spec §7.4), for the sink: `to_wire()` is its group-changes message. It is
+    the input's outcome, recorded in the ledger with `source` (spec §2.4.13)."""
+    return IngestDrop(outcome=outcome, t=t, group_key=group_key, project_id=project_id, type_id=type_id, id=drop_id,
+                      input=source.coordinates() if source is not None else None)
 
 
 def quota_request_message(*, request_id: str, group_key: str, project_id: int, type_id: int, t: float) -> dict[str, Any]:

@@ -26,6 +26,26 @@ def post_process_entries(change: dict[str, Any]) -> list[dict[str, Any]]:
     }]
 
 
+def waiter_entries(times_seen: int, waiters: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One entry per occurrence a creation applied from its quota wait (spec §13.2.5 step 4, §2.4.11): the
+    creator, then those that waited, in arrival order. `times_seen` is the new group's: the last waiter's."""
+    entries = []
+    first_times_seen = times_seen - len(waiters) + 1
+    environments: set[str] = set()
+    for position, waiter in enumerate(waiters):
+        environment = waiter.get("environment") or ""
+        entries.append({
+            "occurrence": waiter["occurrence"],
+            "event_timestamp": waiter.get("event_timestamp"),
+            "environment": environment,
+            "times_seen": first_times_seen + position,
+            "is_new": position == 0,
+            "is_new_group_environment": environment not in environments,
+        })
+        environments.add(environment)
+    return entries
+
+
 def post_process_message(
     *,
     change: dict[str, Any],

@@ -8,6 +8,9 @@ refuse in production. Topics are named without the deployment prefix.
 - `skip_delivery:<topic>:<offset>`: the first record at `<offset>` (of any partition of `<topic>`) that
   Faust's consumer fetches is never handed on, the records after it are: what Faust did around rebalances
   (streams/faust_compat/seek.py). Faust marks the skipped offset done; the hole guard must stop the worker.
+- `drop_produce:<topic>:<n>`: the n-th record this worker produces to `<topic>` is acknowledged but never
+  sent: a record the broker lost after acknowledging it (an unclean leader election). What the product must
+  recover from by itself: a quota request lost that way is sent again by the owner's `quota_retry` tick.
 - `kill_at:<point>:<n>`: no patch; parsed here with the others, armed by streams.worker.guard.
 """
 from __future__ import annotations
@@ -19,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from aiokafka.errors import KafkaTimeoutError
+from aiokafka.structs import RecordMetadata, TopicPartition
 from faust.transport.consumer import Consumer
 from faust.transport.drivers import aiokafka as faust_aiokafka
 
@@ -29,6 +33,12 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class FailProduce:
+    topic_suffix: str
+    nth: int
+
+
+@dataclass(frozen=True)
+class DropProduce:
     topic_suffix: str
     nth: int
 
@@ -47,9 +57,12 @@ class KillAt:
     nth: int
 
 
-def parse(spec: str) -> FailProduce | SkipDelivery | KillAt | None:
-    """`fail_produce:<topic>:<n>`, `skip_delivery:<topic>:<offset>` or `kill_at:<point>:<n>` (the settings
-    validate the shape), or None for ''."""
+Fault = FailProduce | DropProduce | SkipDelivery | KillAt
+
+
+def parse(spec: str) -> Fault | None:
+    """`fail_produce:<topic>:<n>`, `drop_produce:<topic>:<n>`, `skip_delivery:<topic>:<offset>` or
+    `kill_at:<point>:<n>` (the settings validate the shape), or None for ''."""
     if not spec:
         return None
     kind, topic, number = spec.split(":")
@@ -57,6 +70,8 @@ def parse(spec: str) -> FailProduce | SkipDelivery | KillAt | None:
         return SkipDelivery(topic, int(number))
     if kind == "kill_at":
         return KillAt(topic, int(number))
+    if kind == "drop_produce":
+        return DropProduce(topic, int(number))
     assert kind == "fail_produce"
     return FailProduce(topic, int(number))
 
@@ -64,7 +79,7 @@ def parse(spec: str) -> FailProduce | SkipDelivery | KillAt | None:
 _original_send = faust_aiokafka.Producer.send
 
 
-def failing_send(fault: FailProduce) -> Any:
+def failing_send(fault: FailProduce | DropProduce) -> Any:
     sent = 0
 
     async def send(self: Any, topic: str, key: Any, value: Any, partition: Any, timestamp: Any, headers: Any,
@@ -73,9 +88,14 @@ def failing_send(fault: FailProduce) -> Any:
         if topic.endswith(fault.topic_suffix):
             sent += 1
             if sent == fault.nth:
-                failed: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-                failed.set_exception(KafkaTimeoutError(f"injected: record {sent} to {topic} was not sent"))
-                return failed
+                outcome: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+                if isinstance(fault, DropProduce):
+                    log.warning("injected: record %d to %s acknowledged, never sent", sent, topic)
+                    outcome.set_result(RecordMetadata(topic, partition or 0, TopicPartition(topic, partition or 0),
+                                                      -1, timestamp or -1, 0, -1))
+                else:
+                    outcome.set_exception(KafkaTimeoutError(f"injected: record {sent} to {topic} was not sent"))
+                return outcome
         return await _original_send(self, topic, key, value, partition, timestamp, headers, **kwargs)
 
     return send

@@ -47,6 +47,32 @@ def table_items_after(table: Any, partition: int, after: bytes | None, limit: in
     return chunk
 
 
+def table_values_with(table: Any, partition: int, marker: bytes, *, after: bytes | None,
+                      limit: int) -> tuple[list[tuple[Any, Any]], bytes | None]:
+    """(decoded key, decoded value) of one table partition's values that do not contain the bytes `marker`,
+    looking at up to `limit` keys after raw key `after`; and the raw key to go on after (None: the end).
+
+    Only the values selected are decoded: a scan for the few values of a kind skips the others unread.
+    """
+    store = table.data
+    db = (table_partition_dbs(table) or {}).get(partition)
+    if db is None:
+        return [], None
+    selected: list[tuple[Any, Any]] = []
+    looked = 0
+    last: bytes | None = None
+    for raw_key, raw_value in db.items(from_key=after):
+        if raw_key == after or raw_key == store.offset_key:
+            continue
+        last = raw_key
+        looked += 1
+        if marker not in raw_value:
+            selected.append((store._decode_key(raw_key), store._decode_value(raw_value)))  # noqa: SLF001
+        if looked >= limit:
+            return selected, last
+    return selected, None
+
+
 def raw_table_keys(table: Any) -> Iterator[tuple[int, Any]]:
     """(partition, decoded key) of every key a table holds on this worker, restored ones included."""
     store = table.data

@@ -1,4 +1,5 @@
-"""Hourly housekeeping on the leader: keep `counted_drops` (spec §2.4.1) and `sink_applied_changes` (§2.4.7) bounded."""
+"""Hourly housekeeping on the leader: keep `counted_drops` (spec §2.4.1), `sink_applied_changes` (§2.4.7) and
+`quota_waiters` (§2.4.11) bounded."""
 from __future__ import annotations
 
 import asyncio
@@ -10,7 +11,7 @@ from datetime import timedelta
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
-from storage.sink_writer import prune_applied_changes, prune_counted_drops
+from storage.sink_writer import prune_answered_waiters, prune_applied_changes, prune_counted_drops
 from streams.app import settings
 from streams.services import postgres
 from streams.topic_admin import connect
@@ -38,6 +39,32 @@ async def forget_old_count_ids() -> None:
     else:
         log.info("counted_drops: forgot %d count ids older than %s", removed, retention)
     await forget_applied_change_ids()
+    await forget_answered_waiters()
+
+
+async def forget_answered_waiters() -> None:
+    """Prune the waiters of quota requests answered by a change the sink has committed past: it is never
+    forwarded again (spec §2.4.11); if the offsets cannot be read, nothing is pruned until the next hour."""
+    try:
+        committed = await sink_committed(settings.bootstrap_servers, settings.deployment_id,
+                                         changes=group_changes_topic.get_topic_name(), partitions=settings.partitions)
+        pool = await postgres.get()
+        async with pool.connection() as conn:
+            removed = await prune_answered_waiters(conn, committed)
+    except Exception as error:  # never let housekeeping stop the worker
+        log.warning("quota_waiters pruning failed, retrying in an hour: %s", error)
+        return
+    log.info("quota_waiters: forgot %d waiters of answered quota requests", removed)
+
+
+async def sink_committed(servers: list[str], group: str, *, changes: str, partitions: int) -> dict[int, int]:
+    """The committed offset of `group` per partition of the group-changes topic (those never committed left out)."""
+    admin = await connect(servers)
+    try:
+        read = await _committed(admin, group, [TopicPartition(changes, partition) for partition in range(partitions)])
+    finally:
+        await admin.close()
+    return {partition: offset for partition, offset in read.items() if offset >= 0}
 
 
 async def forget_applied_change_ids() -> None:

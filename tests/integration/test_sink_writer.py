@@ -14,12 +14,13 @@ import pytest
 from bench.workload import BASE_T, RULES, group_changes, occurrence_json
 from storage.changes import Change, IngestDrop
 from storage.migrate import migrate
-from storage.sink_plan import ChangeRecord
-from storage.sink_writer import prune_counted_drops, write_batch
+from storage.sink_plan import BatchResult, ChangeRecord
+from storage.sink_writer import prune_answered_waiters, prune_counted_drops, write_batch
 from streams.core.decide import IncomingOccurrence, decide_occurrence, decide_quota_answer
 from streams.core.fingerprint import group_key, hash_fingerprint
-from streams.core.group_state import KeyState, SeenRecord
+from streams.core.group_state import MAX_WAITING_IDS, KeyState, SeenRecord
 from streams.core.grouping import OccurrenceFacts
+from streams.core.postprocess import waiter_entries
 from tests.integration.harness import Deployment
 
 pytestmark = pytest.mark.integration
@@ -272,3 +273,57 @@ async def test_two_sinks_on_a_partition_never_written_before_apply_it_once(datab
             assert not second.done(), "the second sink must wait for the first one's transaction"
         await asyncio.wait_for(second, timeout=30)
     await assert_same_as_one_ordered_write(database, tmp_path, records)
+
+
+async def write_result(database_url: str, records: list[ChangeRecord]) -> BatchResult:
+    async with await psycopg.AsyncConnection.connect(database_url) as conn:
+        async with conn.transaction():
+            return await write_batch(conn, TOPIC, records)
+
+
+def waiting_run(project_id: int, waiters: int) -> tuple[KeyRun, list[Change], list[str]]:
+    """A key whose creation request is answered only after `waiters` occurrences (the creator first) waited."""
+    run = KeyRun(project_id, f"waits-{waiters}")
+    ids = [uuid.uuid4().hex for _ in range(waiters)]
+    sent = [change for occurrence_id in ids for change in run.occur(occurrence_id)[0]]
+    return run, sent, ids
+
+
+async def test_a_grant_links_every_waiter_past_the_bound_and_forwards_each(database: str) -> None:  # §2.4.11
+    run, sent, ids = waiting_run(8, MAX_WAITING_IDS + 200)
+    assert run.state.pending is not None and len(run.state.pending.waiting_ids) == MAX_WAITING_IDS
+    await write(database, records(sent, 0))
+    creation = records(run.answer(ids[0], True)[0], len(sent))
+    result = await write_result(database, creation)
+    with psycopg.connect(database) as conn:
+        group_id, times_seen = conn.execute("SELECT id, times_seen FROM groups WHERE project_id = 8").fetchone()
+        outcomes = dict(conn.execute("SELECT outcome, count(*) FROM occurrences WHERE project_id = 8"
+                                     " AND group_id = %s GROUP BY outcome", (group_id,)).fetchall())
+        hourly = conn.execute("SELECT sum(count) FROM hourly_counts WHERE group_id = %s", (group_id,)).fetchone()[0]
+    assert times_seen == len(ids) and outcomes == {"created": 1, "applied": len(ids) - 1} and hourly == len(ids)
+    # One post-process entry per waiter, in arrival order, times_seen counting up to the group's (spec §18.1).
+    entries = waiter_entries(times_seen, result.waiters[(0, len(sent))])
+    assert [entry["occurrence"]["id"] for entry in entries] == ids
+    assert [entry["times_seen"] for entry in entries] == list(range(1, len(ids) + 1))
+    assert [entry["is_new"] for entry in entries[:2]] == [True, False]
+    # The creation read again (a crash before the sink's commit) is forwarded again, to the same entries.
+    again = await write_result(database, creation)
+    assert again.applied == [] and again.waiters == result.waiters
+    # Once the sink's consumer group commits past the answer, its waiters go; not before.
+    async with await psycopg.AsyncConnection.connect(database) as conn:
+        assert await prune_answered_waiters(conn, {0: len(sent)}) == 0
+        assert await prune_answered_waiters(conn, {0: len(sent) + 1}) == len(ids)
+
+
+async def test_a_refusal_refuses_every_waiter_past_the_bound_and_counts_each_once(database: str) -> None:  # §2.4.11
+    run, sent, ids = waiting_run(9, MAX_WAITING_IDS + 50)
+    await write(database, records(sent, 0))
+    refusal, refusal_again = run.answer(ids[0], False)
+    await write(database, records(refusal, len(sent)))
+    await write(database, records(refusal_again, len(sent) + 1))
+    with psycopg.connect(database) as conn:
+        outcomes = dict(conn.execute("SELECT outcome, count(*) FROM occurrences WHERE project_id = 9"
+                                     " GROUP BY outcome").fetchall())
+        counts = dict(conn.execute("SELECT outcome, count FROM drop_counters WHERE project_id = 9").fetchall())
+    assert outcomes == {"quota_refused": len(ids)}
+    assert counts == {"quota_refused": len(ids)}

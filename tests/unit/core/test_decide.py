@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import orjson
+
 from storage.changes import CountedDrop, CreationLink, GrouplessOccurrence, QuotaRefusal, StatusChange
 from streams.core.decide import (
     Decision,
@@ -11,9 +13,10 @@ from streams.core.decide import (
     decide_quota_answer,
     decide_status_change,
 )
-from streams.core.group_state import InputOffset, KeyState, SeenRecord, TypeRules
+from streams.core.group_state import MAX_WAITING_IDS, InputOffset, KeyState, SeenRecord, TypeRules
 from streams.core.grouping import OccurrenceFacts, Outcome
 from streams.core.noise import NoiseState, count_in_window
+from streams.core.postprocess import waiter_entries
 
 KEY = "1:" + "b" * 32
 NO_NOISE = TypeRules(type_id=2001, default_priority=25)
@@ -71,10 +74,46 @@ def test_a_grant_creates_the_group_and_links_the_waiting_occurrences() -> None: 
     group = decision.state.group
     assert group is not None and group.times_seen == 2 and decision.state.pending is None
     (change,) = decision.changes
-    assert change.link == CreationLink(window=None, ids=(facts(1).id, facts(2).id), creator_id=facts(1).id)
-    assert [(e.times_seen, e.is_new) for e in change.post_process] == [(1, True), (2, False)]
-    assert all("evidence_data" not in e.occurrence for e in change.post_process)
+    assert change.link == CreationLink(window=None, ids=(facts(1).id, facts(2).id), creator_id=facts(1).id,
+                                       request_id=facts(1).id)
+    assert change.post_process is None  # built by the sink from the waiters' own changes (spec §2.4.11)
     assert [a.type for a in change.activities] == [9]  # FIRST_SEEN
+    waiters = [c for d in (occur(KeyState(), 1, 0), waiting) for c in d.changes]
+    assert all(isinstance(c, GrouplessOccurrence) and c.request_id == facts(1).id for c in waiters)
+    entries = waiter_entries(group.times_seen, [c.post_process_facts() for c in waiters])  # type: ignore[union-attr]
+    assert [(e["times_seen"], e["is_new"], e["occurrence"]["id"]) for e in entries] == [
+        (1, True, facts(1).id), (2, False, facts(2).id)]
+    assert all("evidence_data" not in e["occurrence"] for e in entries)
+    assert [e["event_timestamp"] for e in entries] == [1_001.0, 1_002.0]
+
+
+def test_ten_thousand_waiters_keep_the_pending_state_small() -> None:  # spec §2.4.11
+    state = occur(KeyState(), 1, 0).state
+    for n in range(2, 10_002):
+        state = occur(state, n, n - 1, environment=f"env-{n % 3}").state
+    pending = state.pending
+    assert pending is not None
+    assert (pending.times_seen, pending.waiting_count, len(pending.waiting_ids)) == (10_001, 10_001, MAX_WAITING_IDS)
+    assert pending.waiting_ids[0] == facts(1).id  # the creator first
+    assert len(orjson.dumps(state.to_dict())) < 64 * 1024
+    assert KeyState.from_dict(orjson.loads(orjson.dumps(state.to_dict()))) == state
+    # Every waiter past the bound still names its request: the sink links or refuses it with the others.
+    last = occur(state, 10_002, 10_001)
+    (change,) = last.changes
+    assert isinstance(change, GrouplessOccurrence) and change.request_id == facts(1).id
+    created = grant(last.state, facts(1).id, 10_002)
+    assert created.state.group is not None and created.state.group.times_seen == 10_002
+    refused = grant(last.state, facts(1).id, 10_002, granted=False)
+    (refusal,) = refused.changes
+    assert isinstance(refusal, QuotaRefusal) and refusal.request_id == facts(1).id
+
+
+def test_a_pending_state_of_the_version_before_loses_its_unbounded_forwards() -> None:  # spec §2.4.11
+    state = occur(occur(KeyState(), 1, 0).state, 2, 1).state
+    stored = state.to_dict()
+    del stored["pending"]["waiting_count"]
+    stored["pending"]["forwards"] = [{"occurrence": {"id": facts(1).id}}, {"occurrence": {"id": facts(2).id}}]
+    assert KeyState.from_dict(stored) == state
 
 
 def test_a_refusal_refuses_the_request_and_what_waited_then_the_next_one_asks_again() -> None:  # §13.2.5
@@ -229,7 +268,10 @@ def test_the_third_occurrence_in_the_window_asks_to_create_with_the_window_count
     assert created.state.group is not None and created.state.group.times_seen == 3
     (change,) = created.changes
     assert change.link is not None and change.link.window == (2_000.0, 2_002.0)
-    assert [(e.times_seen, e.is_new) for e in change.post_process] == [(3, True)]
+    (waiter,) = decision.changes
+    assert isinstance(waiter, GrouplessOccurrence)
+    entries = waiter_entries(created.state.group.times_seen, [waiter.post_process_facts()])
+    assert [(e["times_seen"], e["is_new"]) for e in entries] == [(3, True)]
 
 
 def test_a_quota_refusal_keeps_the_noise_count() -> None:  # spec §13.1.6

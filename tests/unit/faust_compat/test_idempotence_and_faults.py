@@ -55,6 +55,30 @@ def test_the_nth_record_to_the_chosen_topic_fails_as_a_timeout_and_is_not_sent(m
     assert results[3] == "delivered"  # only the n-th fails
 
 
+def test_the_nth_record_to_the_chosen_topic_is_acknowledged_and_never_sent(monkeypatch: pytest.MonkeyPatch) -> None:
+    sent: list[Any] = []
+
+    async def original(self: Any, topic: str, key: Any, value: Any, partition: Any, timestamp: Any, headers: Any,
+                       **kwargs: Any) -> str:
+        sent.append(value)
+        return "delivered"
+
+    monkeypatch.setattr(faults, "_original_send", original)
+    assert faults.parse("drop_produce:issue-platform-quota:2") == faults.DropProduce("issue-platform-quota", 2)
+    send = faults.failing_send(faults.DropProduce("issue-platform-quota", 2))
+
+    async def run() -> list[Any]:
+        return [await send(None, "p.issue-platform-quota", None, index, 3, 1.5, None) for index in range(3)]
+
+    results = asyncio.run(run())
+    assert sent == [0, 2]  # the second request (value 1) never left
+    dropped = results[1]
+    assert isinstance(dropped, asyncio.Future) and dropped.result().topic == "p.issue-platform-quota"
+    assert load_settings(fault_injection="drop_produce:issue-platform-quota:2").fault_injection
+    with pytest.raises(SettingsError, match="ISSUE_PLATFORM_FAULT_INJECTION is for tests only"):
+        load_settings(fault_injection="drop_produce:issue-platform-quota:2", production=True)
+
+
 def test_install_replaces_the_drivers_send(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(faust_aiokafka.Producer, "send", faust_aiokafka.Producer.send)  # restored afterwards
     patch = faults.install("fail_produce:issue-platform-grouping:1")

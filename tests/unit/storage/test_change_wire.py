@@ -147,8 +147,30 @@ def _is_first_decision_wire(line: dict[str, Any]) -> bool:
     return "wire" in line and "read again" not in line["scenario"]
 
 
+def _with_bounded_waiters(lines: list[bytes]) -> list[bytes]:
+    """The captured changes as this version sends them on purpose (spec §2.4.11): a waiting occurrence names
+    its request and carries its event timestamp, a creation links by request id instead of listing each
+    waiter's post-process entry, a refusal names its request. Nothing else may differ."""
+    requests: dict[str, str] = {}  # key → the id of the request its waiters wait on
+    changed = []
+    for line in lines:
+        decoded = orjson.loads(line)
+        wire = decoded["wire"]
+        if wire["kind"] == "drop" and wire["outcome"] == "pending_quota":
+            request_id = requests.setdefault(wire["group_key"], wire["id"])
+            wire["request_id"] = request_id
+            wire["event_timestamp"] = facts(int(wire["id"], 16)).event_timestamp
+        elif wire["kind"] == "quota_refused":
+            wire["request_id"] = requests.pop(wire["group_key"])
+        elif wire.get("link") is not None:
+            wire["link"]["request_id"] = requests.pop(wire["group_key"])
+            del wire["post_process"]
+        changed.append(orjson.dumps(decoded))
+    return changed
+
+
 def test_the_core_sends_byte_for_byte_what_the_previous_version_did() -> None:
-    expected = _first_decisions(fixture_lines())
+    expected = _with_bounded_waiters(_first_decisions(fixture_lines()))
     produced = [orjson.dumps(line) for line in scenario()]
     assert [line for line in map(orjson.loads, produced) if "wire" in line and "read again" in line["scenario"]] == []
     produced = _first_decisions(produced)
@@ -201,25 +223,41 @@ ACTIVITIES = st.lists(st.builds(ActivityRecord, id=TEXT, type=INT, data=DOCUMENT
 COMMON = dict(t=FINITE, group_key=TEXT, project_id=INT, replay=st.booleans())
 GROUP_CHANGE = dict(COMMON, outcome=TEXT, group=GROUPS, cause_id=TEXT, activities=ACTIVITIES)
 
+# An output id and its cause travel together (spec §2.4.7), or neither does (a change of the version before).
+OUTPUT_IDS = st.just({}) | st.fixed_dictionaries({
+    "change_id": st.from_regex(r"[0-9a-f]{32}", fullmatch=True),
+    "cause": st.tuples(st.integers(0, 2**31 - 1), st.integers(0, 2**62))})
+# A waiting occurrence names its request and carries its event timestamp together (spec §2.4.11).
+WAITING_ON = st.just({}) | st.fixed_dictionaries({"request_id": TEXT, "event_timestamp": st.none() | FINITE})
+
+
+def identified(cls: Any, *fields: st.SearchStrategy[dict[str, Any]], **kwargs: Any) -> st.SearchStrategy[Any]:
+    """`st.builds(cls, **kwargs)` with each of `fields`' fields all set or all left out."""
+    combined = st.tuples(OUTPUT_IDS, *fields).map(lambda parts: {k: v for part in parts for k, v in part.items()})
+    return combined.flatmap(lambda chosen: st.builds(cls, **kwargs, **{k: st.just(v) for k, v in chosen.items()}))
+
+
 CHANGES: st.SearchStrategy[Change] = st.one_of(
-    st.builds(
+    identified(
         OccurrenceChange, **GROUP_CHANGE, occurrence=st.none() | DOCUMENT, occurrence_stored=st.booleans(),
         event=st.none() | DOCUMENT, environment=st.none() | TEXT, event_timestamp=st.none() | FINITE,
         is_new=st.booleans(), is_regression=st.booleans(), is_new_group_environment=st.booleans(),
         link=st.none() | st.builds(CreationLink, window=st.none() | st.tuples(FINITE, FINITE),
-                                   ids=st.lists(TEXT, max_size=3).map(tuple), creator_id=TEXT),
+                                   ids=st.lists(TEXT, max_size=3).map(tuple), creator_id=TEXT,
+                                   request_id=st.none() | TEXT),
         post_process=st.none() | st.lists(st.builds(
             PostProcessEntry, occurrence=DOCUMENT, event_timestamp=st.none() | FINITE, environment=st.none() | TEXT,
             times_seen=INT, is_new=st.booleans(), is_new_group_environment=st.booleans()), max_size=3).map(tuple),
     ),
-    st.builds(StatusChange, **GROUP_CHANGE),
-    st.builds(GrouplessOccurrence, **COMMON, outcome=st.sampled_from(["held_back", "pending_quota"]), type_id=INT,
-              id=TEXT, occurrence=DOCUMENT, event=st.none() | DOCUMENT),
-    st.builds(CountedDrop, **COMMON, outcome=st.just("duplicate"), type_id=INT, id=TEXT,
-              count_id=st.none() | TEXT),
+    identified(StatusChange, **GROUP_CHANGE),
+    identified(GrouplessOccurrence, WAITING_ON, **COMMON, outcome=st.sampled_from(["held_back", "pending_quota"]),
+               type_id=INT, id=TEXT, occurrence=DOCUMENT, event=st.none() | DOCUMENT),
+    identified(CountedDrop, **COMMON, outcome=st.just("duplicate"), type_id=INT, id=TEXT,
+               count_id=st.none() | TEXT),
     st.builds(IngestDrop, t=FINITE, group_key=TEXT, project_id=INT, outcome=st.just("ingest_disabled"),
               type_id=INT, id=TEXT),
-    st.builds(QuotaRefusal, **COMMON, type_id=INT, ids=st.lists(TEXT, max_size=3).map(tuple)),
+    identified(QuotaRefusal, **COMMON, type_id=INT, ids=st.lists(TEXT, max_size=3).map(tuple),
+               request_id=st.none() | TEXT),
 )
 
 

@@ -193,7 +193,9 @@ def test_a_creation_links_what_waited_and_its_noise_window() -> None:  # step 7,
     waited = occur(occur(KeyState(), 1, 0).state, 2, 1).state
     (creation,) = grant(waited, facts(1).id, 2).changes
     assert isinstance(creation, OccurrenceChange)
-    by_id, by_window = plan(creation).link_rows(PERSISTED)
+    by_id, by_window, by_request = plan(creation).link_rows(PERSISTED)
     assert by_id == [(1, facts(1).id, 70, facts(1).id), (1, facts(2).id, 70, facts(1).id)]
     assert by_window == []  # no noise gate for this type
+    # Every waiter kept under the request id, past the ids named too (spec §2.4.11); answered at offset 0.
+    assert by_request == [(creation.group_key, facts(1).id, 70, facts(1).id, 0, 0)]
     assert plan(creation).occurrence_rows(PERSISTED) == []  # stored already, groupless: linked, not rewritten
