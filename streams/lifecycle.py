@@ -3,7 +3,9 @@
 Before Faust starts, the worker applies pending schema migrations (storage.migrate, which holds a
 Postgres advisory lock, so workers starting together apply each migration once): a deployment started
 from a Procfile or a container needs no separate step to have its tables. An unreachable database is
-waited for (`ISSUE_PLATFORM_START_DATABASE_WAIT_SECONDS`), then stops the start with one line.
+waited for (`ISSUE_PLATFORM_START_DATABASE_WAIT_SECONDS`), then stops the start with one line. Then the
+topics are declared (streams.topic_admin) and the input topic is compared with the offsets recorded for it
+(streams.input_topic): either can refuse the start in one line, exit status 2.
 
 A data dir holds one deployment's tables: a file in it names the deployment (`Settings.deployment_id`),
 and a worker of another deployment refuses it rather than mixing that state into its own tables.
@@ -43,6 +45,7 @@ from typing import Any
 
 from storage.migrate import SchemaUnavailable, migrate_schema
 from streams.faust_compat import shutdown
+from streams.input_topic import check_input_topic_at_start
 from streams.settings import get_settings
 from streams.topic_admin import prepare_worker_topics
 
@@ -185,6 +188,7 @@ def run_worker(app: Any) -> None:
     print(f"issue-platform: applied {len(applied)} migration(s): {', '.join(applied)}" if applied
           else "issue-platform: schema is up to date", file=sys.stderr)
     prepare_worker_topics()  # every topic declared with its configuration, or a one-line refusal (exit 2)
+    check_input_topic_at_start()  # a recreated input topic is refused in one line (exit 2, spec §2.4.10)
     loop: asyncio.AbstractEventLoop | None = None  # the worker's, known once a stop signal has come
 
     def still_running() -> list[str]:

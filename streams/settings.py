@@ -69,6 +69,9 @@ class Settings(BaseSettings):
     rocksdb_block_cache_mb: int = Field(32, ge=1, le=8192)
     # How often each worker looks for idle keys of its `groups` partitions to forget (design §4).
     idle_key_sweep_seconds: float = Field(600.0, gt=0, le=86_400)
+    # How often every worker compares the input topic's end offsets with the highest ones recorded, raising
+    # them, and stops if the topic went backwards (a recreated topic, spec §2.4.10; streams.timers.input_topic).
+    input_topic_check_seconds: float = Field(15.0, gt=0, le=3600)
     # A creation's quota request unanswered this long is sent again, same id, by the key's owner (spec
     # §2.4.11); its pending keys are looked at every half of it.
     quota_retry_seconds: float = Field(60.0, gt=0, le=3600)

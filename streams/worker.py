@@ -19,7 +19,7 @@ from streams.commands import basics, flags, parked, validate
 from streams.commands import dlq as dlq_commands
 from streams.faust_compat import faults, seek
 from streams.faust_compat.diagnostics import install_task_dump_signal
-from streams.timers import housekeeping, idle_keys, quota_retry
+from streams.timers import housekeeping, idle_keys, input_topic, quota_retry
 from streams.topics import (
     dlq_topic,
     group_changes_topic,
@@ -44,6 +44,7 @@ AGENTS = (
 TIMERS = (
     (settings.idle_key_sweep_seconds, idle_keys.sweep_idle_keys, "idle_key_sweep", False),
     (settings.quota_retry_seconds / 2, quota_retry.quota_retry_tick, "quota_retry", False),
+    (settings.input_topic_check_seconds, input_topic.check_input_topic, "input_topic_check", False),
     (housekeeping.INTERVAL_SECONDS, housekeeping.forget_old_count_ids, "forget_old_count_ids", True),
 )
 

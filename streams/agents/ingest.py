@@ -22,6 +22,7 @@ from streams.core.messages import (
 )
 from streams.core.payload import Occurrence, StatusChange, derive_id, parse_payload
 from streams.core.rejection import Reason, Rejection
+from streams.input_topic import recorded_name
 from streams.services import postgres, registry
 from streams.tables import current_options
 from streams.topics import group_changes_topic, grouping_topic
@@ -32,7 +33,8 @@ log = logging.getLogger(__name__)
 async def ingest(stream: StreamT[bytes]) -> None:
     async for event in stream.events():
         message = event.message
-        source = SourceCoordinates(message.topic, message.partition, message.offset)
+        # Under the topic's accepted incarnation: a recreated topic's offsets are not the old one's (§2.4.10).
+        source = SourceCoordinates(recorded_name(message.topic), message.partition, message.offset)
         try:
             await in_order(message.tp)  # never forward a record past an unverified hole (spec §2.4.9, §2.4.10)
             await handle_input(message.key, message.value, source, replay_of=replay_marker(message.headers))

@@ -8,31 +8,39 @@ from pathlib import Path
 
 import click
 import orjson
+import psycopg
 from aiokafka.errors import KafkaError
 
 from storage.migrate import SchemaUnavailable, migrate_schema
-from streams import topic_admin
+from streams import input_topic, topic_admin
 from streams.app import app, settings
 from streams.commands.running import run_in_app
+from streams.core.input_topic import ACCEPT_OPTION, describe_backwards, recorded_topic
 from streams.core.timestamps import format_datetime
 from streams.topics import ingest_topic
 
 EXIT_UNAVAILABLE = 1
-# A topic whose partition count differs from the declared one: only a person can decide what to do.
+# A topic whose partition count differs from the declared one, or an input topic that went backwards: only a
+# person can decide what to do.
 EXIT_TOPIC_CONFLICT = 2
 EXAMPLE_FILE = Path(__file__).parent.parent / "examples" / "file-io-main-thread.json"
 
 
 @click.command(name="migrate")
+@click.option(ACCEPT_OPTION, "accept_new_input_topic", is_flag=True,
+              help="the input topic was deleted and created again on purpose: read the new one as new inputs "
+                   "(stop every worker first)")
 @click.pass_context
-def migrate(ctx: click.Context) -> None:
-    """Apply the Postgres schema migrations and declare the topics with their configuration (idempotent)."""
-    run_in_app(ctx, apply_migrations)
+def migrate(ctx: click.Context, accept_new_input_topic: bool) -> None:
+    """Apply the Postgres schema migrations, declare the topics with their configuration, and record the input
+    topic's end offsets (idempotent)."""
+    run_in_app(ctx, apply_migrations, accept_new_input_topic=accept_new_input_topic)
 
 
-async def apply_migrations() -> None:
+async def apply_migrations(accept_new_input_topic: bool = False) -> None:
     await apply_schema()
     await declare_topics()
+    await record_input_topic(accept=accept_new_input_topic)
 
 
 async def apply_schema() -> None:
@@ -66,6 +74,29 @@ async def declare_topics() -> None:
         print(f"issue-platform migrate: {error}", file=sys.stderr)
     if outcome.errors:
         raise SystemExit(EXIT_TOPIC_CONFLICT)
+
+
+async def record_input_topic(*, accept: bool) -> None:
+    """Record the input topic's end offsets; refuse, as a worker's start would, if they went backwards, unless
+    the operator accepts the recreated topic as new (spec §2.4.10)."""
+    try:
+        found = await input_topic.look_now(accept=accept)
+    except (KafkaError, psycopg.Error) as error:
+        print(f"issue-platform migrate: cannot record the end offsets of input topic {input_topic.input_topic_name()}: "
+              f"{input_topic.one_line(error)}", file=sys.stderr)
+        raise SystemExit(EXIT_UNAVAILABLE) from None
+    if found.accepted:
+        print(f"input topic {found.topic}: accepted as a new topic ({describe_backwards(found.backwards)}); its "
+              f"inputs are recorded as {recorded_topic(found.topic, found.incarnation)} from the next worker start")
+        return
+    if found.backwards:
+        print(f"issue-platform migrate: {found.refusal()}", file=sys.stderr)
+        raise SystemExit(EXIT_TOPIC_CONFLICT)
+    if accept:
+        print(f"issue-platform migrate: {ACCEPT_OPTION}: the offsets of input topic {found.topic} did not go "
+              "backwards, so there was nothing to accept", file=sys.stderr)
+        raise SystemExit(EXIT_TOPIC_CONFLICT)
+    print(f"input topic {found.topic}: end offsets recorded")
 
 
 @click.command(name="send-example")

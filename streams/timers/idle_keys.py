@@ -18,14 +18,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 import time
 from collections.abc import Mapping
 
 from streams.app import app
 from streams.core.decide import is_idle
 from streams.core.group_state import KeyState
+from streams.core.input_topic import parse_recorded_topic
 from streams.core.messages import encode, forget_message
 from streams.faust_compat.internals import active_partitions, committed_offsets, table_items_after
+from streams.input_topic import is_retired
 from streams.tables import groups, idle_keep_seconds
 from streams.topics import grouping_topic
 
@@ -33,6 +36,8 @@ log = logging.getLogger(__name__)
 
 # Keys read per look at a partition: between chunks the loop serves the agents.
 CHUNK = 1000
+# The "committed offset" of an input that can never be read again: every watermark is below it.
+NEVER_READ_AGAIN = sys.maxsize
 
 
 async def idle_keys_of(partition: int, *, committed: int, now: float) -> list[tuple[str, KeyState]]:
@@ -89,15 +94,23 @@ def inputs_past(state: KeyState, committed: Mapping[str, int | None]) -> bool:
 
 
 async def _inputs_committed(names: set[str]) -> dict[str, int | None]:
-    """"topic:partition" → the committed offset of this app's consumer group there (the ingest agent's)."""
+    """"topic:partition" → the committed offset of this app's consumer group there (the ingest agent's).
+
+    A name may carry an incarnation of its topic ("topic#2:partition", streams.core.input_topic); the
+    offsets committed on the topic belong to the incarnation this worker runs, and an older incarnation's
+    inputs can never be read again (the topic was deleted), so they count as committed past."""
     by_topic: dict[str, list[int]] = {}
-    for name in names:
-        topic, _, partition = name.rpartition(":")
-        by_topic.setdefault(topic, []).append(int(partition))
     result: dict[str, int | None] = {}
-    for topic, partitions in by_topic.items():
+    for name in names:
+        recorded, _, partition = name.rpartition(":")
+        if is_retired(recorded):
+            result[name] = NEVER_READ_AGAIN
+        else:
+            by_topic.setdefault(recorded, []).append(int(partition))
+    for recorded, partitions in by_topic.items():
+        topic, _ = parse_recorded_topic(recorded)
         for partition, offset in (await committed_offsets(app, topic, sorted(partitions))).items():
-            result[f"{topic}:{partition}"] = offset
+            result[f"{recorded}:{partition}"] = offset
     return result
 
 
