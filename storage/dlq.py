@@ -8,6 +8,8 @@ from typing import Any, Protocol
 
 from psycopg import AsyncConnection
 
+from storage.ledger import record_outcomes
+
 
 class DeadLetterRow(Protocol):
     """What the writer needs of one DLQ record (the `dlq` agent's entries satisfy it)."""
@@ -76,11 +78,13 @@ INSERT INTO dlq_entries (id, reason, message, field, stage, source_topic, source
 SELECT * FROM unnest(%s::char(32)[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::integer[],
                      %s::bigint[], %s::bigint[], %s::bytea[], %s::bytea[], %s::timestamptz[], %s::char(32)[])
 ON CONFLICT (id) DO NOTHING
+RETURNING source_topic, source_partition, source_offset
 """
 
 
 async def insert_entries(conn: AsyncConnection, entries: Sequence[DeadLetterRow]) -> int:
-    """Insert entries not stored yet; a record read again changes nothing (spec §2.4.4). Returns how many were new."""
+    """Insert entries not stored yet, and record their inputs in the ledger, in the caller's transaction; a record
+    read again changes nothing (spec §2.4.4, §2.4.13). Returns how many were new."""
     unique: dict[str, DeadLetterRow] = {}
     for entry in entries:
         # The same id twice in one batch is one input dead-lettered twice (a re-read): the first one wins.
@@ -103,8 +107,13 @@ async def insert_entries(conn: AsyncConnection, entries: Sequence[DeadLetterRow]
         [row.created_at for row in rows],
         [row.replay_of for row in rows],
     ]
-    cursor = await conn.execute(_INSERT, columns)
-    return cursor.rowcount
+    async with conn.cursor() as cursor:
+        await cursor.execute(_INSERT, columns)
+        inserted = await cursor.fetchall()
+        # The input each new entry is the outcome of (spec §2.4.13); one read again records nothing.
+        await record_outcomes(cursor, "dlq", [(topic, partition, offset) for topic, partition, offset in inserted
+                                              if partition is not None and offset is not None])
+    return len(inserted)
 
 
 def dlq_conditions(reason: str | None, project_id: int | None) -> tuple[list[str], list[Any]]:

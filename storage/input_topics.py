@@ -58,3 +58,11 @@ async def accept_new_incarnation(conn: AsyncConnection, deployment_id: str, topi
                        (deployment_id, topic))
     await raise_marks(conn, deployment_id, topic, ends)
     return int(row[0])
+
+
+async def current_incarnation(conn: AsyncConnection, deployment_id: str, topic: str) -> int:
+    """The incarnation the topic's inputs are recorded under now (0 before any was accepted); reads only."""
+    row = await (await conn.execute(
+        "SELECT incarnation FROM input_topics WHERE deployment_id = %s AND topic = %s", (deployment_id, topic),
+    )).fetchone()
+    return int(row[0]) if row else 0

@@ -335,6 +335,7 @@ class BatchPlan:
         self.newest = {identity: newest[identity] for identity in sorted(newest)}  # key order: lock order
         self.refusals = [change for change in changes if isinstance(change, QuotaRefusal)]  # 8, by their ids
         self.count_ids = sorted({count_id for change in changes if (count_id := _count_id(change)) is not None})  # 11
+        self.inputs = [change.input for change in changes if change.input is not None]  # 11c
 
     def missing_groups(self, persisted: Mapping[GroupIdentity, PersistedGroup]) -> list[GroupIdentity]:
         """Groups the changes name that have no row even after step 4: those changes cannot be applied."""

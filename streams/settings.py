@@ -75,6 +75,11 @@ class Settings(BaseSettings):
     # A creation's quota request unanswered this long is sent again, same id, by the key's owner (spec
     # §2.4.11); its pending keys are looked at every half of it.
     quota_retry_seconds: float = Field(60.0, gt=0, le=3600)
+    # How often the leader merges the ledger's ranges and marks the offsets its audit judges by (§2.4.13).
+    ledger_mark_seconds: float = Field(30.0, gt=0, le=3600)
+    # How long after ingest committed past an input its outcome may still be on its way: `audit` calls an offset
+    # unaccounted only past it (spec §2.4.13: 60 s). Tests shorten it.
+    ledger_settle_seconds: float = Field(60.0, gt=0, le=86_400)
     # A deployment that serves real traffic: refuses test-only settings such as fault injection.
     production: bool = False
     # Test only (issue 11 item 4): `fail_produce:<topic name without prefix>:<n>` makes the n-th record this

@@ -15,11 +15,11 @@ from streams.agents.failure import StopOnFailedProduce, arm_kill_point
 from streams.agents.holes import StopOnHole, gap_policies, isolation_level
 from streams.agents.holes import install as install_hole_guard
 from streams.app import app, settings
-from streams.commands import basics, flags, parked, validate
+from streams.commands import audit, basics, flags, parked, validate
 from streams.commands import dlq as dlq_commands
 from streams.faust_compat import faults, seek
 from streams.faust_compat.diagnostics import install_task_dump_signal
-from streams.timers import housekeeping, idle_keys, input_topic, quota_retry
+from streams.timers import housekeeping, idle_keys, input_topic, ledger, quota_retry
 from streams.topics import (
     dlq_topic,
     group_changes_topic,
@@ -46,6 +46,7 @@ TIMERS = (
     (settings.quota_retry_seconds / 2, quota_retry.quota_retry_tick, "quota_retry", False),
     (settings.input_topic_check_seconds, input_topic.check_input_topic, "input_topic_check", False),
     (housekeeping.INTERVAL_SECONDS, housekeeping.forget_old_count_ids, "forget_old_count_ids", True),
+    (settings.ledger_mark_seconds, ledger.ledger_tick, "ledger_marks", True),
 )
 
 
@@ -71,6 +72,7 @@ PAGES: tuple[tuple[str, type[View]], ...] = (
     ("/api/0/dlq/", views.DeadLettersView),
     ("/api/0/dlq/{entry_id}/", views.DeadLetterView),
     ("/api/0/parked/", views.ParkedChangesView),
+    ("/api/0/audit/", views.AuditView),
     ("/api/0/health/", views.HealthView),
     ("/api/0/{path:.*}", views.UnknownResourceView),
 )
@@ -85,6 +87,7 @@ COMMANDS: tuple[click.Command, ...] = (
     flags.option_group,
     dlq_commands.dlq_group,
     parked.parked_group,
+    audit.audit,
 )
 
 _built = False

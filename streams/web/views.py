@@ -28,6 +28,7 @@ from streams.faust_compat.internals import broker_metadata_round_trip
 from streams.services import registry
 from streams.settings import get_settings
 from streams.tables import current_options
+from streams.timers.ledger import audit_report
 from streams.web.errors import ApiError, not_found, unavailable
 from streams.web.issues import (
     is_visible,
@@ -363,6 +364,16 @@ class ParkedChangesView(ApiView):
         return await _list_page(
             self, request, queries.PARKED_ORDER,
             lambda conn, keyset, size: queries.fetch_parked(conn, status, keyset, size), parked_json, params=params)
+
+
+class AuditView(ApiView):
+    """The ledger per input partition (spec §2.4.13), as `issue-platform --json audit` prints it; 200 either way,
+    `ok` says whether every offset is accounted."""
+
+    async def read(self, request: Request) -> Response:  # type: ignore[override]
+        async with await _connection() as conn:
+            report = await audit_report(conn)
+        return self.json_body(report.to_json())
 
 
 class HealthView(ApiView):

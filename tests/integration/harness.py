@@ -172,6 +172,10 @@ class Deployment:
         with psycopg.connect(self.database_url) as conn:
             return conn.execute(sql, tuple(params)).fetchall()  # type: ignore[arg-type]
 
+    def execute(self, sql: str, params: Iterable[Any] = ()) -> None:
+        with psycopg.connect(self.database_url) as conn:
+            conn.execute(sql, tuple(params))  # type: ignore[arg-type]
+
 
 def wait_for(predicate: Callable[[], T], *, timeout: float = 90, interval: float = 0.5, what: str = "") -> T:
     deadline = time.monotonic() + timeout

@@ -67,6 +67,8 @@ def groups(deployment: Deployment) -> dict[str, int]:
 @pytest.mark.parametrize("point", ["grouping.after_outputs", "grouping.after_state", "sink.after_commit"])
 def test_a_worker_killed_at_the_point_loses_and_doubles_nothing(deployment: Deployment, point: str) -> None:
     first, second = phases()
+    deployment.extra_env["ISSUE_PLATFORM_LEDGER_MARK_SECONDS"] = "1"
+    deployment.extra_env["ISSUE_PLATFORM_LEDGER_SETTLE_SECONDS"] = "2"
     assert deployment.cli("migrate").returncode == 0
     worker = deployment.start_worker()
     send(deployment, first)
@@ -110,3 +112,15 @@ def test_a_worker_killed_at_the_point_loses_and_doubles_nothing(deployment: Depl
                     if key(o["fingerprint"][0]) in EXPECTED_GROUPS and o["id"] not in held_back}
     records = asyncio.run(consume_all(deployment.topic("issue-platform-post-process"), expected=len(expected_ids)))
     assert {json_value(record)["id"] for record in records} == expected_ids
+
+    # The ledger (spec §2.4.13): every input offset has exactly one outcome, none in flight any more.
+    def audited() -> dict[str, Any] | None:
+        done = deployment.cli("audit", "--json")
+        report = orjson.loads(done.stdout.strip().splitlines()[-1]) if done.stdout.strip() else None
+        settled = report is not None and report["in_flight"] == 0 and \
+            sum(p["committed"] or 0 for p in report["partitions"]) == total
+        return report if settled else None
+
+    report = wait_for(audited, timeout=90, interval=2, what="the audit to settle")
+    assert (report["ok"], report["unaccounted"], report["double_outcomes"]) == (True, 0, 0), report
+    assert sum(p["accounted_count"] for p in report["partitions"]) == total

@@ -21,6 +21,7 @@ EXPECTED = {
     "option": {"set"},
     "dlq": {"list", "replay"},
     "parked": {"list", "retry"},  # spec §2.4.12
+    "audit": None,  # spec §2.4.13
 }
 
 

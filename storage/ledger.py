@@ -1,0 +1,158 @@
+"""The ledger in Postgres (spec §2.4.13): the writers' ranges, the leader's merge and marks, what `audit` reads."""
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from psycopg import AsyncConnection, AsyncCursor
+from psycopg.types.json import Jsonb
+
+from storage.changes import InputCoordinates, decode_change
+from storage.ledger_plan import Span, merge
+
+# (topic, partition, first offset, last offset): a run of consecutive input offsets
+Range = tuple[str, int, int, int]
+
+
+def offset_ranges(records: Iterable[InputCoordinates]) -> list[Range]:
+    """The records as runs of consecutive offsets per partition, in order. An offset given twice starts a
+    range of its own, so the two outcomes of one input stay visible to the merge (never hidden in one)."""
+    ranges: list[list[object]] = []
+    for topic, partition, offset in sorted(records):
+        last = ranges[-1] if ranges else None
+        if last is not None and last[0] == topic and last[1] == partition and last[3] == offset - 1:
+            last[3] = offset
+        else:
+            ranges.append([topic, partition, offset, offset])
+    return [(str(r[0]), int(r[1]), int(r[2]), int(r[3])) for r in ranges]  # type: ignore[call-overload]
+
+
+async def record_outcomes(cur: AsyncCursor[Any], writer: str, records: Iterable[InputCoordinates]) -> None:
+    """Insert the ranges of `records` for `writer`, in the caller's transaction (the one storing the outcomes)."""
+    ranges = offset_ranges(records)
+    if not ranges:
+        return
+    await cur.execute(
+        "INSERT INTO ledger (topic, partition, first_offset, last_offset, writer)"
+        " SELECT *, %s FROM unnest(%s::text[], %s::int[], %s::bigint[], %s::bigint[])",
+        [writer, *(list(column) for column in zip(*ranges))],
+    )
+
+
+# ------------------------------------------------------------------------------------------ the leader's
+
+async def merge_ledger(conn: AsyncConnection) -> int:
+    """Merge every partition's ranges into as few rows as they allow and record the offsets covered twice
+    (`ledger_doubles`); returns how many rows it replaced. Commits on its own; one merge at a time.
+
+    A writer's rows committed meanwhile are left for the next merge: the DELETE takes exactly the rows it
+    returns, so nothing is merged twice and nothing is lost.
+    """
+    async with conn.transaction(), conn.cursor() as cur:
+        await cur.execute("SELECT pg_advisory_xact_lock(hashtext('issue-platform ledger merge'))")
+        await cur.execute("DELETE FROM ledger RETURNING topic, partition, first_offset, last_offset")
+        rows = await cur.fetchall()
+        by_partition: dict[tuple[str, int], list[Span]] = {}
+        for topic, partition, first, last in rows:
+            by_partition.setdefault((topic, partition), []).append((first, last))
+        merged: list[Range] = []
+        doubled: list[Range] = []
+        for (topic, partition), spans in sorted(by_partition.items()):
+            covered, doubles = merge(spans)
+            merged.extend((topic, partition, first, last) for first, last in covered)
+            doubled.extend((topic, partition, first, last) for first, last in doubles)
+        for table, values in (("ledger", merged), ("ledger_doubles", doubled)):
+            if values:
+                writer = ", writer" if table == "ledger" else ""
+                await cur.execute(
+                    f"INSERT INTO {table} (topic, partition, first_offset, last_offset{writer})"  # noqa: S608
+                    f" SELECT *{', %s' if writer else ''} FROM unnest(%s::text[], %s::int[], %s::bigint[], %s::bigint[])",
+                    [*(["merged"] if writer else []), *(list(column) for column in zip(*values))],
+                )
+        return len(rows)
+
+
+@dataclass(frozen=True)
+class LedgerRows:
+    """What Postgres holds about one input partition's outcomes."""
+
+    covered: list[Span]
+    doubles: list[Span]
+
+
+async def ledger_rows(conn: AsyncConnection) -> dict[tuple[str, int], LedgerRows]:
+    """Per input partition, the offsets with an outcome (rows not merged yet included) and those with two."""
+    spans: dict[tuple[str, int], list[Span]] = {}
+    cursor = await conn.execute("SELECT topic, partition, first_offset, last_offset FROM ledger")
+    for topic, partition, first, last in await cursor.fetchall():
+        spans.setdefault((topic, partition), []).append((first, last))
+    doubles: dict[tuple[str, int], list[Span]] = {}
+    cursor = await conn.execute("SELECT topic, partition, first_offset, last_offset FROM ledger_doubles")
+    for topic, partition, first, last in await cursor.fetchall():
+        doubles.setdefault((topic, partition), []).append((first, last))
+    result: dict[tuple[str, int], LedgerRows] = {}
+    for name in spans.keys() | doubles.keys():
+        covered, unmerged_doubles = merge(spans.get(name, []))
+        result[name] = LedgerRows(covered, merge([*doubles.get(name, []), *unmerged_doubles])[0])
+    return result
+
+
+async def ledger_starts(conn: AsyncConnection) -> dict[tuple[str, int], int]:
+    cursor = await conn.execute("SELECT topic, partition, first_offset FROM ledger_start")
+    return {(topic, partition): first for topic, partition, first in await cursor.fetchall()}
+
+
+async def begin_ledger(conn: AsyncConnection, committed: dict[tuple[str, int], int | None]) -> None:
+    """Give each input partition without one its first offset: 0 in a deployment that was fresh when the
+    ledger began, else the offset ingest had committed when the ledger first saw the partition."""
+    async with conn.transaction():
+        cursor = await conn.execute("SELECT fresh FROM ledger_origin")
+        row = await cursor.fetchone()
+        fresh = bool(row[0]) if row else True
+        for (topic, partition), offset in sorted(committed.items()):
+            await conn.execute(
+                "INSERT INTO ledger_start (topic, partition, first_offset) VALUES (%s, %s, %s) ON CONFLICT DO NOTHING",
+                (topic, partition, 0 if fresh else (offset if offset is not None and offset > 0 else 0)),
+            )
+
+
+@dataclass(frozen=True)
+class Mark:
+    taken_at: datetime
+    ingest_committed: dict[str, int]  # "topic:partition" → committed offset
+    downstream_ends: dict[str, int]  # "topic:partition" → end offset
+
+
+async def add_mark(conn: AsyncConnection, mark: Mark, *, keep: timedelta) -> None:
+    """Store a mark and forget those older than `keep` (never the newest)."""
+    async with conn.transaction():
+        await conn.execute(
+            "INSERT INTO ledger_marks (taken_at, ingest_committed, downstream_ends) VALUES (%s, %s, %s)"
+            " ON CONFLICT DO NOTHING",
+            (mark.taken_at, Jsonb(mark.ingest_committed), Jsonb(mark.downstream_ends)),
+        )
+        await conn.execute("DELETE FROM ledger_marks WHERE taken_at < %s", (mark.taken_at - keep,))
+
+
+async def marks_before(conn: AsyncConnection, moment: datetime) -> list[Mark]:
+    """The marks taken at or before `moment`, newest first."""
+    cursor = await conn.execute(
+        "SELECT taken_at, ingest_committed, downstream_ends FROM ledger_marks WHERE taken_at <= %s"
+        " ORDER BY taken_at DESC", (moment,))
+    return [Mark(taken_at, dict(committed), dict(ends)) for taken_at, committed, ends in await cursor.fetchall()]
+
+
+async def parked_inputs(conn: AsyncConnection) -> list[InputCoordinates]:
+    """The input records whose outcome is a change still parked (spec §2.4.12): never unaccounted."""
+    cursor = await conn.execute("SELECT change FROM sink_parked WHERE resolved_at IS NULL")
+    found = []
+    for (change,) in await cursor.fetchall():
+        try:
+            source = decode_change(bytes(change)).input
+        except (ValueError, KeyError, TypeError):  # parked for what its JSON holds: names no input we can read
+            continue
+        if source is not None:
+            found.append(source)
+    return found
