@@ -841,12 +841,27 @@ def read_snapshot(conn: psycopg.Connection[Any]) -> Snapshot:
     return Snapshot(groups, occurrences, drops, dlq)
 
 
-def run_audit(deployment: Deployment) -> dict[str, Any]:
-    """The product's own audit (spec §2.4.13), when this tree has it."""
+def run_audit(deployment: Deployment, *, settle_seconds: float = 180.0) -> dict[str, Any]:
+    """The product's own audit (spec §2.4.13), when this tree has it: once nothing is in flight any more (or
+    `settle_seconds` passed), its verdict and figures beside the ground truth's."""
     if deployment.cli("audit", "--help").returncode != 0:
         return {"available": False}
-    completed = deployment.cli("audit", timeout=120)
-    return {"available": True, "exit_status": completed.returncode, "output": completed.stdout[-8000:],
+    deadline = time.monotonic() + settle_seconds
+    while True:
+        completed = deployment.cli("audit", "--json", timeout=120)
+        lines = completed.stdout.strip().splitlines()
+        try:
+            verdict = orjson.loads(lines[-1]) if lines else None
+        except orjson.JSONDecodeError:
+            verdict = None
+        if (verdict is not None and verdict["in_flight"] == 0) or time.monotonic() >= deadline:
+            break
+        time.sleep(3)
+    figures = {key: verdict[key] for key in ("ok", "unaccounted", "in_flight", "double_outcomes", "parked", "lost",
+                                              "expired", "settled_at")} if verdict else None
+    return {"available": True, "exit_status": completed.returncode, "figures": figures,
+            "accounted": sum(p["accounted_count"] for p in verdict["partitions"]) if verdict else None,
+            "committed": sum(p["committed"] or 0 for p in verdict["partitions"]) if verdict else None,
             "errors": completed.stderr[-2000:]}
 
 
@@ -940,7 +955,10 @@ def report(options: Options, firehose: Firehose, outcome: dict[str, Any], deploy
     accounting = outcome["accounting"]
     unaccounted: list[tuple[int, int, str]] = outcome["unaccounted"]
     produced = expected.records
-    audit_failed = outcome["audit"].get("available") and outcome["audit"].get("exit_status") != 0
+    audit = outcome["audit"]
+    audit_figures = audit.get("figures") or {}
+    audit_failed = audit.get("available") and (audit.get("exit_status") != 0 or audit_figures.get("in_flight") != 0
+                                               or audit.get("accounted") != audit.get("committed"))
     failures = [reason for reason, failed in (
         ("lost", accounting.lost), ("double_counted", accounting.double_counted), ("wrong", accounting.wrong),
         ("unaccounted_offsets", unaccounted), ("stalled", outcome["stalled"]),
@@ -961,6 +979,11 @@ def report(options: Options, firehose: Firehose, outcome: dict[str, Any], deploy
         "double_counted": accounting.double_counted,
         "wrong": accounting.wrong,
         "unaccounted_offsets": len(unaccounted),
+        # The product's own audit (spec §2.4.13), once nothing was in flight: it must agree with the truth.
+        "audit_accounted": audit.get("accounted"),
+        "audit_unaccounted": audit_figures.get("unaccounted"),
+        "audit_double_outcomes": audit_figures.get("double_outcomes"),
+        "audit_in_flight": audit_figures.get("in_flight"),
         "unaccounted_by_kind": dict(Counter(kind for _, _, kind in unaccounted)),
         "unaccounted_examples": [list(entry) for entry in unaccounted[:20]],
         "kills": len(outcome["kills"]),
@@ -1062,6 +1085,10 @@ def main(argv: list[str] | None = None) -> int:
     deployment.extra_env.update(
         ISSUE_PLATFORM_GROUPTYPE_MODULES="",
         ISSUE_PLATFORM_SINK_BATCH_SECONDS=str(Settings.model_fields["sink_batch_seconds"].default),
+        # The audit judges by the leader's marks: frequent and soon settled, so it can judge every offset
+        # within seconds of the run settling (defaults 30 s and 60 s).
+        ISSUE_PLATFORM_LEDGER_MARK_SECONDS="2",
+        ISSUE_PLATFORM_LEDGER_SETTLE_SECONDS="5",
     )
     deployment.extra_env.update(worker_env)
     deployment.create_database()
