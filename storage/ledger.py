@@ -41,6 +41,23 @@ async def record_outcomes(cur: AsyncCursor[Any], writer: str, records: Iterable[
     )
 
 
+async def record_lost(cur: AsyncCursor[Any], lost: Iterable[tuple[str, int, int, str]]) -> None:
+    """List the inputs (topic, partition, offset, group key) whose outcome the owner found lost (spec §2.4.13)."""
+    rows = list(lost)
+    if not rows:
+        return
+    await cur.execute(
+        'INSERT INTO ledger_lost (topic, partition, "offset", group_key)'
+        " SELECT * FROM unnest(%s::text[], %s::int[], %s::bigint[], %s::text[]) ON CONFLICT DO NOTHING",
+        [list(column) for column in zip(*rows)],
+    )
+
+
+async def lost_inputs(conn: AsyncConnection) -> list[InputCoordinates]:
+    cursor = await conn.execute('SELECT topic, partition, "offset" FROM ledger_lost')
+    return [(topic, partition, offset) for topic, partition, offset in await cursor.fetchall()]
+
+
 # ------------------------------------------------------------------------------------------ the leader's
 
 async def merge_ledger(conn: AsyncConnection) -> int:

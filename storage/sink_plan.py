@@ -21,9 +21,10 @@ from storage.changes import (
     CountedDrop,
     Document,
     GroupChange,
-    GrouplessOccurrence,
     GroupState,
+    GrouplessOccurrence,
     IngestDrop,
+    InputNoop,
     OccurrenceChange,
     QuotaRefusal,
     encode_change,
@@ -336,6 +337,8 @@ class BatchPlan:
         self.refusals = [change for change in changes if isinstance(change, QuotaRefusal)]  # 8, by their ids
         self.count_ids = sorted({count_id for change in changes if (count_id := _count_id(change)) is not None})  # 11
         self.inputs = [change.input for change in changes if change.input is not None]  # 11c
+        self.lost = [(*change.input, change.group_key) for change in changes  # 11c
+                     if isinstance(change, InputNoop) and change.outcome == "lost" and change.input is not None]
 
     def missing_groups(self, persisted: Mapping[GroupIdentity, PersistedGroup]) -> list[GroupIdentity]:
         """Groups the changes name that have no row even after step 4: those changes cannot be applied."""

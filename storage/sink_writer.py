@@ -37,7 +37,8 @@ Commit protocol of a batch (the caller opens the transaction, commits it, and on
 11b. Read the waiters of every creation the caller forwards (applied now or read again), for their
     post-process messages (`BatchResult.waiters`).
 11c. Record in the ledger the input records whose outcome a change applied now is (spec §2.4.13): a change
-    skipped, repeated or parked records nothing (its outcome is recorded when it is applied).
+    skipped, repeated or parked records nothing (its outcome is recorded when it is applied). An outcome
+    `lost` (the reconciler's, §2.4.13) is listed in `ledger_lost` too.
 12. Park what step 1 set aside in `sink_parked`, then record the highest offset per partition that is applied
     or parked in `sink_offsets`: a parked change is done for the partition, which moves on.
 The groups of every change in the batch, applied now or before, are returned so the caller can forward
@@ -67,7 +68,7 @@ from psycopg import AsyncConnection, AsyncCursor
 
 from storage.changes import QuotaRefusal, decode_change
 from storage.errors import MissingGroupRow, is_change_failure
-from storage.ledger import record_outcomes
+from storage.ledger import record_lost, record_outcomes
 from storage.sink_plan import (
     BatchPlan,
     BatchResult,
@@ -150,6 +151,7 @@ async def _apply(cur: AsyncCursor[Any], result: BatchResult, named: Sequence[Gro
     await _insert_rows(cur, _INSERT_ACTIVITY, _ACTIVITY_TYPES, plan.activity_rows(result.groups))  # 10
     await _count_drops(cur, plan.drop_rows(await _first_counts(cur, plan.count_ids), refused))  # 11
     await record_outcomes(cur, "sink", plan.inputs)  # 11c
+    await record_lost(cur, plan.lost)
     result.waiters = await _waiters(cur, waiting_creations(result.forwarded()))  # 11b
 
 

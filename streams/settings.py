@@ -80,6 +80,8 @@ class Settings(BaseSettings):
     # How long after ingest committed past an input its outcome may still be on its way: `audit` calls an offset
     # unaccounted only past it (spec §2.4.13: 60 s). Tests shorten it.
     ledger_settle_seconds: float = Field(60.0, gt=0, le=86_400)
+    # How often the leader's reconciler submits the unaccounted input offsets again (spec §2.4.13: at most hourly).
+    ledger_reconcile_seconds: float = Field(3600.0, gt=0, le=86_400)
     # A deployment that serves real traffic: refuses test-only settings such as fault injection.
     production: bool = False
     # Test only (issue 11 item 4): `fail_produce:<topic name without prefix>:<n>` makes the n-th record this

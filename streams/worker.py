@@ -10,7 +10,7 @@ import faust
 from faust.cli.base import cli
 from faust.web import View
 
-from streams.agents import dlq, grouping, ingest, options, quota, sink
+from streams.agents import dlq, grouping, ingest, options, quota, reconcile, sink
 from streams.agents.failure import StopOnFailedProduce, arm_kill_point
 from streams.agents.holes import StopOnHole, gap_policies, isolation_level
 from streams.agents.holes import install as install_hole_guard
@@ -47,6 +47,7 @@ TIMERS = (
     (settings.input_topic_check_seconds, input_topic.check_input_topic, "input_topic_check", False),
     (housekeeping.INTERVAL_SECONDS, housekeeping.forget_old_count_ids, "forget_old_count_ids", True),
     (settings.ledger_mark_seconds, ledger.ledger_tick, "ledger_marks", True),
+    (settings.ledger_reconcile_seconds, reconcile.reconcile_tick, "ledger_reconcile", True),
 )
 
 

@@ -31,6 +31,7 @@ from streams.core.decide import (
     decide_status_change,
 )
 from streams.core.group_state import InputOffset, KeyState, SeenRecord, TypeRules, type_rules
+from streams.core.grouping import Outcome
 from streams.core.messages import (
     SourceCoordinates,
     decode,
@@ -162,6 +163,7 @@ async def decide(batch: Batch, event: EventT) -> None:
             state, change_id=change["id"], new_status=change["new_status"],
             new_substatus=change.get("new_substatus"), group_key=key, offset=offset, t=message["t"],
             seen=batch.seen_record(key, change["id"], now), dedupe_seconds=DEDUPE_SECONDS, source=_input(message),
+            reconcile=_reconciled(message),
         )
         if decision.record_seen:
             batch.record_seen(event, key, change["id"], decision.t, offset)
@@ -210,7 +212,8 @@ async def on_occurrence(batch: Batch, event: EventT, message: dict[str, Any]) ->
     occurrence = {**message["occurrence"], "level": facts.level}
     decision = decide_occurrence(
         state,
-        IncomingOccurrence(facts, occurrence, message.get("event"), source=_input(message)),
+        IncomingOccurrence(facts, occurrence, message.get("event"), source=_input(message),
+                           reconcile=_reconciled(message)),
         group_key=key, offset=offset, t=message["t"], rules=rules, noise_before=noise_before,
         seen=batch.seen_record(key, facts.id, now), dedupe_seconds=DEDUPE_SECONDS,
     )
@@ -229,6 +232,10 @@ async def carry_out(batch: Batch, event: EventT, message: dict[str, Any], decisi
     if decision.rejection is not None:
         batch.outputs.append(await _reject(message, decision.rejection))
         return
+    if decision.outcome is Outcome.LOST:
+        source = message["source"]
+        log.error("grouping: input %s:%s:%s was applied to key %s, yet no outcome of it reached PostgreSQL: "
+                  "recorded as lost (spec §2.4.13)", source["topic"], source["partition"], source["offset"], event.key)
     key: str = event.key
     if decision.state_changed:
         batch.decided(key, event, decision.state)
@@ -274,6 +281,11 @@ def _stored_seen(key: str, item_id: str, now: float) -> dict[str, Any] | None:
         if value:
             return value  # type: ignore[no-any-return]
     return None
+
+
+def _reconciled(message: dict[str, Any]) -> bool:
+    source = message.get("source")
+    return bool(source and source.get("reconcile"))
 
 
 def _input(message: dict[str, Any]) -> InputOffset | None:

@@ -7,7 +7,7 @@ import psycopg
 
 from streams.app import settings
 from streams.commands.running import json_output, run_in_app
-from streams.timers.ledger import AuditReport, audit_report
+from streams.ledger import AuditReport, audit_report
 
 EXIT_UNACCOUNTED = 1
 LISTED = 20  # offsets printed per partition; --json lists up to storage.ledger_plan.LISTED_OFFSETS

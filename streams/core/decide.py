@@ -69,6 +69,8 @@ class IncomingOccurrence:
     occurrence: dict[str, Any]  # normalised JSON, stored by the sink
     event: dict[str, Any] | None  # embedded event to store, if any
     source: InputOffset | None = None  # the input record ingest made it from
+    # Re-submitted by the reconciler (spec §2.4.13): the ledger has no outcome for it.
+    reconcile: bool = False
 
 
 def activity_id(cause_id: str, position: int) -> str:
@@ -133,6 +135,8 @@ def decide_occurrence(
     if offset <= state.offset:  # step 1: redelivery (spec §2.3.2); its outputs were acknowledged (§2.4.6)
         return Decision(Outcome.REDELIVERED, state, max(t, state.last_t))
     if state.has_applied(incoming.source):  # the same input read again (spec §2.4.10): never moves T'
+        if incoming.reconcile:
+            return _lost(state, offset, group_key=group_key, project_id=facts.project_id)
         return Decision(Outcome.REREAD, replace(state, offset=offset), state.last_t)
     now = max(t, state.last_t)  # T' (spec §0.2)
     advanced = replace(state, offset=offset, last_t=now, inputs=state.with_input(incoming.source))
@@ -159,6 +163,14 @@ def decide_occurrence(
 
     return _new_group_path(advanced, incoming, group_key=group_key, offset=offset, t=t, now=now, rules=rules,
                            noise_before=noise_before)
+
+
+def _lost(state: KeyState, offset: int, *, group_key: str, project_id: int) -> Decision:
+    """The reconciler re-submitted an input this key applied, yet the ledger has no outcome for it: whatever
+    that decision sent was lost after it was acknowledged. Recorded as the input's outcome `lost` (spec
+    §2.4.13), never applied a second time; like a re-read it does not move T'."""
+    return Decision(Outcome.LOST, replace(state, offset=offset), state.last_t, changes=(
+        InputNoop(outcome=Outcome.LOST.value, t=state.last_t, group_key=group_key, project_id=project_id),))
 
 
 def _type_mismatch(state: KeyState, now: float, message: str) -> Decision:
@@ -306,10 +318,13 @@ def decide_quota_answer(
 def decide_status_change(
     state: KeyState, *, change_id: str, new_status: int, new_substatus: int | None, group_key: str, offset: int,
     t: float, seen: SeenRecord | None, dedupe_seconds: int, source: InputOffset | None = None,
+    reconcile: bool = False,
 ) -> Decision:
     if offset <= state.offset:
         return Decision(Outcome.REDELIVERED, state, max(t, state.last_t))
     if state.has_applied(source):  # spec §2.4.10
+        if reconcile:
+            return _lost(state, offset, group_key=group_key, project_id=int(group_key.split(":", 1)[0]))
         return Decision(Outcome.REREAD, replace(state, offset=offset), state.last_t)
     now = max(t, state.last_t)
     if state.group is None:  # spec §14.3: no live group

@@ -37,6 +37,9 @@ class Outcome(StrEnum):
     DUPLICATE = "duplicate"  # spec §12.3
     REDELIVERED = "redelivered"  # offset already applied to this key (spec §2.3.2)
     REREAD = "reread"  # an input record applied before, produced to grouping again (spec §2.4.10)
+    # The reconciler re-submitted an input the ledger lacks, and the key had applied it: its outcome was
+    # lost after the owner's decision (spec §2.4.13).
+    LOST = "lost"
     TYPE_MISMATCH = "type_mismatch"  # DLQ at the grouping stage (spec §12.9, §13.1.7)
     GROUP_NOT_FOUND = "group_not_found"  # DLQ at the grouping stage (spec §14.3)
     STATUS_CHANGED = "status_changed"

@@ -18,9 +18,14 @@ class SourceCoordinates:
     topic: str
     partition: int | None
     offset: int | None
+    # Re-submitted by the reconciler with its original coordinates (spec §2.4.13): the ledger lacks its outcome.
+    reconcile: bool = False
 
     def to_dict(self) -> dict[str, Any]:
-        return {"topic": self.topic, "partition": self.partition, "offset": self.offset}
+        coordinates: dict[str, Any] = {"topic": self.topic, "partition": self.partition, "offset": self.offset}
+        if self.reconcile:
+            coordinates["reconcile"] = True
+        return coordinates
 
     def coordinates(self) -> InputCoordinates | None:
         """(topic, partition, offset) for the ledger (spec §2.4.13); None for a record without them."""

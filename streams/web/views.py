@@ -28,7 +28,7 @@ from streams.faust_compat.internals import broker_metadata_round_trip
 from streams.services import registry
 from streams.settings import get_settings
 from streams.tables import current_options
-from streams.timers.ledger import audit_report
+from streams.ledger import audit_report
 from streams.web.errors import ApiError, not_found, unavailable
 from streams.web.issues import (
     is_visible,

@@ -1,9 +1,11 @@
-"""The ledger and `issue-platform audit` (spec §2.4.13): every input offset has exactly one recorded outcome.
+"""The ledger, `issue-platform audit` and the reconciler (spec §2.4.13): every input offset has one recorded outcome.
 
 A mixed input (new groups, repeats, a detector's duplicate, invalid records, a status change that applies and
 one that changes nothing, one for a group that does not exist) goes through a worker; the audit must then
 account for every offset, with nothing in flight, unaccounted or doubled. Taking one offset out of the ledger
-must make the audit name exactly that offset and exit 1: the check can fail.
+must make the audit name exactly that offset and exit 1: the check can fail. Inputs whose messages are lost
+after the broker acknowledged them (fault injection) are found by the reconciler: applied, if lost before
+their owner; recorded `lost` (audit exit 1), if lost after it.
 """
 from __future__ import annotations
 
@@ -83,3 +85,52 @@ def test_the_audit_accounts_for_every_input_once_and_names_an_offset_taken_out(d
     code, broken = audit(deployment)
     assert code == 1 and broken["unaccounted"] == 1
     assert next(p for p in broken["partitions"] if p["partition"] == partition)["unaccounted"] == [offset]
+
+
+def test_the_reconciler_applies_an_input_lost_before_its_owner_and_reports_one_lost_after(
+    deployment: Deployment,
+) -> None:
+    deployment.extra_env.update(ISSUE_PLATFORM_LEDGER_MARK_SECONDS="1", ISSUE_PLATFORM_LEDGER_SETTLE_SECONDS="2",
+                                ISSUE_PLATFORM_LEDGER_RECONCILE_SECONDS="3")
+    assert deployment.cli("migrate").returncode == 0
+    topic = deployment.topic("ingest-occurrences")
+    key_rows = "SELECT times_seen FROM groups"
+    worker = deployment.start_worker()
+    asyncio.run(produce(topic, [(None, orjson.dumps(make_occurrence(1, "reconciled", type_id=BULK)))]))
+    wait_for(lambda: deployment.query(key_rows) == [(1,)], timeout=120, interval=1, what="the group")
+    worker.stop()
+
+    # Lost before its owner: the first record this worker sends to the grouping topic is acknowledged and never
+    # written. Ingest committed past the input; the ledger has no outcome for it; the reconciler submits it
+    # again with its coordinates, and the owner, which never saw it, applies it.
+    deployment.extra_env["ISSUE_PLATFORM_FAULT_INJECTION"] = "drop_produce:issue-platform-grouping:1"
+    worker = deployment.restart_worker(worker)
+    asyncio.run(produce(topic, [(None, orjson.dumps(make_occurrence(1, "reconciled", type_id=BULK)))]))
+    wait_for(lambda: "injected: record 1" in worker.log(), timeout=120, what="the grouping message dropped")
+    wait_for(lambda: deployment.query(key_rows) == [(2,)], timeout=120, interval=1,
+             what="the reconciler to submit the lost input again, and its owner to apply it")
+    assert "reconcile: " in worker.log() and "1 unaccounted offsets submitted again" in worker.log()
+    def clean() -> dict[str, Any] | None:
+        code, report = audit(deployment)
+        return report if code == 0 and report["in_flight"] == 0 else None
+
+    report = wait_for(clean, timeout=60, interval=2, what="a clean audit")
+    assert sum(p["accounted_count"] for p in report["partitions"]) == 2
+    worker.stop()
+
+    # Lost after its owner: the group change of the next occurrence is acknowledged and never written. The owner
+    # applied the input (its watermark is past it), so the re-submitted input is recorded `lost`, not applied
+    # again: times_seen stays short by one, and the audit says so until someone looks.
+    deployment.extra_env["ISSUE_PLATFORM_FAULT_INJECTION"] = "drop_produce:issue-platform-group-changes:1"
+    worker = deployment.restart_worker(worker)
+    asyncio.run(produce(topic, [(None, orjson.dumps(make_occurrence(1, "reconciled", type_id=BULK)))]))
+
+    def lost_reported() -> dict[str, Any] | None:
+        code, report = audit(deployment)
+        return report if code == 1 and report["lost"] == 1 and report["in_flight"] == 0 else None
+
+    report = wait_for(lost_reported, timeout=120, interval=2, what="the audit to report the input lost")
+    assert report["unaccounted"] == 0 and report["double_outcomes"] == 0
+    assert sum(p["accounted_count"] for p in report["partitions"]) == 3
+    assert deployment.query(key_rows) == [(2,)]
+    assert "recorded as lost (spec §2.4.13)" in worker.log()

@@ -5,7 +5,7 @@ from dataclasses import replace
 
 import orjson
 
-from storage.changes import CountedDrop, CreationLink, GrouplessOccurrence, QuotaRefusal, StatusChange
+from storage.changes import CountedDrop, CreationLink, GrouplessOccurrence, InputNoop, QuotaRefusal, StatusChange
 from streams.core.decide import (
     Decision,
     IncomingOccurrence,
@@ -224,6 +224,37 @@ def test_a_status_change_read_again_is_a_no_op() -> None:  # spec §2.4.10
     assert resolved.outcome is Outcome.STATUS_CHANGED
     again = decide_status_change(resolved.state, offset=12, **change)
     assert again.outcome is Outcome.REREAD and again.changes == () and again.state.offset == 12
+
+
+def test_a_reconciled_input_the_key_applied_is_recorded_lost_and_one_it_never_saw_is_applied() -> None:  # §2.4.13
+    first = _from_source(created_state(), 2, 5, InputOffset("in", 0, 42))
+    occurrence = incoming(2)
+    resubmitted = IncomingOccurrence(occurrence.facts, occurrence.occurrence, None, source=InputOffset("in", 0, 42),
+                                     reconcile=True)
+    lost = decide_occurrence(first.state, resubmitted, group_key=KEY, offset=9, t=9_000.0, rules=NO_NOISE,
+                             noise_before=None, seen=None, dedupe_seconds=DEDUPE)
+    assert lost.outcome is Outcome.LOST and lost.state.group == first.state.group  # never applied twice
+    assert lost.state.last_t == first.state.last_t and lost.state.offset == 9
+    (noop,) = lost.changes
+    assert isinstance(noop, InputNoop) and (noop.outcome, noop.project_id, noop.group_key) == ("lost", 1, KEY)
+    never_seen = replace(resubmitted, source=InputOffset("in", 0, 43))
+    applied = decide_occurrence(first.state, never_seen, group_key=KEY, offset=9, t=9_000.0, rules=NO_NOISE,
+                                noise_before=None, seen=None, dedupe_seconds=DEDUPE)
+    assert applied.outcome is Outcome.APPLIED
+    change = dict(change_id="c", new_status=1, new_substatus=None, group_key=KEY, t=9_000.0, seen=None,
+                  dedupe_seconds=DEDUPE, source=InputOffset("in", 3, 7))
+    resolved = decide_status_change(created_state(), offset=9, **change)
+    again = decide_status_change(resolved.state, offset=12, reconcile=True, **change)
+    assert again.outcome is Outcome.LOST and [c.outcome for c in again.changes] == ["lost"]
+
+
+def test_a_status_change_that_changes_nothing_still_sends_its_outcome() -> None:  # spec §2.4.13
+    change = dict(change_id="c", new_status=1, new_substatus=None, group_key=KEY, t=9_000.0, seen=None,
+                  dedupe_seconds=DEDUPE)
+    resolved = decide_status_change(created_state(), offset=9, source=InputOffset("in", 3, 7), **change)
+    noop = decide_status_change(resolved.state, offset=10, source=InputOffset("in", 3, 8),
+                                **{**change, "change_id": "d"})
+    assert noop.outcome is Outcome.NOOP and [(c.outcome, type(c)) for c in noop.changes] == [("noop", InputNoop)]
 
 
 def test_the_same_id_from_another_input_record_is_still_a_counted_duplicate() -> None:  # spec §12.3

@@ -8,7 +8,7 @@ from aiokafka import TopicPartition
 from storage.ledger import Mark
 from storage.ledger_plan import audit_partition
 from streams.commands.audit import report_lines
-from streams.timers.ledger import AuditReport, settled_mark
+from streams.ledger import AuditReport, settled_mark
 
 T0 = datetime(2026, 11, 30, 3, 0, tzinfo=UTC)
 
