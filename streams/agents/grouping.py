@@ -163,7 +163,7 @@ async def decide(batch: Batch, event: EventT) -> None:
             state, change_id=change["id"], new_status=change["new_status"],
             new_substatus=change.get("new_substatus"), group_key=key, offset=offset, t=message["t"],
             seen=batch.seen_record(key, change["id"], now), dedupe_seconds=DEDUPE_SECONDS, source=_input(message),
-            reconcile=_reconciled(message),
+            reconcile=_reconciled(message), raw_key=message.get("raw_key"), raw=message.get("raw"),
         )
         if decision.record_seen:
             batch.record_seen(event, key, change["id"], decision.t, offset)
@@ -242,10 +242,19 @@ async def carry_out(batch: Batch, event: EventT, message: dict[str, Any], decisi
     cause = (event.message.partition, event.message.offset)
     source = message.get("source")  # an input's decision: its first change records the outcome (§2.4.13)
     for position, change in enumerate(decision.changes):
-        input_record = (source["topic"], source["partition"], source["offset"]) if source and position == 0 else None
+        input_record = (source["topic"], source["partition"], source["offset"]) if source and position == 0 \
+            else change.input  # a held status change applied after its creation names its own input
         identified = replace(change, change_id=output_id(event, position), cause=cause, input=input_record)
         batch.outputs.append(await group_changes_topic.send(
             key=key, value=encode(identified.to_wire()), timestamp=decision.t))
+    for held, rejection in decision.dead_letters:  # spec §13.2.5 step 5: held status changes of a refusal
+        held_source = held.source
+        batch.outputs.append(await dead_letter(
+            held.raw_key.encode("utf-8", "surrogateescape") if held.raw_key is not None else None,
+            held.raw.encode("utf-8"), rejection,
+            source=SourceCoordinates(held_source.topic, held_source.partition, held_source.offset)
+            if held_source else SourceCoordinates("", None, None),
+            t=held.t, stage="grouping"))
     request = decision.quota_request
     if request is not None:
         body = quota_request_message(request_id=request.request_id, group_key=request.group_key,

@@ -8,6 +8,7 @@ write the tables, emit `changes` to the sink, send a quota request, or dead-lett
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -22,10 +23,20 @@ from storage.changes import (
     QuotaRefusal,
     StatusChange,
 )
-from streams.core.group_state import InputOffset, KeyState, Pending, SeenRecord, TypeRules
+from streams.core.group_state import (
+    MAX_WAITING_STATUS_BYTES,
+    MAX_WAITING_STATUS_CHANGES,
+    InputOffset,
+    KeyState,
+    Pending,
+    SeenRecord,
+    TypeRules,
+    WaitingStatusChange,
+)
 from streams.core.grouping import (
     Activity,
     Candidate,
+    GroupState,
     OccurrenceFacts,
     Outcome,
     apply_status_change,
@@ -55,6 +66,9 @@ class Decision:
     record_seen: bool = False
     quota_request: QuotaRequest | None = None
     rejection: Rejection | None = None
+    # Held inputs dead-lettered by this decision with their own bytes and coordinates (a refused creation's
+    # waiting status changes, spec §13.2.5 step 5).
+    dead_letters: tuple[tuple[WaitingStatusChange, Rejection], ...] = ()
 
     @property
     def state_changed(self) -> bool:
@@ -285,8 +299,12 @@ def decide_quota_answer(
         refused = QuotaRefusal(t=now, group_key=group_key, project_id=pending.creator.project_id,
                                type_id=pending.creator.type_id, ids=pending.waiting_ids,
                                request_id=pending.request_id)
-        return Decision(Outcome.QUOTA_REFUSED, replace(state, offset=offset, last_t=now, pending=None), now,
-                        changes=(refused,))
+        missing = Rejection(Reason.GROUP_NOT_FOUND, f"no live group for key {group_key}: its creation was refused "
+                            "by the creation quota", "fingerprint")
+        held_inputs = _held_inputs(state, pending)
+        return Decision(Outcome.QUOTA_REFUSED, replace(state, offset=offset, last_t=now, pending=None,
+                                                       inputs=held_inputs), now,
+                        changes=(refused,), dead_letters=tuple((held, missing) for held in pending.status_changes))
     candidate = Candidate(
         creator=pending.creator,
         latest=pending.latest,
@@ -308,8 +326,20 @@ def decide_quota_answer(
         link=CreationLink(window=pending.link_window, ids=pending.waiting_ids, creator_id=creator.id,
                           request_id=pending.request_id),
     )
-    return Decision(Outcome.CREATED, replace(state, offset=offset, last_t=now, group=group, pending=None), now,
-                    changes=(change,))
+    group, held_changes = _apply_held(group, pending, t=now)
+    return Decision(Outcome.CREATED, replace(state, offset=offset, last_t=now, group=group, pending=None,
+                                             inputs=_held_inputs(state, pending)), now,
+                    changes=(change, *held_changes))
+
+
+def _held_inputs(state: KeyState, pending: Pending) -> Mapping[str, int]:
+    """The key's per-input watermarks once its held status changes have their outcome (spec §2.4.10)."""
+    inputs = dict(state.inputs)
+    for held in pending.status_changes:
+        if held.source is not None:
+            name = held.source.partition_name
+            inputs[name] = max(inputs.get(name, -1), held.source.offset)
+    return inputs
 
 
 # ----------------------------------------------------------------------------------------- status change
@@ -318,8 +348,9 @@ def decide_quota_answer(
 def decide_status_change(
     state: KeyState, *, change_id: str, new_status: int, new_substatus: int | None, group_key: str, offset: int,
     t: float, seen: SeenRecord | None, dedupe_seconds: int, source: InputOffset | None = None,
-    reconcile: bool = False,
+    reconcile: bool = False, raw_key: str | None = None, raw: str | None = None,
 ) -> Decision:
+    """`raw_key` and `raw`: the input as it came, kept if the change must wait for a pending creation."""
     if offset <= state.offset:
         return Decision(Outcome.REDELIVERED, state, max(t, state.last_t))
     if state.has_applied(source):  # spec §2.4.10
@@ -327,6 +358,10 @@ def decide_status_change(
             return _lost(state, offset, group_key=group_key, project_id=int(group_key.split(":", 1)[0]))
         return Decision(Outcome.REREAD, replace(state, offset=offset), state.last_t)
     now = max(t, state.last_t)
+    if state.group is None and state.pending is not None and raw is not None:  # spec §13.2.5 step 5
+        return _wait_for_creation(state, state.pending, WaitingStatusChange(
+            change_id=change_id, new_status=new_status, new_substatus=new_substatus, t=t, source=source,
+            raw_key=raw_key, raw=raw), group_key=group_key, offset=offset, now=now)
     if state.group is None:  # spec §14.3: no live group
         missing = Rejection(Reason.GROUP_NOT_FOUND, f"no live group for key {group_key}", "fingerprint")
         return Decision(Outcome.GROUP_NOT_FOUND, state, now, rejection=missing)
@@ -343,6 +378,42 @@ def decide_status_change(
     change = StatusChange(outcome=outcome.value, t=now, group_key=updated.group_key, project_id=updated.project_id,
                           group=updated, cause_id=change_id)
     return Decision(outcome, replace(advanced, group=updated), now, changes=(change,), record_seen=True)
+
+
+def _wait_for_creation(state: KeyState, pending: Pending, change: WaitingStatusChange, *, group_key: str,
+                       offset: int, now: float) -> Decision:
+    """Hold a status change until the answer: applied right after the creation, in order, or dead-lettered
+    `group_not_found` on a refusal (spec §13.2.5 step 5). Its input is recorded as applied only then, so the
+    reconciler never takes a held change for a lost one; a copy read again meanwhile is recognised here."""
+    if change.source is not None and any(held.source == change.source for held in pending.status_changes):
+        return Decision(Outcome.REREAD, replace(state, offset=offset), state.last_t)
+    held_bytes = sum(len(held.raw) for held in pending.status_changes) + len(change.raw)
+    if len(pending.status_changes) >= MAX_WAITING_STATUS_CHANGES or held_bytes > MAX_WAITING_STATUS_BYTES:
+        too_many = Rejection(Reason.GROUP_NOT_FOUND, f"no live group for key {group_key}: its creation waits for the "
+                             f"quota answer, and {len(pending.status_changes)} status changes wait for it already "
+                             f"(at most {MAX_WAITING_STATUS_CHANGES}, {MAX_WAITING_STATUS_BYTES} bytes)", "fingerprint")
+        return Decision(Outcome.GROUP_NOT_FOUND, state, now, rejection=too_many)
+    held = replace(pending, status_changes=(*pending.status_changes, change))
+    return Decision(Outcome.STATUS_WAITING, replace(state, offset=offset, last_t=now, pending=held), now)
+
+
+def _apply_held(group: GroupState, pending: Pending, *, t: float) -> tuple[GroupState, list[Change]]:
+    """The status changes held by a creation, applied right after it, in order (spec §13.2.5 step 5): the group
+    after them, and a change for each naming its input (no-ops included, spec §2.4.13)."""
+    changes: list[Change] = []
+    for held in pending.status_changes:
+        updated, outcome = apply_status_change(group, new_status=held.new_status, new_substatus=held.new_substatus,
+                                               t=t)
+        coordinates = (held.source.topic, held.source.partition, held.source.offset) if held.source else None
+        if outcome is Outcome.NOOP:
+            changes.append(InputNoop(outcome=Outcome.NOOP.value, t=t, group_key=group.group_key,
+                                     project_id=group.project_id, input=coordinates))
+        else:
+            changes.append(StatusChange(outcome=outcome.value, t=t, group_key=updated.group_key,
+                                        project_id=updated.project_id, group=updated, cause_id=held.change_id,
+                                        input=coordinates))
+            group = updated
+    return group, changes
 
 
 # ------------------------------------------------------------------------------------------ idle keys

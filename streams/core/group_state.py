@@ -36,6 +36,55 @@ def type_rules(group_type: type[GroupType]) -> TypeRules:
 # The waiting occurrence ids a pending key keeps (spec §2.4.11); the sink finds every waiter, these and
 # those past the bound, by the request id their stored rows carry.
 MAX_WAITING_IDS = 1000
+# The status changes a pending key holds until its answer (spec §13.2.5 step 5, bounded like the waiters:
+# each keeps its original bytes, for a dead letter on a refusal); one more is dead-lettered at once.
+MAX_WAITING_STATUS_CHANGES = 100
+# ... and at most this many bytes of them (a status change may carry 16 KiB of activity data), so the key's
+# value stays far below the 1 MiB every table value must keep under.
+MAX_WAITING_STATUS_BYTES = 256 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class InputOffset:
+    """Where an input record was read: a partition of an input topic, and its offset there (spec §2.4.1)."""
+
+    topic: str
+    partition: int
+    offset: int
+
+    @property
+    def partition_name(self) -> str:
+        return f"{self.topic}:{self.partition}"
+
+    def __str__(self) -> str:
+        return f"{self.topic}:{self.partition}:{self.offset}"
+
+
+@dataclass(frozen=True, slots=True)
+class WaitingStatusChange:
+    """A status change that reached a key whose creation waits for the quota answer (spec §13.2.5 step 5):
+    applied right after the creation, in its order, or dead-lettered `group_not_found` on a refusal."""
+
+    change_id: str
+    new_status: int
+    new_substatus: int | None
+    t: float
+    source: InputOffset | None
+    raw_key: str | None  # the input's key and value as they came, for its dead letter
+    raw: str
+
+    def to_dict(self) -> dict[str, Any]:
+        source = self.source
+        return {"change_id": self.change_id, "new_status": self.new_status, "new_substatus": self.new_substatus,
+                "t": self.t, "source": [source.topic, source.partition, source.offset] if source else None,
+                "raw_key": self.raw_key, "raw": self.raw}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> WaitingStatusChange:
+        source = data.get("source")
+        return cls(change_id=data["change_id"], new_status=data["new_status"], new_substatus=data["new_substatus"],
+                   t=data["t"], source=InputOffset(source[0], source[1], source[2]) if source else None,
+                   raw_key=data.get("raw_key"), raw=data["raw"])
 
 
 @dataclass(frozen=True)
@@ -61,6 +110,8 @@ class Pending:
     waiting_ids: tuple[str, ...]
     # Every occurrence that waited, the creator included: the waiting_ids and those past the bound.
     waiting_count: int = 1
+    # Status changes that came meanwhile, in their order (at most MAX_WAITING_STATUS_CHANGES).
+    status_changes: tuple[WaitingStatusChange, ...] = ()
 
     def with_waiter(self, occurrence_id: str) -> tuple[tuple[str, ...], int]:
         """(waiting_ids, waiting_count) once one more occurrence waits."""
@@ -74,6 +125,10 @@ class Pending:
         data["environments"] = list(self.environments)
         data["waiting_ids"] = list(self.waiting_ids)
         data["link_window"] = list(self.link_window) if self.link_window else None
+        if self.status_changes:
+            data["status_changes"] = [change.to_dict() for change in self.status_changes]
+        else:
+            del data["status_changes"]  # the common case keeps the form of the version before
         return data
 
     @classmethod
@@ -87,23 +142,8 @@ class Pending:
         values.pop("forwards", None)
         values.setdefault("waiting_count", len(values["waiting_ids"]))
         values["link_window"] = tuple(values["link_window"]) if values.get("link_window") else None
+        values["status_changes"] = tuple(WaitingStatusChange.from_dict(c) for c in values.get("status_changes", ()))
         return cls(**values)
-
-
-@dataclass(frozen=True, slots=True)
-class InputOffset:
-    """Where an input record was read: a partition of an input topic, and its offset there (spec §2.4.1)."""
-
-    topic: str
-    partition: int
-    offset: int
-
-    @property
-    def partition_name(self) -> str:
-        return f"{self.topic}:{self.partition}"
-
-    def __str__(self) -> str:
-        return f"{self.topic}:{self.partition}:{self.offset}"
 
 
 @dataclass(frozen=True)

@@ -33,6 +33,7 @@ class Outcome(StrEnum):
     APPLIED = "applied"
     HELD_BACK = "held_back"  # spec §13.1.4
     PENDING_QUOTA = "pending_quota"  # waiting for the quota agent's answer (spec §13.2.5)
+    STATUS_WAITING = "status_waiting"  # a status change held until the pending creation's answer (§13.2.5.5)
     QUOTA_REFUSED = "quota_refused"  # spec §13.2
     DUPLICATE = "duplicate"  # spec §12.3
     REDELIVERED = "redelivered"  # offset already applied to this key (spec §2.3.2)

@@ -13,7 +13,15 @@ from streams.core.decide import (
     decide_quota_answer,
     decide_status_change,
 )
-from streams.core.group_state import MAX_WAITING_IDS, InputOffset, KeyState, SeenRecord, TypeRules
+from streams.core.group_state import (
+    MAX_WAITING_IDS,
+    MAX_WAITING_STATUS_BYTES,
+    MAX_WAITING_STATUS_CHANGES,
+    InputOffset,
+    KeyState,
+    SeenRecord,
+    TypeRules,
+)
 from streams.core.grouping import OccurrenceFacts, Outcome
 from streams.core.noise import NoiseState, count_in_window
 from streams.core.postprocess import waiter_entries
@@ -345,3 +353,45 @@ def test_status_change_resolves_and_emits_a_change_without_post_process() -> Non
 def test_a_redelivered_waiting_occurrence_does_not_ask_again() -> None:
     waiting = occur(occur(KeyState(), 1, 0).state, 2, 1)
     assert occur(waiting.state, 2, 1).quota_request is None
+
+
+def _status(state: KeyState, offset: int, input_offset: int, new_status: int = 1, raw: str = "{}") -> Decision:
+    return decide_status_change(state, change_id=f"s{input_offset}", new_status=new_status, new_substatus=None,
+                                group_key=KEY, offset=offset, t=2_500.0 + offset, seen=None, dedupe_seconds=DEDUPE,
+                                source=InputOffset("in", 1, input_offset), raw_key=None, raw=raw)
+
+
+def test_a_status_change_for_a_pending_creation_waits_and_is_applied_right_after_it() -> None:  # §13.2.5 step 5
+    pending = occur(KeyState(), 1, 0).state
+    held = _status(pending, 1, 70)
+    assert held.outcome is Outcome.STATUS_WAITING and held.changes == () and held.rejection is None
+    assert held.state.inputs == pending.inputs  # its outcome is not decided yet: not recorded as applied
+    assert _status(held.state, 2, 70).outcome is Outcome.REREAD  # the same input again: held once
+    again = _status(held.state, 2, 71, new_status=1)  # a second one, the same status: a no-op after the first
+    created = grant(again.state, facts(1).id, 3)
+    assert created.outcome is Outcome.CREATED and created.state.pending is None
+    creation, resolved, noop = created.changes
+    assert isinstance(resolved, StatusChange) and resolved.group.status == 1 and resolved.input == ("in", 1, 70)
+    assert isinstance(noop, InputNoop) and noop.input == ("in", 1, 71)
+    assert created.state.group is not None and created.state.group.status == 1
+    assert created.state.inputs["in:1"] == 71  # both have their outcome now: a re-read is a re-read
+    assert _status(created.state, 4, 70).outcome is Outcome.REREAD
+
+
+def test_a_refused_creation_dead_letters_its_held_status_changes_and_too_many_are_refused_at_once() -> None:
+    pending = occur(KeyState(), 1, 0).state
+    held = _status(pending, 1, 70, raw='{"payload_type": "status_change"}')
+    refused = grant(held.state, facts(1).id, 2, granted=False)
+    ((letter, rejection),) = refused.dead_letters
+    assert letter.raw == '{"payload_type": "status_change"}' and letter.source == InputOffset("in", 1, 70)
+    assert rejection.reason == "group_not_found" and "refused by the creation quota" in rejection.message
+    assert refused.state.inputs["in:1"] == 70
+    state = pending
+    for index in range(MAX_WAITING_STATUS_CHANGES):
+        state = _status(state, index + 1, 100 + index).state
+    full = _status(state, 500, 999)
+    assert full.outcome is Outcome.GROUP_NOT_FOUND and full.rejection is not None
+    big = _status(pending, 1, 5, raw="x" * (MAX_WAITING_STATUS_BYTES + 1))
+    assert big.outcome is Outcome.GROUP_NOT_FOUND
+    assert len(orjson.dumps(state.to_dict())) < 1024 * 1024
+    assert KeyState.from_dict(orjson.loads(orjson.dumps(state.to_dict()))) == state
