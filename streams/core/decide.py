@@ -42,6 +42,7 @@ from streams.core.grouping import (
     apply_status_change,
     apply_to_group,
     create_group,
+    with_environment,
 )
 from streams.core.noise import NoiseCount, NoiseState, noise_gate
 from streams.core.payload import ID_NAMESPACE
@@ -228,7 +229,7 @@ def _new_group_path(
             times_seen=pending.times_seen + 1,
             first_seen=min(pending.first_seen, facts.event_timestamp),
             last_seen=max(pending.last_seen, facts.event_timestamp),
-            environments=_with(pending.environments, facts.environment),
+            environments=with_environment(pending.environments, facts.environment),
             waiting_ids=waiting_ids,
             waiting_count=waiting_count,
         )
@@ -271,10 +272,6 @@ def _new_group_path(
         count_noise=contribution, record_seen=True,
         quota_request=QuotaRequest(facts.id, group_key, facts.project_id, facts.type_id, now),
     )
-
-
-def _with(values: tuple[str, ...], value: str) -> tuple[str, ...]:
-    return values if value in values else (*values, value)
 
 
 def _longest(known: int | None, window: int | None) -> int | None:

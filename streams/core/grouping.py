@@ -107,6 +107,19 @@ def assignee_activity_data(assignee: str) -> dict[str, str]:
     return {"assignee": identifier, "assigneeType": kind}
 
 
+# The environments a key's state remembers per group (spec §2.4.11: no table value grows without bound; a name
+# is at most 64 characters). Past them an occurrence of another environment counts as a new one for
+# post-process (`is_new_group_environment`); PostgreSQL's `group_environments` still lists every one.
+MAX_GROUP_ENVIRONMENTS = 100
+
+
+def with_environment(environments: tuple[str, ...], environment: str) -> tuple[str, ...]:
+    """`environments` with `environment` remembered, if there is room for it."""
+    if environment in environments or len(environments) >= MAX_GROUP_ENVIRONMENTS:
+        return environments
+    return (*environments, environment)
+
+
 def apply_to_group(state: GroupState, occurrence: OccurrenceFacts, *, t: float) -> Applied:
     """An occurrence of a live group (spec §12.4 update, §12.5 regression, §12.6 priority, §12.8 env)."""
     activities: list[Activity] = []
@@ -122,7 +135,7 @@ def apply_to_group(state: GroupState, occurrence: OccurrenceFacts, *, t: float) 
         title=occurrence.title,
         subtitle=occurrence.subtitle,
         message=build_message(occurrence.title, occurrence.subtitle, occurrence.culprit),
-        environments=state.environments + ((occurrence.environment,) if is_new_environment else ()),
+        environments=with_environment(state.environments, occurrence.environment),
         version=state.version + 1,
     )
     is_regression = False

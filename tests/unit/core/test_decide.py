@@ -22,7 +22,7 @@ from streams.core.group_state import (
     SeenRecord,
     TypeRules,
 )
-from streams.core.grouping import OccurrenceFacts, Outcome
+from streams.core.grouping import MAX_GROUP_ENVIRONMENTS, OccurrenceFacts, Outcome
 from streams.core.noise import NoiseState, count_in_window
 from streams.core.postprocess import waiter_entries
 
@@ -395,3 +395,17 @@ def test_a_refused_creation_dead_letters_its_held_status_changes_and_too_many_ar
     assert big.outcome is Outcome.GROUP_NOT_FOUND
     assert len(orjson.dumps(state.to_dict())) < 1024 * 1024
     assert KeyState.from_dict(orjson.loads(orjson.dumps(state.to_dict()))) == state
+
+
+def test_a_group_remembers_a_bounded_number_of_environments() -> None:  # spec §2.4.11, §12.8
+    state = created_state()
+    for n in range(2, MAX_GROUP_ENVIRONMENTS + 40):
+        decision = decide_occurrence(state, incoming(n, environment=f"env-{n:04d}" + "x" * 55), group_key=KEY,
+                                     offset=n, t=3_000.0 + n, rules=NO_NOISE, noise_before=None, seen=None,
+                                     dedupe_seconds=DEDUPE)
+        state = decision.state
+    assert state.group is not None and len(state.group.environments) == MAX_GROUP_ENVIRONMENTS
+    assert state.group.times_seen == MAX_GROUP_ENVIRONMENTS + 39
+    assert len(orjson.dumps(state.to_dict())) < 16 * 1024
+    (change,) = decision.changes
+    assert change.is_new_group_environment  # past the bound: counted as new (Postgres lists them all)
