@@ -15,6 +15,7 @@ from tests.integration.harness import Deployment, make_occurrence, produce, wait
 pytestmark = pytest.mark.integration
 
 BULK, NOISY = 9801, 9802  # tests/integration/plugin_types.py
+DEFAULT = 2001  # the default creation quota (spec §9.2)
 
 
 def start(deployment: Deployment, workers: int = 3) -> None:
@@ -128,23 +129,78 @@ async def test_the_same_occurrence_produced_twice_counts_once(deployment: Deploy
     assert times_seen_by_key(deployment) == {key: 1}
 
 
+NOISY_PROJECT, QUOTA_PROJECT = 6, 7
+
+
+def noisy_and_quota_picks() -> tuple[list[tuple[int, str]], list[tuple[int, str]]]:
+    """30 fingerprints of a type with a noise gate of 3, seen 1 to 5 times; 12 of the default quota (5 new
+    groups per project and hour), seen 3 times each; shuffled."""
+    generator = random.Random(5)
+    noisy = [(NOISY_PROJECT, f"noisy-{index}") for index in range(30) for _ in range(1 + index % 5)]
+    quota = [(QUOTA_PROJECT, f"quota-{index}") for index in range(12) for _ in range(3)]
+    generator.shuffle(noisy)
+    generator.shuffle(quota)
+    return noisy, quota
+
+
 async def test_kill_minus_nine_mid_stream_keeps_counts_exact(deployment: Deployment) -> None:  # §2.4
+    deployment.extra_env.update(ISSUE_PLATFORM_LEDGER_MARK_SECONDS="1", ISSUE_PLATFORM_LEDGER_SETTLE_SECONDS="2")
     start(deployment)
     picks = workload(200, 6_000, seed=2)
+    noisy, quota = noisy_and_quota_picks()
     half = len(picks) // 2
-    await produce_concurrently(deployment, picks[:half], type_id=BULK)
+    await asyncio.gather(produce_concurrently(deployment, picks[:half], type_id=BULK),
+                         produce_concurrently(deployment, noisy[:len(noisy) // 2], type_id=NOISY),
+                         produce_concurrently(deployment, quota[:len(quota) // 2], type_id=DEFAULT))
     victim = deployment.workers[1]
     # Let it get going, then crash it while it has uncommitted work.
     wait_for(lambda: deployment.query("SELECT count(*) FROM occurrences") != [(0,)], timeout=120,
              what="processing started")
     deployment.kill_worker(victim)
-    await produce_concurrently(deployment, picks[half:], type_id=BULK)
+    await asyncio.gather(produce_concurrently(deployment, picks[half:], type_id=BULK),
+                         produce_concurrently(deployment, noisy[len(noisy) // 2:], type_id=NOISY),
+                         produce_concurrently(deployment, quota[len(quota) // 2:], type_id=DEFAULT))
     restarted = deployment.restart_worker(victim)
-    settle(deployment, expected_counts(picks), timeout=180)
-    assert deployment.query("SELECT count(*) FROM occurrences") == [(len(picks),)]
-    assert deployment.query("SELECT sum(count) FROM hourly_counts") == [(len(picks),)]
+    # The noise gate of 3 (spec §13.1): a fingerprint seen 3 times or more has a group counting every
+    # occurrence (the held-back ones linked); one seen less has none.
+    noisy_counts = {key: count for key, count in expected_counts(noisy).items() if count >= 3}
+    expected = {**expected_counts(picks), **noisy_counts}
+
+    def settled() -> dict[str, int] | None:
+        seen = times_seen_by_key(deployment)
+        quota_groups = {key: count for key, count in seen.items() if key.startswith(f"{QUOTA_PROJECT}:")}
+        rest = {key: count for key, count in seen.items() if key not in quota_groups}
+        refused = deployment.query("SELECT coalesce(sum(count), 0) FROM drop_counters WHERE outcome = 'quota_refused'")
+        return quota_groups if rest == expected and len(quota_groups) == 5 and refused == [(7 * 3,)] else None
+
+    try:
+        quota_groups = wait_for(settled, timeout=180, interval=2, what="exact groups, the quota's five, 21 refused")
+    except AssertionError:
+        seen = times_seen_by_key(deployment)
+        wrong = {key: (seen.get(key), count) for key, count in expected.items() if seen.get(key) != count}
+        raise AssertionError(f"{len(wrong)} groups differ (seen, expected), e.g. {list(wrong.items())[:5]}; "
+                             f"drops {deployment.query('SELECT outcome, count FROM drop_counters')}") from None
+    # The default quota (spec §13.2): exactly five groups, each with every occurrence of its fingerprint.
+    assert sorted(quota_groups.values()) == [3] * 5
+    stored = len(picks) + len(noisy) + len(quota)
+    assert deployment.query("SELECT count(*) FROM occurrences") == [(stored,)]
+    applied = len(picks) + sum(noisy_counts.values()) + 5 * 3
+    assert deployment.query("SELECT sum(count) FROM hourly_counts") == [(applied,)]
+    held_back = sum(count for count in expected_counts(noisy).values() if count < 3)
+    drops = dict(deployment.query("SELECT outcome, sum(count) FROM drop_counters GROUP BY 1"))
     # Every id was sent once: input that ingest read again after the crash is not a duplicate (§2.4, §12.3).
-    assert deployment.query("SELECT count(*) FROM drop_counters WHERE outcome = 'duplicate'") == [(0,)]
+    assert drops.get("duplicate", 0) == 0 and drops["quota_refused"] == 21
+    # Held back: every occurrence of a fingerprint that stayed under the gate, and the first two of each other.
+    assert drops["held_back"] == held_back + 2 * len(noisy_counts)
+
+    def audited() -> dict[str, object] | None:
+        done = deployment.cli("audit", "--json")
+        report = orjson.loads(done.stdout.strip().splitlines()[-1]) if done.stdout.strip() else None
+        return report if report and report["in_flight"] == 0 else None
+
+    report = wait_for(audited, timeout=90, interval=2, what="the audit to settle")
+    assert (report["ok"], report["unaccounted"], report["double_outcomes"]) == (True, 0, 0), report
+    assert sum(p["accounted_count"] for p in report["partitions"]) == stored  # type: ignore[union-attr]
     # The crashed worker's local tables were rebuilt from the changelogs, not trusted (streams/lifecycle.py).
     assert "did not stop cleanly" in restarted.log()
     deployment.stop_workers()
