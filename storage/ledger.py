@@ -53,6 +53,21 @@ async def record_lost(cur: AsyncCursor[Any], lost: Iterable[tuple[str, int, int,
     )
 
 
+async def unrecorded(cur: AsyncCursor[Any], lost: list[tuple[str, int, int, str]]) -> list[tuple[str, int, int, str]]:
+    """The `lost` outcomes whose input the ledger has no outcome for yet: only those are lost. One whose input
+    is recorded (the original outcome arrived after the reconciler looked) is no outcome at all."""
+    if not lost:
+        return []
+    await cur.execute(
+        "SELECT l.topic, l.partition, l.offset FROM unnest(%s::text[], %s::int[], %s::bigint[]) AS l(topic, partition,"
+        ' "offset") WHERE EXISTS (SELECT 1 FROM ledger g WHERE g.topic = l.topic AND g.partition = l.partition'
+        ' AND g.first_offset <= l."offset" AND g.last_offset >= l."offset")',
+        [list(column) for column in zip(*[(topic, partition, offset) for topic, partition, offset, _ in lost])],
+    )
+    covered = {(topic, partition, offset) for topic, partition, offset in await cur.fetchall()}
+    return [entry for entry in lost if entry[:3] not in covered]
+
+
 async def lost_inputs(conn: AsyncConnection) -> list[InputCoordinates]:
     cursor = await conn.execute('SELECT topic, partition, "offset" FROM ledger_lost')
     return [(topic, partition, offset) for topic, partition, offset in await cursor.fetchall()]
@@ -140,25 +155,28 @@ class Mark:
     taken_at: datetime
     ingest_committed: dict[str, int]  # "topic:partition" → committed offset
     downstream_ends: dict[str, int]  # "topic:partition" → end offset
+    downstream_committed: dict[str, int]  # "topic:partition" → the app's committed offset there
 
 
 async def add_mark(conn: AsyncConnection, mark: Mark, *, keep: timedelta) -> None:
     """Store a mark and forget those older than `keep` (never the newest)."""
     async with conn.transaction():
         await conn.execute(
-            "INSERT INTO ledger_marks (taken_at, ingest_committed, downstream_ends) VALUES (%s, %s, %s)"
+            "INSERT INTO ledger_marks (taken_at, ingest_committed, downstream_ends, downstream_committed)"
+            " VALUES (%s, %s, %s, %s)"
             " ON CONFLICT DO NOTHING",
-            (mark.taken_at, Jsonb(mark.ingest_committed), Jsonb(mark.downstream_ends)),
+            (mark.taken_at, Jsonb(mark.ingest_committed), Jsonb(mark.downstream_ends),
+             Jsonb(mark.downstream_committed)),
         )
         await conn.execute("DELETE FROM ledger_marks WHERE taken_at < %s", (mark.taken_at - keep,))
 
 
-async def marks_before(conn: AsyncConnection, moment: datetime) -> list[Mark]:
-    """The marks taken at or before `moment`, newest first."""
+async def all_marks(conn: AsyncConnection) -> list[Mark]:
+    """Every mark kept, oldest first."""
     cursor = await conn.execute(
-        "SELECT taken_at, ingest_committed, downstream_ends FROM ledger_marks WHERE taken_at <= %s"
-        " ORDER BY taken_at DESC", (moment,))
-    return [Mark(taken_at, dict(committed), dict(ends)) for taken_at, committed, ends in await cursor.fetchall()]
+        "SELECT taken_at, ingest_committed, downstream_ends, downstream_committed FROM ledger_marks ORDER BY taken_at")
+    return [Mark(taken_at, dict(committed), dict(ends), dict(passed))
+            for taken_at, committed, ends, passed in await cursor.fetchall()]
 
 
 async def parked_inputs(conn: AsyncConnection) -> list[InputCoordinates]:

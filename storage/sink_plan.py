@@ -24,6 +24,7 @@ from storage.changes import (
     GroupState,
     GrouplessOccurrence,
     IngestDrop,
+    InputCoordinates,
     InputNoop,
     OccurrenceChange,
     QuotaRefusal,
@@ -208,6 +209,7 @@ def merged(results: Iterable[BatchResult]) -> BatchResult:
         for partition, offset in result.through.items():
             total.through[partition] = max(offset, total.through.get(partition, offset))
         total.groups.update(result.groups)
+        total.waiters.update(result.waiters)
     return total
 
 
@@ -336,9 +338,10 @@ class BatchPlan:
         self.newest = {identity: newest[identity] for identity in sorted(newest)}  # key order: lock order
         self.refusals = [change for change in changes if isinstance(change, QuotaRefusal)]  # 8, by their ids
         self.count_ids = sorted({count_id for change in changes if (count_id := _count_id(change)) is not None})  # 11
-        self.inputs = [change.input for change in changes if change.input is not None]  # 11c
+        self._inputs = [(change.input, _count_id(change), _is_lost(change))  # 11c
+                        for change in changes if change.input is not None]
         self.lost = [(*change.input, change.group_key) for change in changes  # 11c
-                     if isinstance(change, InputNoop) and change.outcome == "lost" and change.input is not None]
+                     if _is_lost(change) and change.input is not None]
 
     def missing_groups(self, persisted: Mapping[GroupIdentity, PersistedGroup]) -> list[GroupIdentity]:
         """Groups the changes name that have no row even after step 4: those changes cannot be applied."""
@@ -464,6 +467,21 @@ class BatchPlan:
         rows.sort(key=lambda row: row[0])
         return rows
 
+    # 11c
+    def ledger_inputs(self, first_time: set[str]) -> list[tuple[InputCoordinates, bool]]:
+        """(input, whether the outcome is `lost`) of each outcome the batch records. A drop counted once by its
+        count id records its input only when its id is recorded now: an ingest drop (no change id) sent again
+        after a crash is the same outcome."""
+        recorded: set[str] = set()
+        outcomes = []
+        for source, count_id, lost in self._inputs:
+            if count_id is not None:
+                if count_id not in first_time or count_id in recorded:
+                    continue  # counted before, or a copy earlier in this batch
+                recorded.add(count_id)
+            outcomes.append((source, lost))
+        return outcomes
+
     # 11
     def drop_rows(self, first_time: set[str], refused: Mapping[tuple[int, int], int]) -> list[Row]:
         """(project, type, outcome, count) to add to `drop_counters`. A drop with a count id is counted the
@@ -492,6 +510,10 @@ def assign_short_ids(requests: Iterable[ShortIdRequest], next_free: Mapping[int,
         for index, identity in enumerate(request.groups):
             allocated[identity] = first + index
     return allocated
+
+
+def _is_lost(change: Change) -> bool:
+    return isinstance(change, InputNoop) and change.outcome == "lost"
 
 
 def _count_id(change: Change) -> str | None:

@@ -37,8 +37,10 @@ Commit protocol of a batch (the caller opens the transaction, commits it, and on
 11b. Read the waiters of every creation the caller forwards (applied now or read again), for their
     post-process messages (`BatchResult.waiters`).
 11c. Record in the ledger the input records whose outcome a change applied now is (spec §2.4.13): a change
-    skipped, repeated or parked records nothing (its outcome is recorded when it is applied). An outcome
-    `lost` (the reconciler's, §2.4.13) is listed in `ledger_lost` too.
+    skipped, repeated or parked records nothing (its outcome is recorded when it is applied), nor does an
+    ingest drop sent again (its count id is known). An outcome `lost` (the reconciler's, §2.4.13) is listed in
+    `ledger_lost` too, unless the ledger already holds an outcome for its input: then the reconciler took an
+    outcome still on its way for a lost one, and the `lost` is dropped.
 12. Park what step 1 set aside in `sink_parked`, then record the highest offset per partition that is applied
     or parked in `sink_offsets`: a parked change is done for the partition, which moves on.
 The groups of every change in the batch, applied now or before, are returned so the caller can forward
@@ -68,7 +70,7 @@ from psycopg import AsyncConnection, AsyncCursor
 
 from storage.changes import QuotaRefusal, decode_change
 from storage.errors import MissingGroupRow, is_change_failure
-from storage.ledger import record_lost, record_outcomes
+from storage.ledger import record_lost, record_outcomes, unrecorded
 from storage.sink_plan import (
     BatchPlan,
     BatchResult,
@@ -149,9 +151,15 @@ async def _apply(cur: AsyncCursor[Any], result: BatchResult, named: Sequence[Gro
     await _insert_rows(cur, _ADD_HOURLY_COUNT, _HOURLY_TYPES, hourly)
     await _insert_rows(cur, _ADD_GROUP_ENVIRONMENT, _ENVIRONMENT_TYPES, environments)
     await _insert_rows(cur, _INSERT_ACTIVITY, _ACTIVITY_TYPES, plan.activity_rows(result.groups))  # 10
-    await _count_drops(cur, plan.drop_rows(await _first_counts(cur, plan.count_ids), refused))  # 11
-    await record_outcomes(cur, "sink", plan.inputs)  # 11c
-    await record_lost(cur, plan.lost)
+    first_counts = await _first_counts(cur, plan.count_ids)
+    await _count_drops(cur, plan.drop_rows(first_counts, refused))  # 11
+    outcomes = plan.ledger_inputs(first_counts)  # 11c
+    # A `lost` whose input has another outcome, in this batch or recorded before, was no loss (see 11c).
+    in_batch = Counter(source for source, is_lost in outcomes if not is_lost)
+    lost = await unrecorded(cur, [entry for entry in plan.lost if not in_batch[entry[:3]]])
+    really_lost = {entry[:3] for entry in lost}
+    await record_outcomes(cur, "sink", [source for source, is_lost in outcomes if not is_lost or source in really_lost])
+    await record_lost(cur, lost)
     result.waiters = await _waiters(cur, waiting_creations(result.forwarded()))  # 11b
 
 

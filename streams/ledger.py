@@ -22,10 +22,10 @@ from psycopg import AsyncConnection
 from storage.input_topics import current_incarnation
 from storage.ledger import (
     Mark,
+    all_marks,
     ledger_rows,
     ledger_starts,
     lost_inputs,
-    marks_before,
     parked_inputs,
 )
 from storage.ledger_plan import PartitionAudit, audit_partition
@@ -79,12 +79,40 @@ def partition_name(tp: TopicPartition) -> str:
     return f"{tp.topic}:{tp.partition}"
 
 
-def settled_mark(marks: Sequence[Mark], committed: dict[TopicPartition, int | None]) -> Mark | None:
-    """The newest of `marks` (newest first) whose downstream end offsets every consumer has committed past."""
+# The hops an input's outcome can take after ingest committed past it: the owner's decision; its quota request
+# in the quota agent; the answer back in the owner, which applies what waited (a held status change); the sink.
+HOPS = 4
+
+
+def _passed(ends: dict[str, int], committed: dict[str, int | None]) -> bool:
+    return all(end <= 0 or (committed.get(name) or 0) >= end for name, end in ends.items())
+
+
+def settled_mark(marks: Sequence[Mark], committed: dict[TopicPartition, int | None], *, before: datetime,
+                 hops: int = HOPS) -> Mark | None:
+    """The newest mark taken at or before `before` that is settled: followed by a chain of `hops` − 1 later
+    marks, each taken once every downstream consumer had passed the previous one's end offsets, the last of
+    them passed now (`committed`). Every output of an input below its ingest offsets, through `hops` topics,
+    has then been applied. `marks`: oldest first."""
     now = {partition_name(tp): offset for tp, offset in committed.items()}
-    for mark in marks:
-        if all(end <= 0 or (now.get(name) or 0) >= end for name, end in mark.downstream_ends.items()):
-            return mark
+    ordered = sorted(marks, key=lambda m: m.taken_at)
+    passed_at: dict[int, int | None] = {}  # mark index → the first later mark taken once its ends were passed
+
+    def next_passing(index: int) -> int | None:
+        if index not in passed_at:
+            ends = ordered[index].downstream_ends
+            passed_at[index] = next((later for later in range(index + 1, len(ordered))
+                                     if _passed(ends, dict(ordered[later].downstream_committed))), None)
+        return passed_at[index]
+
+    for candidate in range(len(ordered) - 1, -1, -1):
+        if ordered[candidate].taken_at > before:
+            continue
+        current: int | None = candidate
+        for _ in range(hops - 1):
+            current = next_passing(current) if current is not None else None
+        if current is not None and _passed(ordered[current].downstream_ends, now):
+            return ordered[candidate]
     return None
 
 
@@ -122,7 +150,7 @@ async def audit_report(conn: AsyncConnection[Any]) -> AuditReport:
     parked = await parked_inputs(conn)
     lost = await lost_inputs(conn)
     moment = datetime.now(UTC) - timedelta(seconds=settings.ledger_settle_seconds)
-    mark = settled_mark(await marks_before(conn, moment), offsets.committed)
+    mark = settled_mark(await all_marks(conn), offsets.committed, before=moment)
     partitions = []
     for tp in input_partitions():
         name = (recorded_topic(tp.topic, incarnation), tp.partition)

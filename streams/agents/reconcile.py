@@ -31,21 +31,32 @@ async def reconcile_unaccounted() -> int:
     submitted = 0
     topic = ingest_topic.get_topic_name()
     for partition in report.partitions:
-        wanted = set(partition.unaccounted)
-        if not wanted:
+        if not partition.unaccounted:
             continue
-        _, records = await read_range(topic, partition.partition, min(wanted), max(wanted) + 1, timeout=60.0)
-        for record in records:
-            if record.offset not in wanted:
-                continue
-            # Under the name the ledger audits (the topic's accepted incarnation, spec §2.4.10).
-            source = SourceCoordinates(partition.topic, partition.partition, record.offset, reconcile=True)
-            await handle_input(record.key, record.value, source, replay_of=replay_marker(record.headers))
-            submitted += 1
+        found = 0
+        # Each run of consecutive offsets read on its own: two far apart never pull everything in between.
+        for first, last in runs(partition.unaccounted):
+            _, records = await read_range(topic, partition.partition, first, last + 1, timeout=60.0)
+            for record in records:
+                # Under the name the ledger audits (the topic's accepted incarnation, spec §2.4.10).
+                source = SourceCoordinates(partition.topic, partition.partition, record.offset, reconcile=True)
+                await handle_input(record.key, record.value, source, replay_of=replay_marker(record.headers))
+                found += 1
+        submitted += found
         log.warning("reconcile: %s:%d: %d unaccounted offsets submitted again (%d no longer on the broker)",
-                    partition.topic, partition.partition, len(wanted & {r.offset for r in records}),
-                    len(wanted - {r.offset for r in records}))
+                    partition.topic, partition.partition, found, len(partition.unaccounted) - found)
     return submitted
+
+
+def runs(offsets: list[int]) -> list[tuple[int, int]]:
+    """Sorted offsets as (first, last) runs of consecutive ones."""
+    found: list[tuple[int, int]] = []
+    for offset in sorted(offsets):
+        if found and offset == found[-1][1] + 1:
+            found[-1] = (found[-1][0], offset)
+        else:
+            found.append((offset, offset))
+    return found
 
 
 async def reconcile_tick() -> None:

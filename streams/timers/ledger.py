@@ -29,6 +29,7 @@ async def ledger_tick() -> None:
                 taken_at=datetime.now(UTC),
                 ingest_committed={partition_name(tp): offsets.committed.get(tp) or 0 for tp in input_partitions()},
                 downstream_ends={partition_name(tp): end for tp, end in offsets.ends.items()},
+                downstream_committed={partition_name(tp): offsets.committed.get(tp) or 0 for tp in offsets.ends},
             )
             await add_mark(conn, mark, keep=MARKS_KEPT)
         log.debug("ledger: merged %d ranges, mark taken", merged)

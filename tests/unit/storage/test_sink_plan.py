@@ -15,12 +15,14 @@ from storage.changes import (
 )
 from storage.sink_plan import (
     BatchPlan,
+    BatchResult,
     ChangeRecord,
     PersistedGroup,
     ShortIdRequest,
     assign_short_ids,
     contiguous,
     drop_stored_replays,
+    merged,
     replays_to_check,
 )
 from streams.core.decide import decide_occurrence
@@ -199,3 +201,18 @@ def test_a_creation_links_what_waited_and_its_noise_window() -> None:  # step 7,
     # Every waiter kept under the request id, past the ids named too (spec §2.4.11); answered at offset 0.
     assert by_request == [(creation.group_key, facts(1).id, 70, facts(1).id, 0, 0)]
     assert plan(creation).occurrence_rows(PERSISTED) == []  # stored already, groupless: linked, not rewritten
+
+
+def test_a_batch_written_in_parts_keeps_every_part_s_waiters() -> None:  # write_or_park's halves (§2.4.11)
+    first, second = BatchResult(), BatchResult()
+    first.waiters[(0, 5)] = [{"occurrence": {"id": "a"}}]
+    second.waiters[(1, 9)] = [{"occurrence": {"id": "b"}}]
+    assert merged([first, second]).waiters == {(0, 5): [{"occurrence": {"id": "a"}}], (1, 9): [{"occurrence": {"id": "b"}}]}
+
+
+def test_an_ingest_drop_sent_again_records_its_input_once() -> None:  # spec §2.4.13
+    copy = replace(drop(1), input=("in", 0, 7))
+    batch = BatchPlan([ChangeRecord(0, 1, copy), ChangeRecord(0, 2, copy)])
+    assert batch.ledger_inputs(first_time={"in-1"}) == [(("in", 0, 7), False)]  # two copies in one batch: once
+    # Counted before (a copy after a crash): its input was recorded with the first copy.
+    assert batch.ledger_inputs(first_time=set()) == []

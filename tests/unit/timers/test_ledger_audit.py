@@ -13,16 +13,28 @@ from streams.ledger import AuditReport, settled_mark
 T0 = datetime(2026, 11, 30, 3, 0, tzinfo=UTC)
 
 
-def mark(minute: int, ends: dict[str, int]) -> Mark:
-    return Mark(T0.replace(minute=minute), {"in:0": 10 * minute}, ends)
+def mark(minute: int, ends: dict[str, int], passed: dict[str, int] | None = None) -> Mark:
+    return Mark(T0.replace(minute=minute), {"in:0": 10 * minute}, ends, passed or {})
 
 
-def test_the_newest_mark_whose_downstream_ends_every_consumer_passed_is_the_one() -> None:
-    marks = [mark(3, {"g:0": 90, "c:0": 50}), mark(2, {"g:0": 60, "c:0": 40}), mark(1, {"g:0": 30, "c:0": 0})]
-    committed = {TopicPartition("g", 0): 70, TopicPartition("c", 0): 45}
-    assert settled_mark(marks, committed) == marks[1]  # the sink has not passed 50 yet; the grouping not 90
-    assert settled_mark(marks, {TopicPartition("g", 0): 30, TopicPartition("c", 0): None}) == marks[2]
-    assert settled_mark(marks, {}) is None  # nobody committed anything: nothing is settled
+def test_a_mark_is_settled_through_a_chain_of_later_marks_each_past_the_one_before() -> None:  # §2.4.13
+    # Minute 1's ends are passed by minute 2's consumers, minute 2's by minute 3's, minute 3's by minute 4's,
+    # and minute 4's ends are passed now: minute 1 is settled through 4 hops (decision, quota, answer, sink).
+    marks = [mark(1, {"g:0": 10, "c:0": 5}, {"g:0": 0, "c:0": 0}),
+             mark(2, {"g:0": 20, "c:0": 15}, {"g:0": 10, "c:0": 5}),
+             mark(3, {"g:0": 30, "c:0": 25}, {"g:0": 20, "c:0": 15}),
+             mark(4, {"g:0": 40, "c:0": 35}, {"g:0": 30, "c:0": 25}),
+             mark(5, {"g:0": 50, "c:0": 45}, {"g:0": 40, "c:0": 30})]
+    now = {TopicPartition("g", 0): 40, TopicPartition("c", 0): 35}
+    late = T0.replace(minute=59)
+    assert settled_mark(marks, now, before=late) == marks[0]
+    # Minute 2 would need minute 5's ends passed at the end of its chain: the sink is at 35, not 45.
+    assert settled_mark(marks, now, before=late, hops=4) == marks[0]
+    # With the first hop only (what a single mark said), a later mark looked settled, wrongly for held changes.
+    assert settled_mark(marks, now, before=late, hops=1) == marks[3]
+    # Nothing settled yet: the chain of the only candidates breaks, or they are too young.
+    assert settled_mark(marks, {}, before=late) is None
+    assert settled_mark(marks, now, before=T0.replace(minute=0)) is None
 
 
 def test_the_report_says_ok_or_names_what_is_wrong() -> None:
