@@ -163,7 +163,7 @@ async def decide(batch: Batch, event: EventT) -> None:
             state, change_id=change["id"], new_status=change["new_status"],
             new_substatus=change.get("new_substatus"), group_key=key, offset=offset, t=message["t"],
             seen=batch.seen_record(key, change["id"], now), dedupe_seconds=DEDUPE_SECONDS, source=_input(message),
-            reconcile=_reconciled(message), raw_key=message.get("raw_key"), raw=message.get("raw"),
+            reconcile=_reconciled(message), raw_key=raw_key_bytes(message), raw=message.get("raw"),
         )
         if decision.record_seen:
             batch.record_seen(event, key, change["id"], decision.t, offset)
@@ -229,16 +229,16 @@ async def on_occurrence(batch: Batch, event: EventT, message: dict[str, Any]) ->
 async def carry_out(batch: Batch, event: EventT, message: dict[str, Any], decision: Decision | None) -> None:
     if decision is None:
         return
-    if decision.rejection is not None:
+    key: str = event.key
+    if decision.state_changed:
+        batch.decided(key, event, decision.state)
+    if decision.rejection is not None:  # its dead letter is its outcome; the watermarks moved past it (§2.4.10)
         batch.outputs.append(await _reject(message, decision.rejection))
         return
     if decision.outcome is Outcome.LOST:
         source = message["source"]
         log.error("grouping: input %s:%s:%s was applied to key %s, yet no outcome of it reached PostgreSQL: "
                   "recorded as lost (spec §2.4.13)", source["topic"], source["partition"], source["offset"], event.key)
-    key: str = event.key
-    if decision.state_changed:
-        batch.decided(key, event, decision.state)
     cause = (event.message.partition, event.message.offset)
     source = message.get("source")  # an input's decision: its first change records the outcome (§2.4.13)
     for position, change in enumerate(decision.changes):
@@ -250,8 +250,7 @@ async def carry_out(batch: Batch, event: EventT, message: dict[str, Any], decisi
     for held, rejection in decision.dead_letters:  # spec §13.2.5 step 5: held status changes of a refusal
         held_source = held.source
         batch.outputs.append(await dead_letter(
-            held.raw_key.encode("utf-8", "surrogateescape") if held.raw_key is not None else None,
-            held.raw.encode("utf-8"), rejection,
+            held.raw_key, held.raw.encode("utf-8"), rejection,
             source=SourceCoordinates(held_source.topic, held_source.partition, held_source.offset)
             if held_source else SourceCoordinates("", None, None),
             t=held.t, stage="grouping"))

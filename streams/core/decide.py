@@ -73,7 +73,7 @@ class Decision:
 
     @property
     def state_changed(self) -> bool:
-        return self.outcome not in (Outcome.REDELIVERED, Outcome.TYPE_MISMATCH, Outcome.IGNORED_ANSWER)
+        return self.outcome not in (Outcome.REDELIVERED, Outcome.IGNORED_ANSWER)
 
 
 @dataclass(frozen=True)
@@ -164,7 +164,8 @@ def decide_occurrence(
     group = state.group
     if group is not None:  # step 4: a live group
         if group.type_id != facts.type_id:  # spec §12.9
-            return _type_mismatch(state, now, f"occurrence type {facts.type_id} differs from the group's type {group.type_id}")
+            return _type_mismatch(advanced, now, f"occurrence type {facts.type_id} differs from the group's type "
+                                                 f"{group.type_id}")
         applied = apply_to_group(group, facts, t=now)
         change = OccurrenceChange(
             outcome=Outcome.APPLIED.value, t=now, group_key=applied.state.group_key,
@@ -188,9 +189,10 @@ def _lost(state: KeyState, offset: int, *, group_key: str, project_id: int) -> D
         InputNoop(outcome=Outcome.LOST.value, t=state.last_t, group_key=group_key, project_id=project_id),))
 
 
-def _type_mismatch(state: KeyState, now: float, message: str) -> Decision:
-    # The key's state is unchanged, watermark included: the message had no effect (spec §12.9).
-    return Decision(Outcome.TYPE_MISMATCH, state, now, rejection=Rejection(Reason.TYPE_MISMATCH, message, "type"))
+def _type_mismatch(advanced: KeyState, now: float, message: str) -> Decision:
+    # The message has no effect on the group (spec §12.9); its dead letter is its outcome, so the watermarks
+    # move past it (spec §2.4.10): read again, it is recognised, never applied after a later change of the key.
+    return Decision(Outcome.TYPE_MISMATCH, advanced, now, rejection=Rejection(Reason.TYPE_MISMATCH, message, "type"))
 
 
 def _new_group_path(
@@ -345,24 +347,28 @@ def _held_inputs(state: KeyState, pending: Pending) -> Mapping[str, int]:
 def decide_status_change(
     state: KeyState, *, change_id: str, new_status: int, new_substatus: int | None, group_key: str, offset: int,
     t: float, seen: SeenRecord | None, dedupe_seconds: int, source: InputOffset | None = None,
-    reconcile: bool = False, raw_key: str | None = None, raw: str | None = None,
+    reconcile: bool = False, raw_key: bytes | None = None, raw: str | None = None,
 ) -> Decision:
     """`raw_key` and `raw`: the input as it came, kept if the change must wait for a pending creation."""
     if offset <= state.offset:
         return Decision(Outcome.REDELIVERED, state, max(t, state.last_t))
+    pending = state.pending
+    if source is not None and pending is not None and any(held.source == source for held in pending.status_changes):
+        # Held for the creation (spec §13.2.5 step 5) and read again, or reconciled: its outcome is on its way.
+        return Decision(Outcome.REREAD, replace(state, offset=offset), state.last_t)
     if state.has_applied(source):  # spec §2.4.10
         if reconcile:
             return _lost(state, offset, group_key=group_key, project_id=int(group_key.split(":", 1)[0]))
         return Decision(Outcome.REREAD, replace(state, offset=offset), state.last_t)
     now = max(t, state.last_t)
-    if state.group is None and state.pending is not None and raw is not None:  # spec §13.2.5 step 5
-        return _wait_for_creation(state, state.pending, WaitingStatusChange(
+    if state.group is None and pending is not None and raw is not None:  # spec §13.2.5 step 5
+        return _wait_for_creation(state, pending, WaitingStatusChange(
             change_id=change_id, new_status=new_status, new_substatus=new_substatus, t=t, source=source,
             raw_key=raw_key, raw=raw), group_key=group_key, offset=offset, now=now)
-    if state.group is None:  # spec §14.3: no live group
-        missing = Rejection(Reason.GROUP_NOT_FOUND, f"no live group for key {group_key}", "fingerprint")
-        return Decision(Outcome.GROUP_NOT_FOUND, state, now, rejection=missing)
     advanced = replace(state, offset=offset, last_t=now, inputs=state.with_input(source))
+    if state.group is None:  # spec §14.3: no live group; the dead letter is its outcome (§2.4.10)
+        missing = Rejection(Reason.GROUP_NOT_FOUND, f"no live group for key {group_key}", "fingerprint")
+        return Decision(Outcome.GROUP_NOT_FOUND, advanced, now, rejection=missing)
     group = state.group
     if is_duplicate(seen, t=t, offset=offset, window_seconds=dedupe_seconds):  # ids share the window (§12.3)
         # Nothing to store; the change records the input's outcome in the ledger (spec §2.4.13).
@@ -384,12 +390,14 @@ def _wait_for_creation(state: KeyState, pending: Pending, change: WaitingStatusC
     reconciler never takes a held change for a lost one; a copy read again meanwhile is recognised here."""
     if change.source is not None and any(held.source == change.source for held in pending.status_changes):
         return Decision(Outcome.REREAD, replace(state, offset=offset), state.last_t)
-    held_bytes = sum(len(held.raw) for held in pending.status_changes) + len(change.raw)
+    held_bytes = sum(held.stored_bytes() for held in pending.status_changes) + change.stored_bytes()
     if len(pending.status_changes) >= MAX_WAITING_STATUS_CHANGES or held_bytes > MAX_WAITING_STATUS_BYTES:
         too_many = Rejection(Reason.GROUP_NOT_FOUND, f"no live group for key {group_key}: its creation waits for the "
                              f"quota answer, and {len(pending.status_changes)} status changes wait for it already "
                              f"(at most {MAX_WAITING_STATUS_CHANGES}, {MAX_WAITING_STATUS_BYTES} bytes)", "fingerprint")
-        return Decision(Outcome.GROUP_NOT_FOUND, state, now, rejection=too_many)
+        # Dead-lettered: that is its outcome, so its input counts as applied (spec §2.4.10).
+        advanced = replace(state, offset=offset, last_t=now, inputs=state.with_input(change.source))
+        return Decision(Outcome.GROUP_NOT_FOUND, advanced, now, rejection=too_many)
     held = replace(pending, status_changes=(*pending.status_changes, change))
     return Decision(Outcome.STATUS_WAITING, replace(state, offset=offset, last_t=now, pending=held), now)
 

@@ -1,9 +1,12 @@
 """What the grouping owner keeps per group key (the `groups` table) and per seen id, and how it is stored."""
 from __future__ import annotations
 
+import base64
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+import orjson
 
 from grouptypes import GroupType
 from streams.core.grouping import GroupState, OccurrenceFacts, shallow_dict
@@ -70,21 +73,27 @@ class WaitingStatusChange:
     new_substatus: int | None
     t: float
     source: InputOffset | None
-    raw_key: str | None  # the input's key and value as they came, for its dead letter
+    raw_key: bytes | None  # the input's key and value as they came, for its dead letter
     raw: str
 
     def to_dict(self) -> dict[str, Any]:
         source = self.source
         return {"change_id": self.change_id, "new_status": self.new_status, "new_substatus": self.new_substatus,
                 "t": self.t, "source": [source.topic, source.partition, source.offset] if source else None,
-                "raw_key": self.raw_key, "raw": self.raw}
+                "raw_key_b64": base64.b64encode(self.raw_key).decode("ascii") if self.raw_key is not None else None,
+                "raw": self.raw}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> WaitingStatusChange:
         source = data.get("source")
+        encoded = data.get("raw_key_b64")
         return cls(change_id=data["change_id"], new_status=data["new_status"], new_substatus=data["new_substatus"],
                    t=data["t"], source=InputOffset(source[0], source[1], source[2]) if source else None,
-                   raw_key=data.get("raw_key"), raw=data["raw"])
+                   raw_key=base64.b64decode(encoded) if encoded is not None else None, raw=data["raw"])
+
+    def stored_bytes(self) -> int:
+        """What it adds to the key's value, in bytes (the bound counts these, not characters)."""
+        return len(orjson.dumps(self.to_dict()))
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,7 @@
 """Wire formats of our internal topics: plain dicts encoded with orjson (group changes: storage.changes)."""
 from __future__ import annotations
 
+import base64
 from dataclasses import dataclass
 from typing import Any
 
@@ -68,7 +69,7 @@ def occurrence_message(
         "event": event,
         "event_ref": event_ref,
         "source": source.to_dict(),
-        "raw_key": raw_key.decode("utf-8", "surrogateescape") if raw_key is not None else None,
+        **raw_key_fields(raw_key),
         "raw": raw_value.decode("utf-8"),
     }
 
@@ -94,7 +95,22 @@ def facts_from_message(message: dict[str, Any]) -> OccurrenceFacts:
     )
 
 
+def raw_key_fields(raw_key: bytes | None) -> dict[str, str | None]:
+    """The input's Kafka key as a message carries it: text when it is UTF-8, else base64 under `raw_key_b64`.
+    A key of any bytes is valid input (spec §2.1 never relies on keys); JSON cannot hold lone surrogates, and
+    encoding one stopped the worker on that record, again after every restart."""
+    if raw_key is None:
+        return {"raw_key": None}
+    try:
+        return {"raw_key": raw_key.decode("utf-8")}
+    except UnicodeDecodeError:
+        return {"raw_key": None, "raw_key_b64": base64.b64encode(raw_key).decode("ascii")}
+
+
 def raw_key_bytes(message: dict[str, Any]) -> bytes | None:
+    encoded = message.get("raw_key_b64")
+    if encoded is not None:
+        return base64.b64decode(encoded)
     raw_key = message.get("raw_key")
     return raw_key.encode("utf-8", "surrogateescape") if raw_key is not None else None
 
@@ -114,7 +130,7 @@ def status_change_message(
         "t": t,
         "status_change": {**status_change, "id": change_id},
         "source": source.to_dict(),
-        "raw_key": raw_key.decode("utf-8", "surrogateescape") if raw_key is not None else None,
+        **raw_key_fields(raw_key),
         "raw": raw_value.decode("utf-8"),
     }
 

@@ -275,7 +275,19 @@ def test_another_type_for_a_live_group_is_a_type_mismatch() -> None:  # spec §1
     state = created_state()
     decision = occur(state, 2, 5, type_id=2002)
     assert decision.outcome is Outcome.TYPE_MISMATCH and decision.rejection is not None
-    assert decision.rejection.reason == "type_mismatch" and decision.state == state and not decision.changes
+    assert decision.rejection.reason == "type_mismatch" and not decision.changes
+    # No effect on the group (spec §12.9); the dead letter is the input's outcome: the watermark moves past it
+    # (§2.4.10), so the same message read again is recognised instead of decided a second time.
+    assert decision.state.group == state.group and decision.state.offset == 5
+    assert occur(decision.state, 2, 5, type_id=2002).outcome is Outcome.REDELIVERED
+
+
+def test_a_status_change_dead_lettered_for_a_missing_group_is_never_applied_when_read_again_later() -> None:
+    # spec §2.4.10: its dead letter is its outcome; a re-read after the group exists must not apply it.
+    missing = _status(KeyState(), 0, 70)
+    assert missing.outcome is Outcome.GROUP_NOT_FOUND and missing.state.inputs == {"in:1": 70}
+    created = grant(occur(missing.state, 1, 1).state, facts(1).id, 2).state
+    assert _status(created, 3, 70).outcome is Outcome.REREAD
 
 
 def noise_after(*counts: tuple[int, float]) -> NoiseState | None:
