@@ -19,14 +19,13 @@ Range = tuple[str, int, int, int]
 def offset_ranges(records: Iterable[InputCoordinates]) -> list[Range]:
     """The records as runs of consecutive offsets per partition, in order. An offset given twice starts a
     range of its own, so the two outcomes of one input stay visible to the merge (never hidden in one)."""
-    ranges: list[list[object]] = []
+    ranges: list[Range] = []
     for topic, partition, offset in sorted(records):
-        last = ranges[-1] if ranges else None
-        if last is not None and last[0] == topic and last[1] == partition and last[3] == offset - 1:
-            last[3] = offset
+        if ranges and ranges[-1][:2] == (topic, partition) and ranges[-1][3] == offset - 1:
+            ranges[-1] = (topic, partition, ranges[-1][2], offset)
         else:
-            ranges.append([topic, partition, offset, offset])
-    return [(str(r[0]), int(r[1]), int(r[2]), int(r[3])) for r in ranges]  # type: ignore[call-overload]
+            ranges.append((topic, partition, offset, offset))
+    return ranges
 
 
 async def record_outcomes(cur: AsyncCursor[Any], writer: str, records: Iterable[InputCoordinates]) -> None:
@@ -95,14 +94,18 @@ async def merge_ledger(conn: AsyncConnection) -> int:
             covered, doubles = merge(spans)
             merged.extend((topic, partition, first, last) for first, last in covered)
             doubled.extend((topic, partition, first, last) for first, last in doubles)
-        for table, values in (("ledger", merged), ("ledger_doubles", doubled)):
-            if values:
-                writer = ", writer" if table == "ledger" else ""
-                await cur.execute(
-                    f"INSERT INTO {table} (topic, partition, first_offset, last_offset{writer})"  # noqa: S608
-                    f" SELECT *{', %s' if writer else ''} FROM unnest(%s::text[], %s::int[], %s::bigint[], %s::bigint[])",
-                    [*(["merged"] if writer else []), *(list(column) for column in zip(*values))],
-                )
+        if merged:
+            await cur.execute(
+                "INSERT INTO ledger (topic, partition, first_offset, last_offset, writer)"
+                " SELECT *, 'merged' FROM unnest(%s::text[], %s::int[], %s::bigint[], %s::bigint[])",
+                [list(column) for column in zip(*merged)],
+            )
+        if doubled:
+            await cur.execute(
+                "INSERT INTO ledger_doubles (topic, partition, first_offset, last_offset)"
+                " SELECT * FROM unnest(%s::text[], %s::int[], %s::bigint[], %s::bigint[])",
+                [list(column) for column in zip(*doubled)],
+            )
         return len(rows)
 
 

@@ -4,14 +4,14 @@ Every `ISSUE_PLATFORM_LEDGER_MARK_SECONDS` the leader (streams.timers.ledger) me
 takes a mark: the ingest group's committed offset per input partition, and the end offset of every partition
 downstream of ingest (grouping, quota, group changes, dead letters). `audit_report` answers, per input
 partition, which offsets have an outcome. An offset without one is unaccounted only below the committed
-offsets of the newest mark that is at least `ISSUE_PLATFORM_LEDGER_SETTLE_SECONDS` (60) old and whose
-downstream end offsets every downstream consumer has committed past: by then every output of those inputs
-was applied, so an outcome still missing will never come. Before that it is in flight.
+offsets of the newest settled mark at least `ISSUE_PLATFORM_LEDGER_SETTLE_SECONDS` (60) old (see
+`settled_mark`: a chain of later marks through every hop an outcome can take): by then every output of those
+inputs was applied, so an outcome still missing will never come. Before that it is in flight.
 """
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -84,7 +84,7 @@ def partition_name(tp: TopicPartition) -> str:
 HOPS = 4
 
 
-def _passed(ends: dict[str, int], committed: dict[str, int | None]) -> bool:
+def _passed(ends: Mapping[str, int], committed: Mapping[str, int | None]) -> bool:
     return all(end <= 0 or (committed.get(name) or 0) >= end for name, end in ends.items())
 
 
@@ -102,7 +102,7 @@ def settled_mark(marks: Sequence[Mark], committed: dict[TopicPartition, int | No
         if index not in passed_at:
             ends = ordered[index].downstream_ends
             passed_at[index] = next((later for later in range(index + 1, len(ordered))
-                                     if _passed(ends, dict(ordered[later].downstream_committed))), None)
+                                     if _passed(ends, ordered[later].downstream_committed)), None)
         return passed_at[index]
 
     for candidate in range(len(ordered) - 1, -1, -1):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 
+from storage.ledger_plan import merge
 from streams.agents.ingest import handle_input
 from streams.agents.kafka_read import read_range
 from streams.core.dlq import replay_marker
@@ -49,14 +50,9 @@ async def reconcile_unaccounted() -> int:
 
 
 def runs(offsets: list[int]) -> list[tuple[int, int]]:
-    """Sorted offsets as (first, last) runs of consecutive ones."""
-    found: list[tuple[int, int]] = []
-    for offset in sorted(offsets):
-        if found and offset == found[-1][1] + 1:
-            found[-1] = (found[-1][0], offset)
-        else:
-            found.append((offset, offset))
-    return found
+    """Sorted offsets as (first, last) runs of consecutive ones (the ledger's own merge of one-offset spans)."""
+    covered, _ = merge((offset, offset) for offset in offsets)
+    return covered
 
 
 async def reconcile_tick() -> None:

@@ -333,12 +333,9 @@ def decide_quota_answer(
 
 def _held_inputs(state: KeyState, pending: Pending) -> Mapping[str, int]:
     """The key's per-input watermarks once its held status changes have their outcome (spec §2.4.10)."""
-    inputs = dict(state.inputs)
     for held in pending.status_changes:
-        if held.source is not None:
-            name = held.source.partition_name
-            inputs[name] = max(inputs.get(name, -1), held.source.offset)
-    return inputs
+        state = replace(state, inputs=state.with_input(held.source))
+    return state.inputs
 
 
 # ----------------------------------------------------------------------------------------- status change
@@ -387,9 +384,8 @@ def _wait_for_creation(state: KeyState, pending: Pending, change: WaitingStatusC
                        offset: int, now: float) -> Decision:
     """Hold a status change until the answer: applied right after the creation, in order, or dead-lettered
     `group_not_found` on a refusal (spec §13.2.5 step 5). Its input is recorded as applied only then, so the
-    reconciler never takes a held change for a lost one; a copy read again meanwhile is recognised here."""
-    if change.source is not None and any(held.source == change.source for held in pending.status_changes):
-        return Decision(Outcome.REREAD, replace(state, offset=offset), state.last_t)
+    reconciler never takes a held change for a lost one; a copy read again meanwhile is recognised by
+    decide_status_change before it gets here."""
     held_bytes = sum(held.stored_bytes() for held in pending.status_changes) + change.stored_bytes()
     if len(pending.status_changes) >= MAX_WAITING_STATUS_CHANGES or held_bytes > MAX_WAITING_STATUS_BYTES:
         too_many = Rejection(Reason.GROUP_NOT_FOUND, f"no live group for key {group_key}: its creation waits for the "
@@ -409,7 +405,7 @@ def _apply_held(group: GroupState, pending: Pending, *, t: float) -> tuple[Group
     for held in pending.status_changes:
         updated, outcome = apply_status_change(group, new_status=held.new_status, new_substatus=held.new_substatus,
                                                t=t)
-        coordinates = (held.source.topic, held.source.partition, held.source.offset) if held.source else None
+        coordinates = held.source.coordinates() if held.source else None
         if outcome is Outcome.NOOP:
             changes.append(InputNoop(outcome=Outcome.NOOP.value, t=t, group_key=group.group_key,
                                      project_id=group.project_id, input=coordinates))

@@ -59,6 +59,10 @@ class InputOffset:
     def partition_name(self) -> str:
         return f"{self.topic}:{self.partition}"
 
+    def coordinates(self) -> tuple[str, int, int]:
+        """(topic, partition, offset), as a change names its input for the ledger (spec §2.4.13)."""
+        return self.topic, self.partition, self.offset
+
     def __str__(self) -> str:
         return f"{self.topic}:{self.partition}:{self.offset}"
 
