@@ -25,15 +25,19 @@ def main() -> None:
     from grouptypes import GroupTypeLoadError, GroupTypeRegistrationError
     from streams.faust_compat.versions import UnsupportedFrameworkVersion
     from streams.settings import SettingsError
+    from streams.trackers.errors import TrackerLoadError, TrackerRegistrationError
 
     try:
         from streams import faust_compat, lifecycle, worker
 
         faust_compat.apply()
         app = worker.build()
-    except (SettingsError, GroupTypeLoadError, GroupTypeRegistrationError, UnsupportedFrameworkVersion) as error:
+    except (
+        SettingsError, GroupTypeLoadError, GroupTypeRegistrationError, TrackerLoadError, TrackerRegistrationError,
+        UnsupportedFrameworkVersion,
+    ) as error:
         # One clear line naming the setting or the plugin module, not a traceback; a broken plugin aborts
-        # the start (spec §9.5.3).
+        # the start (spec §9.5.3, §24.1).
         print(f"issue-platform: {error}", file=sys.stderr)
         raise SystemExit(2) from None
     if "worker" not in sys.argv[1:]:
