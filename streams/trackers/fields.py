@@ -44,9 +44,6 @@ class Field:
             shown["secret"] = True
         return shown
 
-    def with_default(self, default: str | None) -> Field:
-        return Field(self.name, self.label, self.type, default, self.required, self.readonly, self.choices, self.secret)
-
 
 def field_problem(field: object) -> str | None:
     """What makes `field` unusable, or None (checked at registration for config fields)."""

@@ -31,7 +31,7 @@ API_VERSION = "2022-11-28"  # X-GitHub-Api-Version of the documented shapes we r
 _REPO = r"[A-Za-z0-9-]+/[A-Za-z0-9._-]+"
 REPO_PATTERN = re.compile(rf"^{_REPO}$")
 # `123`, `#123`, `owner/repo#123` or the issue's page on github.com (or a GitHub Enterprise host).
-_REFERENCE = re.compile(rf"^(?:(?P<repo>{_REPO}))?#?(?P<number>[1-9][0-9]*)$")
+_REFERENCE = re.compile(rf"^(?:(?P<repo>{_REPO})#|#)?(?P<number>[1-9][0-9]*)$")
 _PAGE_URL = re.compile(rf"^https?://[^/]+/(?P<repo>{_REPO})/issues/(?P<number>[1-9][0-9]*)/?$")
 MARKER_SEARCH_PAGES = 10  # 1,000 most recently created issues since the claim: far more than one minute's worth
 _PER_PAGE = 100

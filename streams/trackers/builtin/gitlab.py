@@ -29,7 +29,7 @@ from streams.trackers.issue_text import has_marker
 
 GITLAB_URL = "https://gitlab.com"
 # `12`, `#12`, or `{project}#12` with the project's numeric id or its full path.
-_REFERENCE = re.compile(r"^(?:(?P<project>[A-Za-z0-9._/-]+))?#?(?P<iid>[1-9][0-9]*)$")
+_REFERENCE = re.compile(r"^(?:(?P<project>[A-Za-z0-9._/-]+)#|#)?(?P<iid>[1-9][0-9]*)$")
 MARKER_SEARCH_PAGES = 10
 _PER_PAGE = 100
 

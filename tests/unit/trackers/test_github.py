@@ -220,11 +220,12 @@ async def test_link_get_is_retried_after_a_5xx(
     assert [(r.method, r.path) for r in service.received] == [("GET", "/repos/acme/web/issues/1")] * 3
 
 
+@pytest.mark.parametrize("reference", ["not an issue", "acme/web1", "#0", "acme/web#", "https://github.com/acme/web/pull/1"])
 async def test_link_with_an_unreadable_reference_asks_nothing(
-    service: FakeService, http: TrackerHttpClient, config: dict[str, str]
+    service: FakeService, http: TrackerHttpClient, config: dict[str, str], reference: str
 ) -> None:
     with pytest.raises(InvalidForm) as invalid:
-        await GitHubTracker(http).link_issue(config, ISSUE, {"issue_id": "not an issue"})
+        await GitHubTracker(http).link_issue(config, ISSUE, {"issue_id": reference})
     assert list(invalid.value.errors) == ["issue_id"]
     assert service.received == []
 

@@ -184,8 +184,9 @@ async def test_link_to_a_missing_issue_is_gitlabs_404_after_one_get(
     assert raised.value.status == 404
     assert len(service.received) == 1  # a 4xx is an answer, not worth asking again
 
-    with pytest.raises(InvalidForm):
-        await GitLabTracker(http).link_issue(config, ISSUE, {"issue_id": "seven"})
+    for unreadable in ("seven", "acme/web7", "#", "42#0"):
+        with pytest.raises(InvalidForm):
+            await GitLabTracker(http).link_issue(config, ISSUE, {"issue_id": unreadable})
     assert len(service.received) == 1
 
 
