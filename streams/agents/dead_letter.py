@@ -2,25 +2,24 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable
-from typing import Any
 
 from streams.core.dlq import dlq_headers
 from streams.core.messages import SourceCoordinates
 from streams.core.payload import derive_id
 from streams.core.rejection import Rejection
+from streams.outbox import Outbox
 from streams.topics import dlq_topic
 
 log = logging.getLogger(__name__)
 
 
-async def dead_letter(
-    key: bytes | None, value: bytes, rejection: Rejection, *, source: SourceCoordinates, t: float,
+def dead_letter(
+    outbox: Outbox, key: bytes | None, value: bytes, rejection: Rejection, *, source: SourceCoordinates, t: float,
     stage: str = "ingest", replay_of: str | None = None,
-) -> Awaitable[Any]:
+) -> None:
     """`replay_of`: the DLQ id this input is a replay of (spec §3.3, §7.3.1), if its headers named one.
 
-    Returns the record's delivery: awaiting it waits for the broker's acknowledgement (spec §2.4.6).
+    The record goes out with the outbox's other records; `outbox.send()` awaits its acknowledgement (§2.4.6).
     """
     dlq_id = derive_id(source.topic, source.partition or 0, source.offset or 0)
     headers = dlq_headers(
@@ -29,4 +28,4 @@ async def dead_letter(
     )
     log.info("dead-lettered %s:%s:%s as %s: %s", source.topic, source.partition, source.offset,
              rejection.reason, rejection.message[:200])
-    return await dlq_topic.send(key=key, value=value, headers=headers)
+    outbox.add(dlq_topic, key, value, headers=headers)

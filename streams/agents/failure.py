@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 from faust.sensors import Sensor
 
 from storage.errors import is_transient
+from streams.outbox import ProduceFailed
 
 T = TypeVar("T")
 
@@ -27,6 +28,8 @@ log = logging.getLogger(__name__)
 
 
 def stop_worker(what: str, error: BaseException) -> None:
+    if isinstance(error, ProduceFailed):  # the broker's answer, not a bug of ours: one line says it all
+        stop_worker_now(f"{what}: {error}")
     log.critical("%s failed, stopping the worker so the message is re-read: %r", what, error, exc_info=error)
     for stream in (sys.stdout, sys.stderr):
         stream.flush()

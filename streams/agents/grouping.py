@@ -9,10 +9,9 @@ most once. A crash after it finds the watermarks past them: skipped, their outpu
 """
 from __future__ import annotations
 
-import asyncio
 import logging
 import uuid
-from collections.abc import Awaitable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -30,7 +29,13 @@ from streams.core.decide import (
     decide_quota_answer,
     decide_status_change,
 )
-from streams.core.group_state import InputOffset, KeyState, SeenRecord, TypeRules, type_rules
+from streams.core.group_state import (
+    InputOffset,
+    KeyState,
+    SeenRecord,
+    TypeRules,
+    type_rules,
+)
 from streams.core.grouping import Outcome
 from streams.core.messages import (
     SourceCoordinates,
@@ -41,12 +46,24 @@ from streams.core.messages import (
     quota_request_message,
     raw_key_bytes,
 )
-from streams.core.noise import NoiseCount, NoiseState, count_in_window, deciding_window_delta
+from streams.core.noise import (
+    NoiseCount,
+    NoiseState,
+    count_in_window,
+    deciding_window_delta,
+)
 from streams.core.payload import ID_NAMESPACE
 from streams.core.rejection import Reason, Rejection
 from streams.faust_compat.internals import make_current
+from streams.outbox import Outbox
 from streams.services import registry
-from streams.tables import DEDUPE_SECONDS, groups, idle_keep_seconds, noise_tables, seen_ids
+from streams.tables import (
+    DEDUPE_SECONDS,
+    groups,
+    idle_keep_seconds,
+    noise_tables,
+    seen_ids,
+)
 from streams.topics import group_changes_topic, quota_topic
 
 log = logging.getLogger(__name__)
@@ -85,8 +102,9 @@ class Batch:
     # "{key}/{id}" → (event, T', record) of an id recorded by this batch (spec §12.3).
     seen: dict[str, tuple[EventT, float, dict[str, Any]]] = field(default_factory=dict)
     noise: list[tuple[EventT, str, int, NoiseCount]] = field(default_factory=list)
-    noise_keys: set[str] = field(default_factory=set)
-    outputs: list[Awaitable[Any]] = field(default_factory=list)
+    # key → (window size, contribution) of this batch, in order: read back before they are written.
+    noise_counted: dict[str, list[tuple[int, NoiseCount]]] = field(default_factory=dict)
+    outputs: Outbox = field(default_factory=Outbox)
 
     def state(self, key: str) -> KeyState:
         state = self.states.get(key)
@@ -111,13 +129,30 @@ class Batch:
         value = recorded[2] if recorded is not None else _stored_seen(key, item_id, now)
         return SeenRecord(t=value["t"], offset=value["offset"]) if value is not None else None
 
+    def noise_window(self, key: str, seconds: int, at: float) -> NoiseState | None:
+        """The key's noise window that contains `at`, with this batch's own counts, not written yet, in it."""
+        table = noise_tables[seconds]
+        value = table.relative_to(at)[key].value() or None
+        counted = self.noise_counted.get(key)
+        if counted:
+            window = table.table.window
+            current = window.current(at)
+            for size, contribution in counted:
+                # The windows the table write applies the contribution to (WindowSet.apply).
+                if size == seconds and current in window.ranges(contribution.t):
+                    value = count_in_window(value, contribution)
+        return NoiseState.from_dict(value)
+
+    def count_noise(self, event: EventT, key: str, seconds: int, contribution: NoiseCount) -> None:
+        self.noise.append((event, key, seconds, contribution))
+        self.noise_counted.setdefault(key, []).append((seconds, contribution))
+
     def record_seen(self, event: EventT, key: str, item_id: str, now: float, offset: int) -> None:
         self.seen[_seen_key(key, item_id)] = (event, now, {"t": now, "offset": offset})
 
     async def complete(self) -> None:
         """Await every output's acknowledgement, then write the states (spec §2.4.6)."""
-        if self.outputs:
-            await asyncio.gather(*self.outputs)
+        await self.outputs.send()
         kill_point("grouping.after_outputs")
         for event, key, seconds, contribution in self.noise:
             make_current(event)
@@ -137,8 +172,7 @@ class Batch:
         self.forgotten.clear()
         self.seen.clear()
         self.noise.clear()
-        self.noise_keys.clear()
-        self.outputs.clear()
+        self.noise_counted.clear()
 
 
 async def decide(batch: Batch, event: EventT) -> None:
@@ -193,8 +227,8 @@ async def on_occurrence(batch: Batch, event: EventT, message: dict[str, Any]) ->
     facts = facts_from_message(message)
     if not registry.is_registered(facts.type_id):
         # The registry is the same on every worker (spec §9.5.5); this only follows a plugin removal.
-        batch.outputs.append(await _reject(
-            message, Rejection(Reason.UNKNOWN_GROUP_TYPE, f"type {facts.type_id} is not registered", "type")))
+        _reject(batch.outputs, message,
+                Rejection(Reason.UNKNOWN_GROUP_TYPE, f"type {facts.type_id} is not registered", "type"))
         return None
     rules = _rules(facts.type_id)
     state = batch.state(key)
@@ -202,13 +236,7 @@ async def on_occurrence(batch: Batch, event: EventT, message: dict[str, Any]) ->
     noise_before = None
     if rules.has_noise_gate and state.group is None and offset > state.offset:
         assert rules.noise_seconds is not None
-        if key in batch.noise_keys:
-            # The key's window was counted in this batch and is not written yet: write the batch so far.
-            await batch.complete()
-            make_current(event)
-            state = batch.state(key)
-        window = noise_tables[rules.noise_seconds].relative_to(now - deciding_window_delta(rules.noise_seconds))
-        noise_before = NoiseState.from_dict(window[key].value() or None)
+        noise_before = batch.noise_window(key, rules.noise_seconds, now - deciding_window_delta(rules.noise_seconds))
     occurrence = {**message["occurrence"], "level": facts.level}
     decision = decide_occurrence(
         state,
@@ -219,8 +247,7 @@ async def on_occurrence(batch: Batch, event: EventT, message: dict[str, Any]) ->
     )
     if decision.count_noise is not None:
         assert rules.noise_seconds is not None
-        batch.noise.append((event, key, rules.noise_seconds, decision.count_noise))
-        batch.noise_keys.add(key)
+        batch.count_noise(event, key, rules.noise_seconds, decision.count_noise)
     if decision.record_seen:
         batch.record_seen(event, key, facts.id, decision.t, offset)
     return decision
@@ -233,7 +260,7 @@ async def carry_out(batch: Batch, event: EventT, message: dict[str, Any], decisi
     if decision.state_changed:
         batch.decided(key, event, decision.state)
     if decision.rejection is not None:  # its dead letter is its outcome; the watermarks moved past it (§2.4.10)
-        batch.outputs.append(await _reject(message, decision.rejection))
+        _reject(batch.outputs, message, decision.rejection)
         return
     if decision.outcome is Outcome.LOST:
         source = message["source"]
@@ -245,21 +272,20 @@ async def carry_out(batch: Batch, event: EventT, message: dict[str, Any], decisi
         input_record = (source["topic"], source["partition"], source["offset"]) if source and position == 0 \
             else change.input  # a held status change applied after its creation names its own input
         identified = replace(change, change_id=output_id(event, position), cause=cause, input=input_record)
-        batch.outputs.append(await group_changes_topic.send(
-            key=key, value=encode(identified.to_wire()), timestamp=decision.t))
+        batch.outputs.add(group_changes_topic, key, encode(identified.to_wire()), timestamp=decision.t)
     for held, rejection in decision.dead_letters:  # spec §13.2.5 step 5: held status changes of a refusal
         held_source = held.source
-        batch.outputs.append(await dead_letter(
-            held.raw_key, held.raw.encode("utf-8"), rejection,
+        dead_letter(
+            batch.outputs, held.raw_key, held.raw.encode("utf-8"), rejection,
             source=SourceCoordinates(held_source.topic, held_source.partition, held_source.offset)
             if held_source else SourceCoordinates("", None, None),
-            t=held.t, stage="grouping"))
+            t=held.t, stage="grouping")
     request = decision.quota_request
     if request is not None:
         body = quota_request_message(request_id=request.request_id, group_key=request.group_key,
                                      project_id=request.project_id, type_id=request.type_id, t=request.t)
-        batch.outputs.append(await quota_topic.send(
-            key=quota_key(request.project_id, request.type_id), value=encode(body), timestamp=request.t))
+        batch.outputs.add(quota_topic, quota_key(request.project_id, request.type_id), encode(body),
+                          timestamp=request.t)
 
 
 _RULES: dict[int, TypeRules] = {}
@@ -307,9 +333,10 @@ def _describe(events: Sequence[EventT]) -> str:
            f"offset {last.offset}"
 
 
-async def _reject(message: dict[str, Any], rejection: Rejection) -> Awaitable[Any]:
+def _reject(outbox: Outbox, message: dict[str, Any], rejection: Rejection) -> None:
     source = message["source"]
-    return await dead_letter(
+    dead_letter(
+        outbox,
         raw_key_bytes(message),
         message["raw"].encode("utf-8"),
         rejection,

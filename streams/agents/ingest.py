@@ -1,4 +1,8 @@
-"""Agent `ingest`: validates raw input, dead-letters rejections, re-keys the rest by group key (spec §3.2)."""
+"""Agent `ingest`: validates raw input, dead-letters rejections, re-keys the rest by group key (spec §3.2).
+
+A batch at a time: every input's output (its grouping message, dead letter or drop record) goes into one
+outbox, and the inputs are acked only once the broker acknowledged all of them (spec §2.4.6).
+"""
 from __future__ import annotations
 
 import logging
@@ -12,6 +16,7 @@ from storage.events import find_event
 from streams.agents.dead_letter import dead_letter
 from streams.agents.failure import retry_transient, stop_worker
 from streams.agents.holes import in_order
+from streams.app import settings
 from streams.core.dlq import replay_marker
 from streams.core.messages import (
     SourceCoordinates,
@@ -23,6 +28,7 @@ from streams.core.messages import (
 from streams.core.payload import Occurrence, StatusChange, derive_id, parse_payload
 from streams.core.rejection import Reason, Rejection
 from streams.input_topic import recorded_name
+from streams.outbox import Outbox
 from streams.services import postgres, registry
 from streams.tables import current_options
 from streams.topics import group_changes_topic, grouping_topic
@@ -31,23 +37,32 @@ log = logging.getLogger(__name__)
 
 
 async def ingest(stream: StreamT[bytes]) -> None:
-    async for event in stream.events():
-        message = event.message
-        # Under the topic's accepted incarnation: a recreated topic's offsets are not the old one's (§2.4.10).
-        source = SourceCoordinates(recorded_name(message.topic), message.partition, message.offset)
+    async for events in stream.noack_take(settings.grouping_batch_size, within=settings.grouping_batch_seconds):
+        outbox = Outbox()
+        source = SourceCoordinates("", None, None)
         try:
-            await in_order(message.tp)  # never forward a record past an unverified hole (spec §2.4.9, §2.4.10)
-            await handle_input(message.key, message.value, source, replay_of=replay_marker(message.headers))
+            for event in events:
+                message = event.message
+                # Under the topic's accepted incarnation: a recreated topic's offsets are not the old one's (§2.4.10).
+                source = SourceCoordinates(recorded_name(message.topic), message.partition, message.offset)
+                await in_order(message.tp)  # never forward a record past an unverified hole (spec §2.4.9, §2.4.10)
+                await handle_input(outbox, message.key, message.value, source,
+                                   replay_of=replay_marker(message.headers))
+            await outbox.send()
         except Exception as error:
-            stop_worker(f"ingest of {source.topic}:{source.partition}:{source.offset}", error)
+            stop_worker(f"ingest of a batch of {len(events)} inputs, up to {source.topic}:{source.partition}:"
+                        f"{source.offset}", error)
+        for event in events:
+            event.ack()
 
 
-async def handle_input(key: bytes | None, value: bytes, source: SourceCoordinates, *, replay_of: str | None) -> None:
+async def handle_input(outbox: Outbox, key: bytes | None, value: bytes, source: SourceCoordinates, *,
+                       replay_of: str | None) -> None:
     """Exactly one outcome per input: forwarded to grouping, or a DLQ record (spec §2.3.1)."""
     t = time.time()  # decision time T (spec §0.2)
     payload = parse_payload(value or b"", is_registered_type=registry.is_registered)
     if isinstance(payload, Rejection):
-        await dead_letter(key, value, payload, source=source, t=t, replay_of=replay_of)
+        dead_letter(outbox, key, value, payload, source=source, t=t, replay_of=replay_of)
         return
     if isinstance(payload, StatusChange):
         change_id = payload.id or derive_id(source.topic, source.partition or 0, source.offset or 0)
@@ -55,13 +70,13 @@ async def handle_input(key: bytes | None, value: bytes, source: SourceCoordinate
             status_change=payload.to_json_dict(), change_id=change_id, t=t, source=source,
             raw_key=key, raw_value=value,
         )
-        await grouping_topic.send(key=payload.group_key, value=encode(body), timestamp=t)
+        outbox.add(grouping_topic, payload.group_key, encode(body), timestamp=t)
         return
-    await forward_occurrence(payload, key=key, value=value, source=source, t=t, replay_of=replay_of)
+    await forward_occurrence(outbox, payload, key=key, value=value, source=source, t=t, replay_of=replay_of)
 
 
 async def forward_occurrence(
-    occurrence: Occurrence, *, key: bytes | None, value: bytes, source: SourceCoordinates, t: float,
+    outbox: Outbox, occurrence: Occurrence, *, key: bytes | None, value: bytes, source: SourceCoordinates, t: float,
     replay_of: str | None,
 ) -> None:
     # spec §3.2 row 8, §10.3.1: after the event checks of rows 1-7, before the stored-event lookup of row 9.
@@ -73,7 +88,7 @@ async def forward_occurrence(
             type_id=occurrence.type, drop_id=derive_id(source.topic, source.partition or 0, source.offset or 0),
             source=source,
         )
-        await group_changes_topic.send(key=occurrence.group_key, value=encode(drop.to_wire()), timestamp=t)
+        outbox.add(group_changes_topic, occurrence.group_key, encode(drop.to_wire()), timestamp=t)
         return
     event_ref = await resolve_event(occurrence, t=t)
     if event_ref is None:
@@ -83,7 +98,7 @@ async def forward_occurrence(
             "embed the event, or replay this entry once the event is stored",
             "event_id",
         )
-        await dead_letter(key, value, rejection, source=source, t=t, replay_of=replay_of)
+        dead_letter(outbox, key, value, rejection, source=source, t=t, replay_of=replay_of)
         return
     occurrence_json = occurrence.to_json_dict()
     event_json = occurrence_json.pop("event", None)
@@ -91,7 +106,7 @@ async def forward_occurrence(
         occurrence=occurrence_json, event=event_json, event_ref=event_ref, t=t, source=source,
         raw_key=key, raw_value=value,
     )
-    await grouping_topic.send(key=occurrence.group_key, value=encode(body), timestamp=t)
+    outbox.add(grouping_topic, occurrence.group_key, encode(body), timestamp=t)
 
 
 async def resolve_event(occurrence: Occurrence, *, t: float) -> dict[str, Any] | None:

@@ -8,9 +8,7 @@ gets the answer recorded for it, and consumes nothing.
 """
 from __future__ import annotations
 
-import asyncio
 import logging
-from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,6 +20,7 @@ from streams.app import settings
 from streams.core.messages import decode, encode, quota_answer_message
 from streams.core.quota import QuotaRule, QuotaState, decide_quota
 from streams.faust_compat.internals import make_current
+from streams.outbox import Outbox
 from streams.services import registry
 from streams.tables import DEDUPE_SECONDS, quota_answers, quotas
 from streams.topics import grouping_topic
@@ -50,7 +49,7 @@ class QuotaBatch:
     events: dict[str, EventT] = field(default_factory=dict)  # quota key → an event of its partition
     # "{quota key}/{request id}" → (event, T of the request, recorded answer)
     answers: dict[str, tuple[EventT, float, dict[str, Any]]] = field(default_factory=dict)
-    outputs: list[Awaitable[Any]] = field(default_factory=list)
+    outputs: Outbox = field(default_factory=Outbox)
 
     def state(self, key: str) -> QuotaState:
         state = self.states.get(key)
@@ -64,8 +63,7 @@ class QuotaBatch:
         return value["granted"] if value else None
 
     async def complete(self) -> None:
-        if self.outputs:
-            await asyncio.gather(*self.outputs)
+        await self.outputs.send()
         for answer_key, (event, t, value) in self.answers.items():
             make_current(event)
             quota_answers.relative_to(t)[answer_key] = value
@@ -95,8 +93,7 @@ async def decide(batch: QuotaBatch, event: EventT) -> None:
         batch.events[key] = event
         batch.answers[answer_key] = (event, t, {"granted": decision.granted, "offset": offset})
     answer = quota_answer_message(request_id=request_id, granted=decision.granted, t=request["t"])
-    batch.outputs.append(await grouping_topic.send(key=request["group_key"], value=encode(answer),
-                                                   timestamp=request["t"]))
+    batch.outputs.add(grouping_topic, request["group_key"], encode(answer), timestamp=request["t"])
 
 
 def _stored_answer(answer_key: str, t: float) -> dict[str, Any] | None:

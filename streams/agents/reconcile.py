@@ -17,6 +17,7 @@ from streams.agents.kafka_read import read_range
 from streams.core.dlq import replay_marker
 from streams.core.messages import SourceCoordinates
 from streams.ledger import audit_report
+from streams.outbox import Outbox
 from streams.services import postgres
 from streams.topics import ingest_topic
 
@@ -38,11 +39,14 @@ async def reconcile_unaccounted() -> int:
         # Each run of consecutive offsets read on its own: two far apart never pull everything in between.
         for first, last in runs(partition.unaccounted):
             _, records = await read_range(topic, partition.partition, first, last + 1, timeout=60.0)
+            outbox = Outbox()
             for record in records:
                 # Under the name the ledger audits (the topic's accepted incarnation, spec §2.4.10).
                 source = SourceCoordinates(partition.topic, partition.partition, record.offset, reconcile=True)
-                await handle_input(record.key, record.value, source, replay_of=replay_marker(record.headers))
+                await handle_input(outbox, record.key, record.value, source,
+                                   replay_of=replay_marker(record.headers))
                 found += 1
+            await outbox.send()
         submitted += found
         log.warning("reconcile: %s:%d: %d unaccounted offsets submitted again (%d no longer on the broker)",
                     partition.topic, partition.partition, found, len(partition.unaccounted) - found)

@@ -20,8 +20,14 @@ from streams.agents.failure import kill_point, retry_transient, stop_worker
 from streams.agents.kafka_read import read_range
 from streams.app import app, settings
 from streams.core.messages import encode
-from streams.core.postprocess import activity_message, post_process_entries, post_process_message, waiter_entries
+from streams.core.postprocess import (
+    activity_message,
+    post_process_entries,
+    post_process_message,
+    waiter_entries,
+)
 from streams.core.short_id import display_short_id
+from streams.outbox import Outbox
 from streams.services import postgres, registry
 from streams.tables import current_options
 from streams.topics import activity_topic, group_changes_topic, post_process_topic
@@ -170,7 +176,9 @@ async def _forward(result: BatchResult) -> None:
 async def forward(result: BatchResult, options: Mapping[str, object]) -> None:
     """Post-process and activity messages for the whole batch, re-sent ones included (same ids, §2.3.4); also
     for parked changes that `parked retry` applied later. Parked changes themselves were not applied: nothing;
-    nor copies of a change applied before under the same id (spec §2.4.7), whose original was forwarded."""
+    nor copies of a change applied before under the same id (spec §2.4.7), whose original was forwarded.
+    Returns once the broker acknowledged all of them."""
+    outbox = Outbox()
     for record in result.forwarded():
         change = record.change
         if not isinstance(change, GroupChange):
@@ -182,7 +190,7 @@ async def forward(result: BatchResult, options: Mapping[str, object]) -> None:
         for activity in change.activities:
             message = activity_message(change=wire, activity=activity.to_wire(), group_id=persisted.id,
                                        short_id=persisted.short_id, project_slug=persisted.project_slug)
-            await activity_topic.send(key=key, value=encode(message), timestamp=change.t)
+            outbox.add(activity_topic, key, encode(message), timestamp=change.t)
         # Status changes never produce post-process messages (spec §14.3.2).
         waiters = result.waiters.get((record.partition, record.offset))
         entries = post_process_entries(wire) if waiters is None else waiter_entries(group.times_seen, waiters)
@@ -201,7 +209,8 @@ async def forward(result: BatchResult, options: Mapping[str, object]) -> None:
                 type_slug=group_type.slug,
                 category=int(group_type.category),
             )
-            await post_process_topic.send(key=key, value=encode(message), timestamp=change.t)
+            outbox.add(post_process_topic, key, encode(message), timestamp=change.t)
+    await outbox.send()
 
 
 def _log_created_issues(result: BatchResult) -> None:

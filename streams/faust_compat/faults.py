@@ -79,23 +79,39 @@ def parse(spec: str) -> Fault | None:
 _original_send = faust_aiokafka.Producer.send
 
 
-def failing_send(fault: FailProduce | DropProduce) -> Any:
-    sent = 0
+class ProduceFaults:
+    """Counts this worker's records to the fault's topic, whichever path sends them (Faust's `Topic.send` or
+    streams.outbox), and says which record the fault takes."""
+
+    def __init__(self, fault: FailProduce | DropProduce) -> None:
+        self.fault = fault
+        self.sent = 0
+
+    def take(self, topic: str) -> FailProduce | DropProduce | None:
+        if not topic.endswith(self.fault.topic_suffix):
+            return None
+        self.sent += 1
+        return self.fault if self.sent == self.fault.nth else None
+
+
+# Set by `install` for a produce fault; streams.outbox asks it about every record it sends.
+produce_faults: ProduceFaults | None = None
+
+
+def failing_send(fault: FailProduce | DropProduce, faults: ProduceFaults | None = None) -> Any:
+    counter = faults if faults is not None else ProduceFaults(fault)
 
     async def send(self: Any, topic: str, key: Any, value: Any, partition: Any, timestamp: Any, headers: Any,
                    **kwargs: Any) -> Any:
-        nonlocal sent
-        if topic.endswith(fault.topic_suffix):
-            sent += 1
-            if sent == fault.nth:
-                outcome: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-                if isinstance(fault, DropProduce):
-                    log.warning("injected: record %d to %s acknowledged, never sent", sent, topic)
-                    outcome.set_result(RecordMetadata(topic, partition or 0, TopicPartition(topic, partition or 0),
-                                                      -1, timestamp or -1, 0, -1))
-                else:
-                    outcome.set_exception(KafkaTimeoutError(f"injected: record {sent} to {topic} was not sent"))
-                return outcome
+        if counter.take(topic) is not None:
+            outcome: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+            if isinstance(fault, DropProduce):
+                log.warning("injected: record %d to %s acknowledged, never sent", counter.sent, topic)
+                outcome.set_result(RecordMetadata(topic, partition or 0, TopicPartition(topic, partition or 0),
+                                                  -1, timestamp or -1, 0, -1))
+            else:
+                outcome.set_exception(KafkaTimeoutError(f"injected: record {counter.sent} to {topic} was not sent"))
+            return outcome
         return await _original_send(self, topic, key, value, partition, timestamp, headers, **kwargs)
 
     return send
@@ -128,6 +144,8 @@ def install(spec: str) -> Patch | None:
         current = Consumer.getmany  # the offset trace's wrapper when the trace is on: keep it
         patch = Patch(Consumer, "getmany", skipping_getmany(fault, current), current)
     else:
-        patch = Patch(faust_aiokafka.Producer, "send", failing_send(fault), _original_send)
+        global produce_faults
+        produce_faults = ProduceFaults(fault)
+        patch = Patch(faust_aiokafka.Producer, "send", failing_send(fault, produce_faults), _original_send)
     patch.install()
     return patch

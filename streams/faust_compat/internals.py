@@ -124,3 +124,17 @@ def make_current(event: Any) -> None:
     agent sets, before it touches a key, an event of that key's partition.
     """
     _current_event.set(weakref.ref(event))
+
+
+async def kafka_producer(app: Any) -> Any:
+    """The aiokafka producer under Faust's (started if a CLI command has not yet): the one its `Topic.send`
+    and the tables' changelogs use, so a record sent here is covered by the flush before every commit
+    (streams/faust_compat/producer_flush.py)."""
+    producer = app.producer
+    await producer.maybe_start()
+    return producer._ensure_producer()  # noqa: SLF001
+
+
+def producer_partitioner(producer: Any) -> Any:
+    """The partitioner aiokafka applies to a record sent without a partition: `(key bytes, all, available)`."""
+    return producer._partitioner  # noqa: SLF001

@@ -1,0 +1,118 @@
+"""The outputs of one batch of an agent, sent as the producer's own record batches with one delivery each.
+
+An agent decides a batch of inputs and needs a single fact about its outputs: all of them are acknowledged
+by the broker (spec §2.4.6). Faust's `Topic.send` pays per record for what only a whole batch needs: a
+FutureMessage and its callbacks, a buffer hop, a partitioner call and a future in aiokafka's accumulator.
+Here a record is serialised and appended to the aiokafka `BatchBuilder` of its partition, and `send()`
+hands each builder to the producer once (`send_batch`) and awaits one future per builder.
+
+The partition is the one `Topic.send` would pick (the producer's partitioner over the same key bytes), so
+a group key's records land where its owner reads them. The records go through the same aiokafka producer
+as Faust's own sends: its flush before every commit covers them too.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from aiokafka.errors import KafkaTimeoutError
+from faust import TopicT
+
+from streams.app import app
+from streams.faust_compat import faults
+from streams.faust_compat.internals import kafka_producer, producer_partitioner
+
+log = logging.getLogger(__name__)
+
+Headers = Sequence[tuple[str, bytes]]
+
+# topic name → its sorted partitions; a topic's partition count never changes under a running worker
+# (a worker refuses to start on a co-partitioned topic with another count).
+_partitions: dict[str, list[int]] = {}
+
+
+class Outbox:
+    """Records waiting to be sent: `add` as they are decided, then `await send()` for every acknowledgement."""
+
+    def __init__(self) -> None:
+        self._records: list[tuple[TopicT, Any, bytes, float | None, Headers]] = []
+
+    def __len__(self) -> int:
+        return len(self._records)
+
+    def add(self, topic: TopicT, key: Any, value: bytes, *, timestamp: float | None = None,
+            headers: Headers = ()) -> None:
+        self._records.append((topic, key, value, timestamp, headers))
+
+    async def send(self) -> None:
+        """Send every record added so far and await every acknowledgement; raises the first failure
+        (after aiokafka's own retries), which the agent turns into a stop before its commit (spec §2.4.8)."""
+        if not self._records:
+            return
+        records, self._records = self._records, []
+        if app.in_transaction:
+            # processing_guarantee="exactly_once": each record must go through the transactional producer of
+            # its input partition, which only Faust's own send path knows.
+            await asyncio.gather(*[await topic.send(key=key, value=value, timestamp=timestamp, headers=list(headers))
+                                   for topic, key, value, timestamp, headers in records])
+            return
+        producer = await kafka_producer(app)
+        partitioner = producer_partitioner(producer)
+        injected = faults.produce_faults
+        builders: dict[tuple[str, int], Any] = {}
+        deliveries: list[tuple[str, int, asyncio.Future[Any]]] = []
+        failure: ProduceFailed | None = None
+        for channel, key, value, timestamp, headers in records:
+            topic = channel.get_topic_name()
+            key = _key_bytes(channel, key)
+            timestamp_ms = int(timestamp * 1000) if timestamp else None
+            if injected is not None:
+                taken = injected.take(topic)
+                if isinstance(taken, faults.DropProduce):
+                    log.warning("injected: record %d to %s acknowledged, never sent", injected.sent, topic)
+                    continue  # acknowledged, never sent: what a broker that lost the record looks like
+                if isinstance(taken, faults.FailProduce):
+                    failure = _failed(topic, None, KafkaTimeoutError(f"injected: record {injected.sent} to {topic} "
+                                                                     "was not sent"))
+                    continue
+            partitions = _partitions.get(topic)
+            if partitions is None:
+                partitions = _partitions[topic] = sorted(await producer.partitions_for(topic))
+            partition = partitioner(key, partitions, partitions)
+            builder = builders.get((topic, partition))
+            if builder is None:
+                builder = builders[(topic, partition)] = producer.create_batch()
+            if builder.append(key=key, value=value, timestamp=timestamp_ms, headers=list(headers)) is None:
+                # The builder is full: it goes now, and a new one takes the record (a record bigger than a
+                # whole batch still fits an empty builder, up to the producer's max request size).
+                deliveries.append((topic, partition, await producer.send_batch(builder, topic, partition=partition)))
+                builder = builders[(topic, partition)] = producer.create_batch()
+                if builder.append(key=key, value=value, timestamp=timestamp_ms, headers=list(headers)) is None:
+                    raise ValueError(f"a record of {len(value)} bytes does not fit a batch of {topic}")
+        for (topic, partition), builder in builders.items():
+            deliveries.append((topic, partition, await producer.send_batch(builder, topic, partition=partition)))
+        outcomes = await asyncio.gather(*(delivery for _, _, delivery in deliveries), return_exceptions=True)
+        for (topic, partition, _), outcome in zip(deliveries, outcomes, strict=True):
+            if isinstance(outcome, BaseException):
+                raise _failed(topic, partition, outcome) from outcome
+        if failure is not None:
+            raise failure
+
+
+class ProduceFailed(Exception):
+    """A record batch the broker did not acknowledge after the client's own retries (spec §2.4.8)."""
+
+
+def _failed(topic: str, partition: int | None, error: BaseException) -> ProduceFailed:
+    where = f"partition {partition}" if partition is not None else "its partition"
+    return ProduceFailed(f"produce to {topic} ({where}) failed: {type(error).__name__}: {error}")
+
+
+def _key_bytes(topic: TopicT, key: Any) -> bytes | None:
+    """The key as Faust would serialise it for this topic (raw bytes, or JSON for a string key)."""
+    if key is None or isinstance(key, bytes):
+        return key
+    serialized, _ = topic.prepare_key(key, topic.key_serializer)
+    return serialized  # type: ignore[no-any-return]
