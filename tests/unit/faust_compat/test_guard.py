@@ -216,6 +216,31 @@ GUARDED: dict[str, tuple[str, str]] = {
     "faust.transport.consumer.Consumer.getmany": (
         "4b168d84882a70d6e3e2f9804430a63b92f8fd117d3187cbb4aeb54305bda34e",
         f"{_TRACE} wraps it to log dropped and discarded records."),
+    # streams/outbox.py sends record batches through Faust's aiokafka producer (internals.kafka_producer,
+    # producer_partitioner) and must pick the partition Topic.send picks.
+    "faust.transport.drivers.aiokafka.Producer._ensure_producer": (
+        "5592a4bbdf2513253f98233a4eac931ded2a531a86f269cddcc33bc3f5827db5",
+        f"{_READS}: kafka_producer must still return the aiokafka producer every Faust send goes through."),
+    "aiokafka.producer.producer.AIOKafkaProducer._partition": (
+        "e45fa9c539d431d1a8af1efb94604c35e9108132a28f6a1e5b03977a0c67beaa",
+        "streams/outbox.py calls _partitioner(key bytes, all partitions, all partitions): is that still what a "
+        "send without a partition does?"),
+    "aiokafka.producer.producer.AIOKafkaProducer.send_batch": (
+        "bf42b0f0c5c0646db4cc15b54a81103fe948473a2969149bd9277fe2ca1b5235",
+        "streams/outbox.py: one delivery future per batch, failing on a record the broker refused."),
+    "aiokafka.producer.producer.AIOKafkaProducer.create_batch": (
+        "c4efda4bb7a09741e168138a54cdeeef2b87d5a99215ffcdef307037514c5359",
+        "streams/outbox.py: a builder of the producer's batch size, whose first record always fits."),
+    "aiokafka.producer.message_accumulator.MessageAccumulator.add_batch": (
+        "5ed1c5b1367ad85413d82f5704ed1165eecee5f30be6c234b3210ffd9461f02a",
+        "streams/outbox.py: a batch must still queue behind the partition's pending one, in order."),
+    "faust.tables.base.Collection._apply_window_op": (
+        "21c202c463942f88cf356acd6b469895aa6f4c8451eabae151b1a993153d591e",
+        "streams/agents/grouping.py (Batch.noise_window) reads its own counts back over window.ranges(t): "
+        "must WindowSet.apply still write exactly those windows?"),
+    "faust.tables.base.Collection._windowed_timestamp": (
+        "4d0d8a851d2e9e3fc80858b0cde2484102165f708a0d58b7c8f24a98c3fd3a20",
+        "streams/agents/grouping.py (Batch.noise_window): a read relative_to(t) must still be window.current(t)."),
     # The stop signals and the stop that streams/lifecycle.py bounds with its deadline.
     "mode.worker.Worker.install_signal_handlers": (
         "5cb3d584d58fd7cd76cdc9325fdf87eb011f095e4b3a26e27989a97982e80766",
