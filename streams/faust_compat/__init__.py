@@ -7,14 +7,23 @@ from __future__ import annotations
 
 import os
 
-from streams.faust_compat import idempotence, log_level, offset_trace, producer_flush, seek, shutdown, topic_ready
+from streams.faust_compat import (
+    eager_delivery,
+    idempotence,
+    log_level,
+    offset_trace,
+    producer_flush,
+    seek,
+    shutdown,
+    topic_ready,
+)
 from streams.faust_compat.patch import Patch
 from streams.faust_compat.versions import UnsupportedFrameworkVersion, check_installed_versions
 
 __all__ = ["PATCHES", "UnsupportedFrameworkVersion", "apply"]
 
 PATCHES: tuple[Patch, ...] = (*producer_flush.PATCHES, *topic_ready.PATCHES, *seek.PATCHES, *idempotence.PATCHES,
-                               *log_level.PATCHES, *shutdown.PATCHES)
+                               *log_level.PATCHES, *shutdown.PATCHES, *eager_delivery.PATCHES)
 
 _applied = False
 

@@ -216,6 +216,15 @@ GUARDED: dict[str, tuple[str, str]] = {
     "faust.transport.consumer.Consumer.getmany": (
         "4b168d84882a70d6e3e2f9804430a63b92f8fd117d3187cbb4aeb54305bda34e",
         f"{_TRACE} wraps it to log dropped and discarded records."),
+    # streams/faust_compat/eager_delivery.py: the consumer's wait_first runs the delivery eagerly.
+    "faust.transport.consumer.Consumer.wait_first": (
+        "feade6a31f8a67897cf687c54c66f5f4535288050bbaac07249ce2063d36ae2e",
+        "mode's Service.wait_first: does its result still mean (winners, results, stopped), and does it still "
+        "accept any awaitable (our _Resumed)?"),
+    "faust.transport.consumer.Consumer._drain_messages": (
+        "44a2500309e83c630493f6828af50166ec8d96a0b3e4fb2bab735f704ae93417",
+        "streams/faust_compat/eager_delivery.py: is wait_first(callback(message), suspend_flow.wait()) still "
+        "the consumer's only call of wait_first, and does it still ignore the result?"),
     # streams/outbox.py sends record batches through Faust's aiokafka producer (internals.kafka_producer,
     # producer_partitioner) and must pick the partition Topic.send picks.
     "faust.transport.drivers.aiokafka.Producer._ensure_producer": (
