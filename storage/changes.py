@@ -75,6 +75,12 @@ class GroupState:
     environments: tuple[str, ...] = ()
     # Bumped by every change; the sink's upsert only applies a newer version.
     version: int = 1
+    # The snooze of IGNORED/UNTIL_CONDITION_MET (spec §14.4, §12.7): escalate once times_seen has grown by
+    # `snooze_count` from `times_seen_at_snooze`, or become ONGOING at `snooze_until`. None without one; a
+    # state of the version before has none.
+    snooze_count: int | None = None
+    times_seen_at_snooze: int | None = None
+    snooze_until: float | None = None
 
     @property
     def identity(self) -> tuple[str, int]:
@@ -84,6 +90,12 @@ class GroupState:
     def to_dict(self) -> dict[str, Any]:
         data = {name: getattr(self, name) for name in _GROUP_FIELDS}
         data["environments"] = list(self.environments)
+        # Only a snoozed group carries the snooze keys: every other value keeps the form and size of the
+        # version before (its changelog is written once per occurrence).
+        if self.snooze_count is not None or self.snooze_until is not None or self.times_seen_at_snooze is not None:
+            data["snooze_count"] = self.snooze_count
+            data["times_seen_at_snooze"] = self.times_seen_at_snooze
+            data["snooze_until"] = self.snooze_until
         return data
 
     @classmethod
@@ -91,7 +103,8 @@ class GroupState:
         return cls(**{**data, "environments": tuple(data.get("environments", ()))})
 
 
-_GROUP_FIELDS = tuple(field.name for field in fields(GroupState))
+_SNOOZE_FIELDS = ("snooze_count", "times_seen_at_snooze", "snooze_until")
+_GROUP_FIELDS = tuple(field.name for field in fields(GroupState) if field.name not in _SNOOZE_FIELDS)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -54,6 +54,7 @@ from streams.core.noise import (
 )
 from streams.core.payload import ID_NAMESPACE
 from streams.core.rejection import Reason, Rejection
+from streams.core.status import StatusRequest
 from streams.faust_compat.internals import make_current
 from streams.outbox import Outbox
 from streams.services import registry
@@ -194,10 +195,10 @@ async def decide(batch: Batch, event: EventT) -> None:
         state = batch.state(key)
         now = _t_prime(message, state)
         decision = decide_status_change(
-            state, change_id=change["id"], new_status=change["new_status"],
-            new_substatus=change.get("new_substatus"), group_key=key, offset=offset, t=message["t"],
-            seen=batch.seen_record(key, change["id"], now), dedupe_seconds=DEDUPE_SECONDS, source=_input(message),
-            reconcile=_reconciled(message), raw_key=raw_key_bytes(message), raw=message.get("raw"),
+            state, change_id=change["id"], request=StatusRequest.from_message(change), group_key=key, offset=offset,
+            t=message["t"], seen=batch.seen_record(key, change["id"], now), dedupe_seconds=DEDUPE_SECONDS,
+            source=_input(message), reconcile=_reconciled(message), raw_key=raw_key_bytes(message),
+            raw=message.get("raw"),
         )
         if decision.record_seen:
             batch.record_seen(event, key, change["id"], decision.t, offset)

@@ -18,6 +18,7 @@ from storage.changes import (
     CountedDrop,
     CreationLink,
     GrouplessOccurrence,
+    InputCoordinates,
     InputNoop,
     OccurrenceChange,
     QuotaRefusal,
@@ -39,7 +40,6 @@ from streams.core.grouping import (
     GroupState,
     OccurrenceFacts,
     Outcome,
-    apply_status_change,
     apply_to_group,
     create_group,
     with_environment,
@@ -47,6 +47,8 @@ from streams.core.grouping import (
 from streams.core.noise import NoiseCount, NoiseState, noise_gate
 from streams.core.payload import ID_NAMESPACE
 from streams.core.rejection import Reason, Rejection
+from streams.core.status import StatusApplied, StatusRequest, apply_status_change
+
 
 @dataclass(frozen=True)
 class QuotaRequest:
@@ -342,7 +344,7 @@ def _held_inputs(state: KeyState, pending: Pending) -> Mapping[str, int]:
 
 
 def decide_status_change(
-    state: KeyState, *, change_id: str, new_status: int, new_substatus: int | None, group_key: str, offset: int,
+    state: KeyState, *, change_id: str, request: StatusRequest, group_key: str, offset: int,
     t: float, seen: SeenRecord | None, dedupe_seconds: int, source: InputOffset | None = None,
     reconcile: bool = False, raw_key: bytes | None = None, raw: str | None = None,
 ) -> Decision:
@@ -360,8 +362,9 @@ def decide_status_change(
     now = max(t, state.last_t)
     if state.group is None and pending is not None and raw is not None:  # spec §13.2.5 step 5
         return _wait_for_creation(state, pending, WaitingStatusChange(
-            change_id=change_id, new_status=new_status, new_substatus=new_substatus, t=t, source=source,
-            raw_key=raw_key, raw=raw), group_key=group_key, offset=offset, now=now)
+            change_id=change_id, new_status=request.new_status, new_substatus=request.new_substatus, t=t,
+            source=source, raw_key=raw_key, raw=raw, extras=request.extras()), group_key=group_key, offset=offset,
+            now=now)
     advanced = replace(state, offset=offset, last_t=now, inputs=state.with_input(source))
     if state.group is None:  # spec §14.3: no live group; the dead letter is its outcome (§2.4.10)
         missing = Rejection(Reason.GROUP_NOT_FOUND, f"no live group for key {group_key}", "fingerprint")
@@ -371,13 +374,22 @@ def decide_status_change(
         # Nothing to store; the change records the input's outcome in the ledger (spec §2.4.13).
         return Decision(Outcome.DUPLICATE, advanced, now, changes=(
             InputNoop(outcome=Outcome.DUPLICATE.value, t=now, group_key=group_key, project_id=group.project_id),))
-    updated, outcome = apply_status_change(group, new_status=new_status, new_substatus=new_substatus, t=now)
-    if outcome is Outcome.NOOP:
-        return Decision(Outcome.NOOP, advanced, now, record_seen=True, changes=(
-            InputNoop(outcome=Outcome.NOOP.value, t=now, group_key=group_key, project_id=group.project_id),))
-    change = StatusChange(outcome=outcome.value, t=now, group_key=updated.group_key, project_id=updated.project_id,
-                          group=updated, cause_id=change_id)
-    return Decision(outcome, replace(advanced, group=updated), now, changes=(change,), record_seen=True)
+    applied = apply_status_change(group, request, t=now)
+    change = _status_outcome(applied, change_id=change_id, group=group, t=now)
+    return Decision(applied.outcome, replace(advanced, group=applied.state), now, changes=(change,), record_seen=True)
+
+
+def _status_outcome(applied: StatusApplied, *, change_id: str, group: GroupState, t: float,
+                    coordinates: InputCoordinates | None = None) -> Change:
+    """The one change a status change sends (spec §2.4.13): the group and its activities (§14.3.2: never a
+    post-process message), or only its outcome when it records nothing (T1, T6b)."""
+    if not applied.activities:
+        return InputNoop(outcome=applied.outcome.value, t=t, group_key=group.group_key, project_id=group.project_id,
+                         input=coordinates)
+    return StatusChange(outcome=applied.outcome.value, t=t, group_key=applied.state.group_key,
+                        project_id=applied.state.project_id, group=applied.state, cause_id=change_id,
+                        activities=_activity_records(change_id, applied.activities, "status_change"),
+                        input=coordinates)
 
 
 def _wait_for_creation(state: KeyState, pending: Pending, change: WaitingStatusChange, *, group_key: str,
@@ -403,17 +415,10 @@ def _apply_held(group: GroupState, pending: Pending, *, t: float) -> tuple[Group
     after them, and a change for each naming its input (no-ops included, spec §2.4.13)."""
     changes: list[Change] = []
     for held in pending.status_changes:
-        updated, outcome = apply_status_change(group, new_status=held.new_status, new_substatus=held.new_substatus,
-                                               t=t)
+        applied = apply_status_change(group, held.request(), t=t)
         coordinates = held.source.coordinates() if held.source else None
-        if outcome is Outcome.NOOP:
-            changes.append(InputNoop(outcome=Outcome.NOOP.value, t=t, group_key=group.group_key,
-                                     project_id=group.project_id, input=coordinates))
-        else:
-            changes.append(StatusChange(outcome=outcome.value, t=t, group_key=updated.group_key,
-                                        project_id=updated.project_id, group=updated, cause_id=held.change_id,
-                                        input=coordinates))
-            group = updated
+        changes.append(_status_outcome(applied, change_id=held.change_id, group=group, t=t, coordinates=coordinates))
+        group = applied.state
     return group, changes
 
 

@@ -43,3 +43,15 @@ LEVELS: dict[str, int] = {"sample": 0, "debug": 10, "info": 20, "warning": 30, "
 
 # spec §8.4: the API's lowercase names of the group priorities (PriorityLevel lives with the group types).
 PRIORITY_NAMES: dict[int, str] = {int(level): level.api_name for level in PriorityLevel}
+
+
+# spec §8.2: the API strings of the substatuses; SET_IGNORED's `data.substatus` uses them too (§18.3).
+SUBSTATUS_NAMES: dict[int, str] = {
+    GroupSubStatus.UNTIL_ESCALATING: "archived_until_escalating",
+    GroupSubStatus.ESCALATING: "escalating",
+    GroupSubStatus.ONGOING: "ongoing",
+    GroupSubStatus.UNTIL_CONDITION_MET: "archived_until_condition_met",
+    GroupSubStatus.FOREVER: "archived_forever",
+    GroupSubStatus.REGRESSED: "regressed",
+    GroupSubStatus.NEW: "new",
+}

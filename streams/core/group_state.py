@@ -10,6 +10,7 @@ import orjson
 
 from grouptypes import GroupType
 from streams.core.grouping import GroupState, OccurrenceFacts, shallow_dict
+from streams.core.status import StatusRequest
 
 
 @dataclass(frozen=True)
@@ -79,13 +80,21 @@ class WaitingStatusChange:
     source: InputOffset | None
     raw_key: bytes | None  # the input's key and value as they came, for its dead letter
     raw: str
+    # The rest of what it asks (StatusRequest.extras: activity fields, update_date, snooze), only those set.
+    extras: Mapping[str, Any] = field(default_factory=dict)
+
+    def request(self) -> StatusRequest:
+        return StatusRequest(self.new_status, self.new_substatus, **self.extras)
 
     def to_dict(self) -> dict[str, Any]:
         source = self.source
-        return {"change_id": self.change_id, "new_status": self.new_status, "new_substatus": self.new_substatus,
+        data = {"change_id": self.change_id, "new_status": self.new_status, "new_substatus": self.new_substatus,
                 "t": self.t, "source": [source.topic, source.partition, source.offset] if source else None,
                 "raw_key_b64": base64.b64encode(self.raw_key).decode("ascii") if self.raw_key is not None else None,
                 "raw": self.raw}
+        if self.extras:
+            data["extras"] = dict(self.extras)
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> WaitingStatusChange:
@@ -93,7 +102,8 @@ class WaitingStatusChange:
         encoded = data.get("raw_key_b64")
         return cls(change_id=data["change_id"], new_status=data["new_status"], new_substatus=data["new_substatus"],
                    t=data["t"], source=InputOffset(source[0], source[1], source[2]) if source else None,
-                   raw_key=base64.b64decode(encoded) if encoded is not None else None, raw=data["raw"])
+                   raw_key=base64.b64decode(encoded) if encoded is not None else None, raw=data["raw"],
+                   extras=data.get("extras") or {})
 
     def stored_bytes(self) -> int:
         """What it adds to the key's value, in bytes (the bound counts these, not characters)."""

@@ -43,8 +43,10 @@ class Outcome(StrEnum):
     LOST = "lost"
     TYPE_MISMATCH = "type_mismatch"  # DLQ at the grouping stage (spec §12.9, §13.1.7)
     GROUP_NOT_FOUND = "group_not_found"  # DLQ at the grouping stage (spec §14.3)
-    STATUS_CHANGED = "status_changed"
     NOOP = "noop"  # status change equal to the current state (spec §14.3 T1)
+    # A status change equal to the current state that records its `activity_type` (spec §14.3 T1b).
+    ACTIVITY_ONLY = "activity_only"
+    IGNORED_ESCALATION = "ignored_escalation"  # 0/2 for a group that is not IGNORED (spec §14.3 T6b)
     IGNORED_ANSWER = "ignored_answer"  # a quota answer for a request that is not pending (§13.2.5 step 4)
 
 
@@ -207,22 +209,3 @@ def create_group(
         activities.append(Activity(ActivityType.ASSIGNED, assignee_activity_data(creator.assignee), t))
     return state, tuple(activities)
 
-
-def apply_status_change(
-    state: GroupState, *, new_status: int, new_substatus: int | None, t: float
-) -> tuple[GroupState, Outcome]:
-    """Set (status, substatus) of a live group (spec §14.3 rows T1 and T2–T5, T7, T9 without side effects).
-
-    Interim: activities, snoozes, forecasts, escalation priority and update_date come with the lifecycle work.
-    """
-    if (state.status, state.substatus) == (new_status, new_substatus):
-        return state, Outcome.NOOP
-    updated = replace(
-        state,
-        status=new_status,
-        substatus=new_substatus,
-        substatus_since=t,
-        resolved_at=t if new_status == GroupStatus.RESOLVED else None,
-        version=state.version + 1,
-    )
-    return updated, Outcome.STATUS_CHANGED

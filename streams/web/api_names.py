@@ -1,19 +1,12 @@
 """The API strings of the group status enumerations (spec §8.1, §8.2): shown in issues, searched with `is:`."""
 from __future__ import annotations
 
-from streams.core.enums import GroupStatus, GroupSubStatus
+from streams.core.enums import SUBSTATUS_NAMES, GroupStatus
 
 STATUS_NAMES: dict[int, str] = {
     GroupStatus.UNRESOLVED: "unresolved",
     GroupStatus.RESOLVED: "resolved",
     GroupStatus.IGNORED: "ignored",
 }
-SUBSTATUS_NAMES: dict[int, str] = {
-    GroupSubStatus.UNTIL_ESCALATING: "archived_until_escalating",
-    GroupSubStatus.ESCALATING: "escalating",
-    GroupSubStatus.ONGOING: "ongoing",
-    GroupSubStatus.UNTIL_CONDITION_MET: "archived_until_condition_met",
-    GroupSubStatus.FOREVER: "archived_forever",
-    GroupSubStatus.REGRESSED: "regressed",
-    GroupSubStatus.NEW: "new",
-}
+
+__all__ = ["STATUS_NAMES", "SUBSTATUS_NAMES"]  # the substatus strings live with the enums: SET_IGNORED uses them

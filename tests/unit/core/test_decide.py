@@ -5,7 +5,14 @@ from dataclasses import replace
 
 import orjson
 
-from storage.changes import CountedDrop, CreationLink, GrouplessOccurrence, InputNoop, QuotaRefusal, StatusChange
+from storage.changes import (
+    CountedDrop,
+    CreationLink,
+    GrouplessOccurrence,
+    InputNoop,
+    QuotaRefusal,
+    StatusChange,
+)
 from streams.core.decide import (
     Decision,
     IncomingOccurrence,
@@ -25,6 +32,7 @@ from streams.core.group_state import (
 from streams.core.grouping import MAX_GROUP_ENVIRONMENTS, OccurrenceFacts, Outcome
 from streams.core.noise import NoiseState, count_in_window
 from streams.core.postprocess import waiter_entries
+from streams.core.status import StatusRequest
 
 KEY = "1:" + "b" * 32
 NO_NOISE = TypeRules(type_id=2001, default_priority=25)
@@ -167,7 +175,7 @@ def test_deciding_a_message_again_from_the_same_state_gives_the_same_decision() 
     assert occur(KeyState(), 1, 0) == pending
     created = grant(pending.state, facts(1).id, 1)
     assert grant(pending.state, facts(1).id, 1) == created
-    resolve = dict(change_id="c", new_status=1, new_substatus=None, group_key=KEY, offset=2, t=9_000.0,
+    resolve = dict(change_id="c", request=StatusRequest(1, None), group_key=KEY, offset=2, t=9_000.0,
                    seen=None, dedupe_seconds=DEDUPE)
     assert decide_status_change(created.state, **resolve) == decide_status_change(created.state, **resolve)
 
@@ -226,10 +234,10 @@ def test_an_input_read_again_is_recognised_by_its_offset_not_by_time() -> None: 
 
 
 def test_a_status_change_read_again_is_a_no_op() -> None:  # spec §2.4.10
-    change = dict(change_id="c", new_status=1, new_substatus=None, group_key=KEY, t=9_000.0, seen=None,
+    change = dict(change_id="c", request=StatusRequest(1, None), group_key=KEY, t=9_000.0, seen=None,
                   dedupe_seconds=DEDUPE, source=InputOffset("in", 3, 7))
     resolved = decide_status_change(created_state(), offset=9, **change)
-    assert resolved.outcome is Outcome.STATUS_CHANGED
+    assert resolved.outcome is Outcome.APPLIED
     again = decide_status_change(resolved.state, offset=12, **change)
     assert again.outcome is Outcome.REREAD and again.changes == () and again.state.offset == 12
 
@@ -249,7 +257,7 @@ def test_a_reconciled_input_the_key_applied_is_recorded_lost_and_one_it_never_sa
     applied = decide_occurrence(first.state, never_seen, group_key=KEY, offset=9, t=9_000.0, rules=NO_NOISE,
                                 noise_before=None, seen=None, dedupe_seconds=DEDUPE)
     assert applied.outcome is Outcome.APPLIED
-    change = dict(change_id="c", new_status=1, new_substatus=None, group_key=KEY, t=9_000.0, seen=None,
+    change = dict(change_id="c", request=StatusRequest(1, None), group_key=KEY, t=9_000.0, seen=None,
                   dedupe_seconds=DEDUPE, source=InputOffset("in", 3, 7))
     resolved = decide_status_change(created_state(), offset=9, **change)
     again = decide_status_change(resolved.state, offset=12, reconcile=True, **change)
@@ -257,7 +265,7 @@ def test_a_reconciled_input_the_key_applied_is_recorded_lost_and_one_it_never_sa
 
 
 def test_a_status_change_that_changes_nothing_still_sends_its_outcome() -> None:  # spec §2.4.13
-    change = dict(change_id="c", new_status=1, new_substatus=None, group_key=KEY, t=9_000.0, seen=None,
+    change = dict(change_id="c", request=StatusRequest(1, None), group_key=KEY, t=9_000.0, seen=None,
                   dedupe_seconds=DEDUPE)
     resolved = decide_status_change(created_state(), offset=9, source=InputOffset("in", 3, 7), **change)
     noop = decide_status_change(resolved.state, offset=10, source=InputOffset("in", 3, 8),
@@ -348,15 +356,15 @@ def test_key_state_round_trips_through_its_table_form() -> None:
 
 
 def test_status_change_without_a_group_is_group_not_found() -> None:  # spec §14.3
-    decision = decide_status_change(KeyState(), change_id="c", new_status=1, new_substatus=None, group_key=KEY,
+    decision = decide_status_change(KeyState(), change_id="c", request=StatusRequest(1, None), group_key=KEY,
                                     offset=0, t=1.0, seen=None, dedupe_seconds=DEDUPE)
     assert decision.outcome is Outcome.GROUP_NOT_FOUND and decision.rejection is not None
 
 
 def test_status_change_resolves_and_emits_a_change_without_post_process() -> None:  # spec §14.3 T2, §14.3.2
-    decision = decide_status_change(created_state(), change_id="c", new_status=1, new_substatus=None,
+    decision = decide_status_change(created_state(), change_id="c", request=StatusRequest(1, None),
                                     group_key=KEY, offset=9, t=9_000.0, seen=None, dedupe_seconds=DEDUPE)
-    assert decision.outcome is Outcome.STATUS_CHANGED
+    assert decision.outcome is Outcome.APPLIED
     (change,) = decision.changes
     assert isinstance(change, StatusChange) and change.group.status == 1
     assert replace(decision.state, offset=0).group is not None
@@ -368,7 +376,7 @@ def test_a_redelivered_waiting_occurrence_does_not_ask_again() -> None:
 
 
 def _status(state: KeyState, offset: int, input_offset: int, new_status: int = 1, raw: str = "{}") -> Decision:
-    return decide_status_change(state, change_id=f"s{input_offset}", new_status=new_status, new_substatus=None,
+    return decide_status_change(state, change_id=f"s{input_offset}", request=StatusRequest(new_status, None),
                                 group_key=KEY, offset=offset, t=2_500.0 + offset, seen=None, dedupe_seconds=DEDUPE,
                                 source=InputOffset("in", 1, input_offset), raw_key=None, raw=raw)
 

@@ -7,11 +7,11 @@ from streams.core.enums import ActivityType, GroupStatus, GroupSubStatus
 from streams.core.grouping import (
     Candidate,
     OccurrenceFacts,
-    apply_status_change,
     apply_to_group,
     build_message,
     create_group,
 )
+from streams.core.status import StatusRequest, apply_status_change
 
 KEY = "1:" + "a" * 32
 FACTS = OccurrenceFacts(
@@ -72,7 +72,7 @@ def test_next_occurrence_updates_counts_times_and_latest_text() -> None:  # spec
 
 
 def test_a_resolved_group_regresses() -> None:  # spec §12.5.1
-    resolved, _ = apply_status_change(new_group(), new_status=1, new_substatus=None, t=3_000.0)
+    resolved = apply_status_change(new_group(), StatusRequest(1, None), t=3_000.0).state
     applied = apply_to_group(resolved, FACTS, t=4_000.0)
     assert applied.is_regression
     assert (applied.state.status, applied.state.substatus) == (GroupStatus.UNRESOLVED, GroupSubStatus.REGRESSED)
@@ -81,7 +81,7 @@ def test_a_resolved_group_regresses() -> None:  # spec §12.5.1
 
 
 def test_an_ignored_group_never_regresses() -> None:  # spec §12.5.3
-    ignored, _ = apply_status_change(new_group(), new_status=2, new_substatus=5, t=3_000.0)
+    ignored = apply_status_change(new_group(), StatusRequest(2, 5), t=3_000.0).state
     applied = apply_to_group(ignored, FACTS, t=4_000.0)
     assert (applied.state.status, applied.state.substatus) == (GroupStatus.IGNORED, 5)
     assert not applied.is_regression and applied.state.times_seen == 2
@@ -106,7 +106,7 @@ def test_a_locked_priority_is_not_changed_by_occurrences() -> None:  # spec §17
 
 
 def test_regression_comes_before_the_priority_update() -> None:  # spec §12.6 runs after §12.5
-    resolved, _ = apply_status_change(new_group(), new_status=1, new_substatus=None, t=3_000.0)
+    resolved = apply_status_change(new_group(), StatusRequest(1, None), t=3_000.0).state
     applied = apply_to_group(resolved, replace(FACTS, priority=50), t=4_000.0)
     assert [a.type for a in applied.activities] == [ActivityType.SET_REGRESSION, ActivityType.SET_PRIORITY]
 
@@ -126,11 +126,13 @@ def test_message_skips_empty_and_contained_parts_and_keeps_the_first_line() -> N
 
 
 def test_status_change_to_resolved_sets_resolved_at() -> None:  # spec §14.3 T2
-    state, outcome = apply_status_change(new_group(), new_status=1, new_substatus=None, t=3_000.0)
-    assert outcome == "status_changed"
+    applied = apply_status_change(new_group(), StatusRequest(1, None), t=3_000.0)
+    state = applied.state
+    assert applied.outcome == "applied"
     assert (state.status, state.substatus, state.resolved_at, state.substatus_since) == (1, None, 3_000.0, 3_000.0)
 
 
 def test_status_change_equal_to_the_current_state_is_a_noop() -> None:  # spec §14.3 T1
     state = new_group()
-    assert apply_status_change(state, new_status=0, new_substatus=7, t=3_000.0) == (state, "noop")
+    applied = apply_status_change(state, StatusRequest(0, 7), t=3_000.0)
+    assert (applied.state, applied.outcome, applied.activities) == (state, "noop", ())

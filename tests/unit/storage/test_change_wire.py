@@ -29,6 +29,7 @@ from storage.changes import (
 )
 from streams.core.decide import (
     IncomingOccurrence,
+    activity_id,
     decide_occurrence,
     decide_quota_answer,
     decide_status_change,
@@ -37,6 +38,7 @@ from streams.core.group_state import InputOffset, KeyState, SeenRecord, TypeRule
 from streams.core.grouping import OccurrenceFacts
 from streams.core.messages import drop_message
 from streams.core.noise import NoiseState, count_in_window
+from streams.core.status import StatusRequest
 
 # Written by the code before the typed records existed (captured at cd2b48a, with this file's `scenario`):
 # each line is {"scenario", "wire"} (a group-changes message) or {"scenario", "state"} (a key's table form).
@@ -98,7 +100,7 @@ def scenario() -> Iterator[dict[str, Any]]:
                                    t=t, rules=rules)
 
     def resolve(state: KeyState) -> Any:
-        return decide_status_change(state, change_id="f" * 32, new_status=1, new_substatus=None, group_key=KEY,
+        return decide_status_change(state, change_id="f" * 32, request=StatusRequest(1, None), group_key=KEY,
                                     offset=5, t=1_700_000_300.0, seen=None, dedupe_seconds=3600)
 
     s = emit("creator waits for the quota", occ(KeyState(), KEY, 1, 0, assignee="user:7"))
@@ -169,8 +171,26 @@ def _with_bounded_waiters(lines: list[bytes]) -> list[bytes]:
     return changed
 
 
+def _with_status_activities(lines: list[bytes]) -> list[bytes]:
+    """The captured changes as this version sends them on purpose (issue 12, spec §14.3): an applied status
+    change counts as `applied` (spec §23) and carries its activity, here T2's SET_RESOLVED at T under the
+    deterministic id of its change (spec §18.2). Nothing else may differ."""
+    changed = []
+    for line in lines:
+        decoded = orjson.loads(line)
+        wire = decoded["wire"]
+        if wire["kind"] == "status_change":
+            assert wire["outcome"] == "status_changed" and wire["activities"] == []
+            wire["outcome"] = "applied"
+            wire["activities"] = [{"type": 1, "data": {}, "datetime": wire["t"],
+                                   "id": activity_id(wire["cause_id"], 0), "source": "status_change",
+                                   "actor": None}]
+        changed.append(orjson.dumps(decoded))
+    return changed
+
+
 def test_the_core_sends_byte_for_byte_what_the_previous_version_did() -> None:
-    expected = _with_bounded_waiters(_first_decisions(fixture_lines()))
+    expected = _with_status_activities(_with_bounded_waiters(_first_decisions(fixture_lines())))
     produced = [orjson.dumps(line) for line in scenario()]
     assert [line for line in map(orjson.loads, produced) if "wire" in line and "read again" in line["scenario"]] == []
     produced = _first_decisions(produced)
@@ -217,6 +237,7 @@ GROUPS = st.builds(
     assignee=st.none() | TEXT, first_seen=FINITE, last_seen=FINITE, times_seen=INT, level=INT, culprit=TEXT,
     title=TEXT, subtitle=TEXT, message=TEXT, platform=st.none() | TEXT, created_at=FINITE,
     resolved_at=st.none() | FINITE, environments=st.tuples() | st.lists(TEXT, max_size=3).map(tuple), version=INT,
+    snooze_count=st.none() | INT, times_seen_at_snooze=st.none() | INT, snooze_until=st.none() | FINITE,
 )
 ACTIVITIES = st.lists(st.builds(ActivityRecord, id=TEXT, type=INT, data=DOCUMENT, datetime=FINITE, source=TEXT,
                                 actor=st.none() | TEXT), max_size=3).map(tuple)
