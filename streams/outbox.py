@@ -3,8 +3,8 @@
 An agent decides a batch of inputs and needs a single fact about its outputs: all of them are acknowledged
 by the broker (spec §2.4.6). Faust's `Topic.send` pays per record for what only a whole batch needs: a
 FutureMessage and its callbacks, a buffer hop, a partitioner call and a future in aiokafka's accumulator.
-Here a record is serialised and appended to the aiokafka `BatchBuilder` of its partition, and `send()`
-hands each builder to the producer once (`send_batch`) and awaits one future per builder.
+Here the records are keyed and partitioned, and `send()` hands them to
+streams.faust_compat.record_batches: one aiokafka batch per partition, one delivery future each.
 
 The partition is the one `Topic.send` would pick (the producer's partitioner over the same key bytes), so
 a group key's records land where its owner reads them. The records go through the same aiokafka producer
@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
 from typing import Any
 
 from aiokafka.errors import KafkaTimeoutError
@@ -23,10 +22,9 @@ from faust import TopicT
 from streams.app import app
 from streams.faust_compat import faults
 from streams.faust_compat.internals import kafka_producer, producer_partitioner
+from streams.faust_compat.record_batches import BatchFailed, Headers, Record, send_record_batches
 
 log = logging.getLogger(__name__)
-
-Headers = Sequence[tuple[str, bytes]]
 
 # topic name → its sorted partitions; a topic's partition count never changes under a running worker
 # (a worker refuses to start on a co-partitioned topic with another count).
@@ -66,20 +64,18 @@ class Outbox:
         producer = await kafka_producer(app)
         partitioner = producer_partitioner(producer)
         injected = faults.produce_faults
-        builders: dict[tuple[str, int], Any] = {}
-        deliveries: list[tuple[str, int, asyncio.Future[Any]]] = []
+        batch: list[Record] = []
         failure: ProduceFailed | None = None
         for channel, key, value, timestamp, headers in records:
             topic = channel.get_topic_name()
-            timestamp_ms = int(timestamp * 1000) if timestamp else None
             if injected is not None:
                 taken = injected.take(topic)
                 if isinstance(taken, faults.DropProduce):
                     log.warning("injected: record %d to %s acknowledged, never sent", injected.sent, topic)
                     continue  # acknowledged, never sent: what a broker that lost the record looks like
                 if isinstance(taken, faults.FailProduce):
-                    failure = _failed(topic, None, KafkaTimeoutError(f"injected: record {injected.sent} to {topic} "
-                                                                     "was not sent"))
+                    failure = ProduceFailed(topic, None, KafkaTimeoutError(f"injected: record {injected.sent} to "
+                                                                           f"{topic} was not sent"))
                     continue
             placed = _placed.get((topic, key)) if key is not None else None
             if placed is None:
@@ -93,33 +89,14 @@ class Outbox:
                         _placed.clear()
                     _placed[(topic, key)] = placed
             key_bytes, partition = placed
-            builder = builders.get((topic, partition))
-            if builder is None:
-                builder = builders[(topic, partition)] = producer.create_batch()
-            if builder.append(key=key_bytes, value=value, timestamp=timestamp_ms, headers=list(headers)) is None:
-                # The builder is full: it goes now, and a new one takes the record (a record bigger than a
-                # whole batch still fits an empty builder, up to the producer's max request size).
-                deliveries.append((topic, partition, await producer.send_batch(builder, topic, partition=partition)))
-                builder = builders[(topic, partition)] = producer.create_batch()
-                if builder.append(key=key_bytes, value=value, timestamp=timestamp_ms, headers=list(headers)) is None:
-                    raise ValueError(f"a record of {len(value)} bytes does not fit a batch of {topic}")
-        for (topic, partition), builder in builders.items():
-            deliveries.append((topic, partition, await producer.send_batch(builder, topic, partition=partition)))
-        outcomes = await asyncio.gather(*(delivery for _, _, delivery in deliveries), return_exceptions=True)
-        for (topic, partition, _), outcome in zip(deliveries, outcomes, strict=True):
-            if isinstance(outcome, BaseException):
-                raise _failed(topic, partition, outcome) from outcome
+            batch.append((topic, partition, key_bytes, value, int(timestamp * 1000) if timestamp else None, headers))
+        await send_record_batches(producer, batch)
         if failure is not None:
             raise failure
 
 
-class ProduceFailed(Exception):
-    """A record batch the broker did not acknowledge after the client's own retries (spec §2.4.8)."""
-
-
-def _failed(topic: str, partition: int | None, error: BaseException) -> ProduceFailed:
-    where = f"partition {partition}" if partition is not None else "its partition"
-    return ProduceFailed(f"produce to {topic} ({where}) failed: {type(error).__name__}: {error}")
+# A failed batch: agents stop the worker before their commit with its one line (streams.agents.failure).
+ProduceFailed = BatchFailed
 
 
 def _key_bytes(topic: TopicT, key: Any) -> bytes | None:

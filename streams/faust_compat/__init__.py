@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 
 from streams.faust_compat import (
+    changelog_batches,
     eager_delivery,
     idempotence,
     log_level,
@@ -23,7 +24,8 @@ from streams.faust_compat.versions import UnsupportedFrameworkVersion, check_ins
 __all__ = ["PATCHES", "UnsupportedFrameworkVersion", "apply"]
 
 PATCHES: tuple[Patch, ...] = (*producer_flush.PATCHES, *topic_ready.PATCHES, *seek.PATCHES, *idempotence.PATCHES,
-                               *log_level.PATCHES, *shutdown.PATCHES, *eager_delivery.PATCHES)
+                               *log_level.PATCHES, *shutdown.PATCHES, *eager_delivery.PATCHES,
+                               *changelog_batches.PATCHES)
 
 _applied = False
 

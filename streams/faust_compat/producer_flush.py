@@ -22,6 +22,7 @@ from typing import Any
 
 from faust.transport.producer import ProducerBuffer
 
+from streams.faust_compat import changelog_batches
 from streams.faust_compat.patch import Patch
 
 _IN_FLIGHT = "_issue_platform_in_flight"
@@ -36,6 +37,10 @@ async def _send_pending(self: Any, fut: Any) -> None:
 
 
 async def _flush(self: Any) -> None:
+    app = getattr(self, "app", None)  # set by Faust's Producer on its buffer
+    if app is not None:
+        # The table writes queued as record batches (changelog_batches.py) first: a commit follows this flush.
+        await changelog_batches.drain(app)
     while self.size or getattr(self, _IN_FLIGHT, 0):
         if self.state != "running":
             raise RuntimeError("Cannot flush: Producer not Running")

@@ -216,6 +216,21 @@ GUARDED: dict[str, tuple[str, str]] = {
     "faust.transport.consumer.Consumer.getmany": (
         "4b168d84882a70d6e3e2f9804430a63b92f8fd117d3187cbb4aeb54305bda34e",
         f"{_TRACE} wraps it to log dropped and discarded records."),
+    # streams/faust_compat/changelog_batches.py queues table changelog records and sends them as batches.
+    "faust.tables.base.Collection.send_changelog": (
+        "3dd3884e1b5fc0e1612bc688b83d9318a1805ddc49700d3b6b37bade73c3905d",
+        "changelog_batches.py: still send_soon to changelog_topic with the table's serializers, to the given "
+        "partition, with _on_changelog_sent as the only callback?"),
+    "faust.tables.base.Collection._on_changelog_sent": (
+        "60122c86a120d82cffa95da4c22323e12d67fa82f3112f08ac7f8edde7c47826",
+        "changelog_batches.drain does its at-least-once work once per partition: still only "
+        "data.set_persisted_offset(tp, offset)?"),
+    "faust.tables.table.Table.on_key_set": (
+        "a370e35ca55c2c7e36e93f0d4b485927c32d49199043cab2314572846184dd94",
+        "changelog_batches.py returns only .message.partition: is that still all this reads of the result?"),
+    "faust.tables.table.Table.on_key_del": (
+        "4f2900b2f9d24a080d5cbc9eaa1f5566f1d11e56916e79b02f079c52f4751053",
+        "changelog_batches.py returns only .message.partition: is that still all this reads of the result?"),
     # streams/faust_compat/eager_delivery.py: the consumer's wait_first runs the delivery eagerly.
     "faust.transport.consumer.Consumer.wait_first": (
         "feade6a31f8a67897cf687c54c66f5f4535288050bbaac07249ce2063d36ae2e",
