@@ -79,6 +79,8 @@ class GroupRow:
     culprit: str
     resolved_at: datetime | None
     data: dict[str, Any] = field(default_factory=dict)
+    snooze_count: int | None = None  # spec §14.4
+    snooze_until: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -124,7 +126,7 @@ class ActivityRow:
 _GROUP_SELECT = """
 SELECT g.id, g.project_id, p.slug AS project_slug, g.type, g.status, g.substatus, g.priority,
        g.priority_locked_at, g.short_id, g.assignee, g.first_seen, g.last_seen, g.times_seen, g.level,
-       g.title, g.subtitle, g.culprit, g.resolved_at, g.data
+       g.title, g.subtitle, g.culprit, g.resolved_at, g.data, g.snooze_count, g.snooze_until
 FROM groups g JOIN projects p ON p.id = g.project_id
 """
 

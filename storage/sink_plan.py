@@ -569,7 +569,8 @@ def _group_row(group: GroupState, short_id: int) -> Row:
         timestamp(group.substatus_since), group.priority, _optional_timestamp(group.priority_locked_at), short_id,
         group.assignee, timestamp(group.first_seen), timestamp(group.last_seen), group.times_seen, group.level,
         group.culprit, group.title, group.subtitle, group.message, group.platform,
-        _optional_timestamp(group.resolved_at), data, group.version,
+        _optional_timestamp(group.resolved_at), data, group.version, group.snooze_count, group.times_seen_at_snooze,
+        _optional_timestamp(group.snooze_until),
     )
 
 

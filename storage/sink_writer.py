@@ -289,12 +289,12 @@ async def _persisted_groups(cur: AsyncCursor[Any], identities: Sequence[GroupIde
 _GROUP_COLUMNS = (
     "project_id, group_key, generation, type, status, substatus, substatus_since, priority, priority_locked_at,"
     " short_id, assignee, first_seen, last_seen, times_seen, level, culprit, title, subtitle, message, platform,"
-    " resolved_at, data, version"
+    " resolved_at, data, version, snooze_count, times_seen_at_snooze, snooze_until"
 )
 _GROUP_TYPES = (
     "bigint", "text", "int", "int", "smallint", "smallint", "timestamptz", "smallint", "timestamptz", "bigint",
     "text", "timestamptz", "timestamptz", "bigint", "smallint", "text", "text", "text", "text", "text",
-    "timestamptz", "jsonb", "bigint",
+    "timestamptz", "jsonb", "bigint", "integer", "bigint", "timestamptz",
 )
 _UPSERT_GROUP = f"""
 INSERT INTO groups ({_GROUP_COLUMNS})
@@ -307,7 +307,8 @@ ON CONFLICT (group_key, generation) DO UPDATE SET
     last_seen = EXCLUDED.last_seen, times_seen = EXCLUDED.times_seen, level = EXCLUDED.level,
     culprit = EXCLUDED.culprit, title = EXCLUDED.title, subtitle = EXCLUDED.subtitle,
     message = EXCLUDED.message, platform = EXCLUDED.platform, resolved_at = EXCLUDED.resolved_at,
-    data = EXCLUDED.data, version = EXCLUDED.version, updated_at = now()
+    data = EXCLUDED.data, version = EXCLUDED.version, snooze_count = EXCLUDED.snooze_count,
+    times_seen_at_snooze = EXCLUDED.times_seen_at_snooze, snooze_until = EXCLUDED.snooze_until, updated_at = now()
 WHERE groups.version < EXCLUDED.version
 """
 

@@ -60,8 +60,7 @@ def issue_object(
         "level": _name(_LEVEL_NAMES, row.level),
         "status": _name(STATUS_NAMES, row.status),
         "substatus": _name(SUBSTATUS_NAMES, row.substatus),
-        # Snoozes are not stored yet (they come with the lifecycle work, spec §14), so details are empty.
-        "statusDetails": dict(row.data.get("statusDetails", {})) if isinstance(row.data, Mapping) else {},
+        "statusDetails": status_details(row),
         "priority": _name(PRIORITY_NAMES, row.priority),
         "priorityLockedAt": iso_datetime(row.priority_locked_at),
         "issueType": group_type.slug if group_type else None,
@@ -81,6 +80,15 @@ def issue_object(
     if stats is not None:
         issue["stats"] = dict(stats)
     return issue
+
+
+def status_details(row: GroupRow) -> dict[str, Any]:
+    """Spec §20.3: the group's snooze (§14.4) as the API names it; `{}` without one."""
+    if row.snooze_count is not None:
+        return {"ignoreCount": row.snooze_count}
+    if row.snooze_until is not None:
+        return {"ignoreUntil": iso_datetime(row.snooze_until)}
+    return {}
 
 
 def stats_start(period: StatsPeriod, now: datetime) -> datetime:

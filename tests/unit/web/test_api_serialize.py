@@ -73,6 +73,15 @@ def test_issue_object_nulls_and_stats() -> None:
     assert "stats" not in issue_object(row(), REGISTRY)
 
 
+def test_status_details_show_the_stored_snooze() -> None:  # spec §20.3, §14.4
+    snoozed = {"status": 2, "substatus": 4}
+    assert issue_object(row(**snoozed, snooze_count=5), REGISTRY)["statusDetails"] == {"ignoreCount": 5}
+    until = datetime(2026, 12, 1, 8, 30, tzinfo=UTC)
+    assert issue_object(row(**snoozed, snooze_until=until), REGISTRY)["statusDetails"] == {
+        "ignoreUntil": "2026-12-01T08:30:00.000000Z"}
+    assert issue_object(row(**snoozed), REGISTRY)["statusDetails"] == {}
+
+
 def test_stats_24h_are_hourly_and_end_with_the_current_hour() -> None:
     current_hour = datetime(2026, 11, 25, 12, tzinfo=UTC)
     assert stats_start("24h", NOW) == current_hour - 23 * HOUR
