@@ -438,12 +438,13 @@ class QuotaRefusal:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class InputNoop:
-    """An input the owner decided changes nothing (a status change equal to the group's, or one already
-    applied within the dedupe window): nothing is stored, only its outcome is, in the ledger (spec §2.4.13)."""
+    """An input the owner decided changes nothing (a status change equal to the group's or escalating a group
+    that is not ignored, spec §14.3 T1 and T6b, or one already applied within the dedupe window): nothing is
+    stored, only its outcome is, in the ledger (spec §2.4.13)."""
 
     KIND: ClassVar[str] = "noop"
 
-    outcome: str  # "noop" or "duplicate"
+    outcome: str  # "noop", "ignored_escalation", "duplicate" or "lost"
     t: float
     group_key: str
     project_id: int

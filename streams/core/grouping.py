@@ -30,7 +30,7 @@ def shallow_dict(obj: Any) -> dict[str, Any]:
 
 class Outcome(StrEnum):
     CREATED = "created"
-    APPLIED = "applied"
+    APPLIED = "applied"  # an occurrence applied to its group, or a status change that moved it (spec §14.3, §23)
     HELD_BACK = "held_back"  # spec §13.1.4
     PENDING_QUOTA = "pending_quota"  # waiting for the quota agent's answer (spec §13.2.5)
     STATUS_WAITING = "status_waiting"  # a status change held until the pending creation's answer (§13.2.5.5)
