@@ -228,21 +228,30 @@ def test_t9_any_other_state_becomes_ongoing_with_set_unresolved(current: tuple) 
     assert applied.activities == (Activity(ActivityType.SET_UNRESOLVED, {"by": "detector"}, T),)
 
 
-@pytest.mark.parametrize("current", STATES)
+# Every state, and IGNORED/UNTIL_CONDITION_MET (the only one with a snooze, §14.4) with each kind of snooze.
+SNOOZES = [(state, {}) for state in STATES] + [
+    ((2, 4), {"snooze_count": 4, "times_seen_at_snooze": 2}), ((2, 4), {"snooze_until": 20_000.0})]
+
+
+@pytest.mark.parametrize(("current", "snooze"), SNOOZES, ids=lambda value: str(value))
 @pytest.mark.parametrize("change", list(CHANGES))
-def test_every_change_from_every_state_takes_exactly_its_row(current: tuple, change: tuple) -> None:
-    before = group(*current)
+def test_every_change_from_every_state_takes_exactly_its_row(current: tuple, change: tuple, snooze: dict) -> None:
+    before = group(*current, **snooze)
     applied = apply_status_change(before, StatusRequest(*change), t=T)
     if change == current:
         expected = Outcome.NOOP
+        assert applied.state == before  # the snooze stays as it was
     elif change == (0, 2) and current[0] != GroupStatus.IGNORED:
         expected = Outcome.IGNORED_ESCALATION
+        assert applied.state == before
     else:
         expected = Outcome.APPLIED
-        assert (applied.state.status, applied.state.substatus) == change
+        moved(before, applied.state, *change)
         row = "T8" if change == (0, 3) and current == (0, 2) else CHANGES[change]
         first = {"T2": 1, "T3": 3, "T4": 3, "T5": 3, "T6": 25, "T7": 6, "T8": 24, "T9": 2}[row]
         assert applied.activities[0].type == first
+        # A 2/4 without snooze fields stores none: the previous snooze never survives a change of state.
+        assert (applied.state.snooze_count, applied.state.snooze_until) == (None, None)
     assert applied.outcome is expected
 
 
