@@ -29,13 +29,7 @@ from streams.core.decide import (
     decide_quota_answer,
     decide_status_change,
 )
-from streams.core.group_state import (
-    InputOffset,
-    KeyState,
-    SeenRecord,
-    TypeRules,
-    type_rules,
-)
+from streams.core.group_state import InputOffset, KeyState, SeenRecord, TypeRules, type_rules
 from streams.core.grouping import Outcome
 from streams.core.messages import (
     SourceCoordinates,
@@ -46,25 +40,14 @@ from streams.core.messages import (
     quota_request_message,
     raw_key_bytes,
 )
-from streams.core.noise import (
-    NoiseCount,
-    NoiseState,
-    count_in_window,
-    deciding_window_delta,
-)
+from streams.core.noise import NoiseCount, NoiseState, count_in_window, deciding_window_delta
 from streams.core.payload import ID_NAMESPACE
 from streams.core.rejection import Reason, Rejection
 from streams.core.status import StatusRequest
 from streams.faust_compat.internals import make_current
 from streams.outbox import Outbox
 from streams.services import registry
-from streams.tables import (
-    DEDUPE_SECONDS,
-    groups,
-    idle_keep_seconds,
-    noise_tables,
-    seen_ids,
-)
+from streams.tables import DEDUPE_SECONDS, groups, idle_keep_seconds, noise_tables, seen_ids
 from streams.topics import group_changes_topic, quota_topic
 
 log = logging.getLogger(__name__)
