@@ -357,6 +357,23 @@ def export_commit(commit: str, directory: Path) -> None:
         tar.extractall(directory, filter="data")
 
 
+def bench_deployment(prefix: str, commit: str | None) -> Deployment:
+    """An isolated deployment with what a real one runs (built-in types, default sink batching), its workers
+    on `commit`'s code when one is named."""
+    root = Path(tempfile.mkdtemp(prefix=prefix))
+    deployment = Deployment(root=root, name=f"bench{uuid.uuid4().hex[:10]}")
+    deployment.extra_env.update(
+        # The harness's test settings, back to what a deployment runs with: built-in types, default batching.
+        ISSUE_PLATFORM_GROUPTYPE_MODULES="",
+        ISSUE_PLATFORM_SINK_BATCH_SECONDS=str(Settings.model_fields["sink_batch_seconds"].default),
+    )
+    if commit is not None:
+        # First on the path: the editable install's finder comes after every sys.path entry.
+        export_commit(commit, root / "src")
+        deployment.extra_env["PYTHONPATH"] = str(root / "src")
+    return deployment
+
+
 def code_under_test(commit: str | None) -> dict[str, Any]:
     if commit is not None:
         return {"git_commit": commit, "source": f"git archive of {commit}", "git_uncommitted_files": []}
@@ -493,18 +510,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"pass-through: {passthrough['messages_per_second']:,.0f} msg/s, "
               f"{passthrough['cpu_us_per_message']} µs CPU per message", file=sys.stderr)
 
-    root = Path(tempfile.mkdtemp(prefix="bench-e2e-"))
-    deployment = Deployment(root=root, name=f"bench{uuid.uuid4().hex[:10]}")
-    deployment.extra_env.update(
-        # The harness's test settings, back to what a deployment runs with: built-in types, default batching.
-        ISSUE_PLATFORM_GROUPTYPE_MODULES="",
-        ISSUE_PLATFORM_SINK_BATCH_SECONDS=str(Settings.model_fields["sink_batch_seconds"].default),
-    )
-    if commit is not None:
-        # First on the path: the editable install's finder comes after every sys.path entry.
-        export_commit(commit, root / "src")
-        deployment.extra_env["PYTHONPATH"] = str(root / "src")
-    elif uncommitted := code_under_test(None)["git_uncommitted_files"]:
+    deployment = bench_deployment("bench-e2e-", commit)
+    root = deployment.root
+    if commit is None and (uncommitted := code_under_test(None)["git_uncommitted_files"]):
         print(f"the worker runs the working tree, with {len(uncommitted)} uncommitted files; "
               "--commit HEAD measures the last commit instead", file=sys.stderr)
     deployment.create_database()

@@ -20,9 +20,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import tempfile
 import time
-import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -33,8 +31,8 @@ from aiokafka.partitioner import murmur2
 
 from bench.e2e import (
     RESULTS_DIR,
+    bench_deployment,
     code_under_test,
-    export_commit,
     git,
     machine,
     produce_all,
@@ -45,7 +43,6 @@ from bench.e2e import (
 from bench.firehose import FirehoseConfig, generate
 from bench.topics import delete_topics_containing
 from streams.core.fingerprint import group_key, hash_fingerprint
-from streams.settings import Settings
 from tests.integration.harness import Deployment, Worker, make_occurrence, wait_for
 
 PROBE_TYPE = 4001  # no noise gate: one occurrence makes a group
@@ -150,15 +147,7 @@ def main(argv: list[str] | None = None) -> int:
     arguments = parser.parse_args(argv)
     logging.getLogger("aiokafka").setLevel(logging.ERROR)
     commit = git("rev-parse", "--verify", f"{arguments.commit}^{{commit}}") if arguments.commit else None
-    root = Path(tempfile.mkdtemp(prefix="bench-recovery-"))
-    deployment = Deployment(root=root, name=f"bench{uuid.uuid4().hex[:10]}")
-    deployment.extra_env.update(
-        ISSUE_PLATFORM_GROUPTYPE_MODULES="",
-        ISSUE_PLATFORM_SINK_BATCH_SECONDS=str(Settings.model_fields["sink_batch_seconds"].default),
-    )
-    if commit is not None:
-        export_commit(commit, root / "src")
-        deployment.extra_env["PYTHONPATH"] = str(root / "src")
+    deployment = bench_deployment("bench-recovery-", commit)
     deployment.create_database()
     results: dict[str, Any] = {"date": datetime.now(UTC).isoformat(timespec="seconds"), "machine": machine(),
                                **code_under_test(commit), "budgets": {"restart_seconds": 30, "join_seconds": 60}}
