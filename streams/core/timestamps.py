@@ -18,8 +18,9 @@ def format_datetime(value: datetime) -> str:
 
 
 def format_epoch(epoch: float) -> str:
-    """Epoch seconds in the §0.4 form."""
-    return format_datetime(datetime.fromtimestamp(epoch, UTC))
+    """Epoch seconds in the §0.4 form (format_datetime's result, without its checks and conversion: an epoch
+    is an instant in UTC already; several per post-process message)."""
+    return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="microseconds")[:-6] + "Z"
 
 
 def parse_timestamp(text: str) -> datetime:

@@ -58,3 +58,8 @@ def test_parse_reads_back_what_format_writes(moment: datetime) -> None:
 def test_parse_refuses_anything_but_the_output_form(text: str) -> None:
     with pytest.raises(ValueError):
         parse_timestamp(text)
+
+
+@pytest.mark.parametrize("epoch", [0.0, 1714564800.25, 1795000000.123456, 1795000000.9999996, -1.5, 253402300799.0])
+def test_an_epoch_is_written_as_its_aware_datetime_would_be(epoch: float) -> None:
+    assert format_epoch(epoch) == format_datetime(datetime.fromtimestamp(epoch, UTC))
