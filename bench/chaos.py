@@ -842,8 +842,10 @@ def read_snapshot(conn: psycopg.Connection[Any]) -> Snapshot:
 
 
 def run_audit(deployment: Deployment, *, settle_seconds: float = 180.0) -> dict[str, Any]:
-    """The product's own audit (spec §2.4.13), when this tree has it: once nothing is in flight any more (or
-    `settle_seconds` passed), its verdict and figures beside the ground truth's."""
+    """The product's own audit (spec §2.4.13), when this tree has it: once nothing is in flight any more and
+    the ingest group has committed every offset with an outcome (or `settle_seconds` passed), its verdict and
+    figures beside the ground truth's. Outcomes run ahead of the commit by design (outputs first, spec
+    §2.4.6): right after a rebalance a partition's last outcomes wait for its new owner's first commit."""
     if deployment.cli("audit", "--help").returncode != 0:
         return {"available": False}
     deadline = time.monotonic() + settle_seconds
@@ -854,7 +856,9 @@ def run_audit(deployment: Deployment, *, settle_seconds: float = 180.0) -> dict[
             verdict = orjson.loads(lines[-1]) if lines else None
         except orjson.JSONDecodeError:
             verdict = None
-        if (verdict is not None and verdict["in_flight"] == 0) or time.monotonic() >= deadline:
+        if verdict is not None and verdict["in_flight"] == 0 and _commits_caught_up(verdict):
+            break
+        if time.monotonic() >= deadline:
             break
         time.sleep(3)
     figures = {key: verdict[key] for key in ("ok", "unaccounted", "in_flight", "double_outcomes", "parked", "lost",
@@ -863,6 +867,11 @@ def run_audit(deployment: Deployment, *, settle_seconds: float = 180.0) -> dict[
             "accounted": sum(p["accounted_count"] for p in verdict["partitions"]) if verdict else None,
             "committed": sum(p["committed"] or 0 for p in verdict["partitions"]) if verdict else None,
             "errors": completed.stderr[-2000:]}
+
+
+def _commits_caught_up(verdict: dict[str, Any]) -> bool:
+    return bool(sum(p["accounted_count"] for p in verdict["partitions"])
+                == sum(p["committed"] or 0 for p in verdict["partitions"]))
 
 
 def busy_jiffies() -> tuple[int, int]:
