@@ -28,6 +28,7 @@ from streams.topics import (
     options_topic,
     quota_topic,
 )
+from streams.web import guard as web_guard
 from streams.web import views
 
 # (topic, agent, name, concurrency): each agent is the one reader of its topic on this worker.
@@ -108,6 +109,8 @@ def build() -> faust.App:
         app.task(task)
     for path, view in PAGES:
         app.page(path)(view)
+    # Before any handler: the bearer token of mutations and of Faust's /table/ and /router/ (spec §20.1.2, §10.3.3).
+    web_guard.install(app.web.web_app, settings.api_token)  # type: ignore[attr-defined]
     for command in COMMANDS:
         cli.add_command(command)
     return app

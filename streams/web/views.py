@@ -82,6 +82,8 @@ class ApiView(View):
             return self.api_error(unavailable("PostgreSQL is unreachable", checks={"postgres": "unavailable"}))
 
     # Mutations come later (spec §20.8); until then every other method is a §20.1.3 405, not aiohttp's text.
+    # The bearer check of §20.1.2 (streams.web.guard) runs before routing: only an authorised mutation gets
+    # this 405, or the catch-all's 404; any other one is a 401, or a 403 while no API_TOKEN is configured.
     async def put(self, request: Request, **params: Any) -> Response:
         return self._not_allowed(request)
 
