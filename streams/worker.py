@@ -76,6 +76,8 @@ PAGES: tuple[tuple[str, type[View]], ...] = (
     ("/api/0/parked/", views.ParkedChangesView),
     ("/api/0/audit/", views.AuditView),
     ("/api/0/health/", views.HealthView),
+    ("/api/0/trackers/", views.TrackersView),
+    ("/api/0/projects/{project_id}/trackers/{slug}/", views.ProjectTrackerView),
     ("/api/0/{path:.*}", views.UnknownResourceView),
 )
 

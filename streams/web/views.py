@@ -15,6 +15,7 @@ from typing import Any
 
 import orjson
 import psycopg
+from aiohttp.web import HTTPRequestEntityTooLarge
 from faust.web import Request, Response, View
 from psycopg import AsyncConnection
 from psycopg_pool import PoolTimeout
@@ -22,13 +23,15 @@ from psycopg_pool import PoolTimeout
 from storage import queries
 from storage.parked import parked_count
 from storage.pool import PoolHolder
+from storage.tracker_configs import read_tracker_config, write_tracker_config
 from streams.app import app
 from streams.core.dlq import as_dlq_id
 from streams.faust_compat.internals import broker_metadata_round_trip
-from streams.services import registry
+from streams.ledger import audit_report
+from streams.services import registry, trackers
 from streams.settings import get_settings
 from streams.tables import current_options
-from streams.ledger import audit_report
+from streams.trackers import Tracker, describe_tracker
 from streams.web.errors import ApiError, not_found, unavailable
 from streams.web.issues import (
     is_visible,
@@ -55,11 +58,13 @@ from streams.web.serialize import (
     stats_series,
     stats_start,
 )
+from streams.web.tracker_config import parse_tracker_config_body, tracker_config_object
 
 log = logging.getLogger(__name__)
 
 _CONNECT_TIMEOUT = 5.0  # seconds to wait for a pooled connection before answering 503
 _HEALTH_TIMEOUT = 3.0
+MAX_BODY_BYTES = 1024 * 1024  # spec §20.1.1
 
 # A pool of its own, not the sink's: a burst of reads must never make the sink wait for a connection, since
 # the sink's commit is what lets the worker acknowledge its input (spec §2.4.3). Opened on the first request.
@@ -67,14 +72,20 @@ _reads = PoolHolder(get_settings().database_url, min_size=1, max_size=4)
 
 
 class ApiView(View):
-    """A read-only API resource: `read` answers GET; errors become the §20.1.3 body."""
+    """An API resource: `read` answers GET; errors become the §20.1.3 body."""
+
+    allowed: tuple[str, ...] = ("GET",)  # the methods of the resource, for a 405's `Allow`
 
     async def read(self, request: Request, **params: Any) -> Response:
         raise NotImplementedError
 
     async def get(self, request: Request, **params: Any) -> Response:
+        return await self.answer(request, self.read(request, **params))
+
+    async def answer(self, request: Request, work: Awaitable[Response]) -> Response:
+        """`work`'s response, or the §20.1.3 body of the ApiError or Postgres failure it raised."""
         try:
-            return await self.read(request, **params)
+            return await work
         except ApiError as error:
             return self.api_error(error)
         except (psycopg.OperationalError, PoolTimeout) as error:
@@ -97,8 +108,9 @@ class ApiView(View):
         return self._not_allowed(request)
 
     def _not_allowed(self, request: Request) -> Response:
-        error = ApiError(405, "method_not_allowed", f"{request.method} is not allowed here", {"allowed": ["GET"]})
-        return self.api_error(error, headers={"Allow": "GET"})
+        error = ApiError(405, "method_not_allowed", f"{request.method} is not allowed here",
+                         {"allowed": list(self.allowed)})
+        return self.api_error(error, headers={"Allow": ", ".join(self.allowed)})
 
     def json_body(self, body: Any, *, status: int = 200, headers: Mapping[str, str] | None = None) -> Response:
         return self.bytes(orjson.dumps(body), content_type="application/json", status=status,
@@ -417,6 +429,77 @@ async def _postgres_and_parked() -> tuple[str, str | int]:
 
     state = await _check(answers())
     return (state, count[0]) if count else (state, "unavailable")
+
+
+async def _body(request: Request) -> bytes:
+    """The request body, or 413 `payload_too_large` over 1 MiB (spec §20.1.1, §20.1.3)."""
+    too_large = ApiError(413, "payload_too_large", f"The body is over {MAX_BODY_BYTES} bytes",
+                         {"limit": MAX_BODY_BYTES})
+    length = request.content_length  # type: ignore[attr-defined]
+    if length is not None and length > MAX_BODY_BYTES:
+        raise too_large
+    try:
+        # aiohttp stops reading at its client_max_size, which defaults to the same 1 MiB.
+        body: bytes = await request.read()  # type: ignore[attr-defined]
+    except HTTPRequestEntityTooLarge:
+        raise too_large from None
+    if len(body) > MAX_BODY_BYTES:
+        raise too_large
+    return body
+
+
+class TrackersView(ApiView):
+    """The tracker registry (spec §24.3): every registered tracker with its actions and config fields."""
+
+    async def read(self, request: Request) -> Response:  # type: ignore[override]
+        return self.json_body([describe_tracker(tracker) for tracker in trackers.all()])
+
+
+class ProjectTrackerView(ApiView):
+    """A project's config of one tracker (spec §24.3, §24.3.1): GET with secrets masked, PUT (with the token,
+    checked before routing by streams.web.guard) to replace it. Stored in Postgres by this handler: a config
+    is not group state, so it does not go through the stream (§20.1.4 is about groups)."""
+
+    allowed = ("GET", "PUT")
+
+    async def read(self, request: Request, project_id: str, slug: str) -> Response:  # type: ignore[override]
+        project, tracker = _project_id(project_id), _tracker(slug)
+        async with await _connection() as conn:
+            await _known_project(conn, project)
+            row = await read_tracker_config(conn, project, tracker.slug)
+        if row is None:
+            return self.json_body(tracker_config_object(project, tracker.slug, tracker.config_fields, {}, None, None))
+        return self.json_body(tracker_config_object(project, tracker.slug, tracker.config_fields, row.config,
+                                                    row.auto_create, row.updated_at))
+
+    async def put(self, request: Request, **params: Any) -> Response:
+        return await self.answer(request, self.write(request, **params))
+
+    async def write(self, request: Request, project_id: str, slug: str) -> Response:
+        project, tracker = _project_id(project_id), _tracker(slug)
+        raw = await _body(request)
+        async with await _connection() as conn:
+            await _known_project(conn, project)
+            stored = await read_tracker_config(conn, project, tracker.slug, for_update=True)
+            update = parse_tracker_config_body(tracker.config_fields, raw, {} if stored is None else stored.config)
+            row = await write_tracker_config(conn, project, tracker.slug, update.config, update.auto_create)
+        # Names only: the config holds secrets (§24.3.1).
+        log.info("api: tracker %s configured for project %s (fields: %s)", tracker.slug, project,
+                 ", ".join(sorted(row.config)))
+        return self.json_body(tracker_config_object(project, tracker.slug, tracker.config_fields, row.config,
+                                                    row.auto_create, row.updated_at))
+
+
+def _tracker(slug: str) -> type[Tracker]:
+    found = trackers.get(slug)
+    if found is None:
+        raise not_found(f"no tracker {slug}")
+    return found
+
+
+async def _known_project(conn: AsyncConnection[Any], project_id: int) -> None:
+    if await queries.project_slug(conn, project_id) is None:
+        raise not_found(f"no project {project_id}")
 
 
 # Registered last by streams.worker, so it matches only paths no resource above took (aiohttp tries routes in order).
