@@ -42,9 +42,6 @@ class Outbox:
     def __init__(self) -> None:
         self._records: list[tuple[TopicT, Any, bytes, float | None, Headers]] = []
 
-    def __len__(self) -> int:
-        return len(self._records)
-
     def add(self, topic: TopicT, key: Any, value: bytes, *, timestamp: float | None = None,
             headers: Headers = ()) -> None:
         self._records.append((topic, key, value, timestamp, headers))

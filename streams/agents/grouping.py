@@ -85,9 +85,9 @@ class Batch:
     forgotten: set[str] = field(default_factory=set)
     # "{key}/{id}" → (event, T', record) of an id recorded by this batch (spec §12.3).
     seen: dict[str, tuple[EventT, float, dict[str, Any]]] = field(default_factory=dict)
-    noise: list[tuple[EventT, str, int, NoiseCount]] = field(default_factory=list)
-    # key → (window size, contribution) of this batch, in order: read back before they are written.
-    noise_counted: dict[str, list[tuple[int, NoiseCount]]] = field(default_factory=dict)
+    # key → (event, window size, contribution) counted by this batch, in order: written at the end, and read
+    # back by the batch before that.
+    noise: dict[str, list[tuple[EventT, int, NoiseCount]]] = field(default_factory=dict)
     outputs: Outbox = field(default_factory=Outbox)
 
     def state(self, key: str) -> KeyState:
@@ -117,19 +117,18 @@ class Batch:
         """The key's noise window that contains `at`, with this batch's own counts, not written yet, in it."""
         table = noise_tables[seconds]
         value = table.relative_to(at)[key].value() or None
-        counted = self.noise_counted.get(key)
+        counted = self.noise.get(key)
         if counted:
             window = table.table.window
             current = window.current(at)
-            for size, contribution in counted:
+            for _, size, contribution in counted:
                 # The windows the table write applies the contribution to (WindowSet.apply).
                 if size == seconds and current in window.ranges(contribution.t):
                     value = count_in_window(value, contribution)
         return NoiseState.from_dict(value)
 
     def count_noise(self, event: EventT, key: str, seconds: int, contribution: NoiseCount) -> None:
-        self.noise.append((event, key, seconds, contribution))
-        self.noise_counted.setdefault(key, []).append((seconds, contribution))
+        self.noise.setdefault(key, []).append((event, seconds, contribution))
 
     def record_seen(self, event: EventT, key: str, item_id: str, now: float, offset: int) -> None:
         self.seen[_seen_key(key, item_id)] = (event, now, {"t": now, "offset": offset})
@@ -138,9 +137,10 @@ class Batch:
         """Await every output's acknowledgement, then write the states (spec §2.4.6)."""
         await self.outputs.send()
         kill_point("grouping.after_outputs")
-        for event, key, seconds, contribution in self.noise:
-            make_current(event)
-            noise_tables[seconds].relative_to(contribution.t)[key].apply(count_in_window, contribution)
+        for key, counted in self.noise.items():
+            for event, seconds, contribution in counted:
+                make_current(event)
+                noise_tables[seconds].relative_to(contribution.t)[key].apply(count_in_window, contribution)
         for seen_key, (event, now, record) in self.seen.items():
             make_current(event)
             seen_ids.relative_to(now)[seen_key] = record
@@ -156,7 +156,6 @@ class Batch:
         self.forgotten.clear()
         self.seen.clear()
         self.noise.clear()
-        self.noise_counted.clear()
 
 
 async def decide(batch: Batch, event: EventT) -> None:

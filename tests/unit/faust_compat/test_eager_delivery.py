@@ -82,10 +82,9 @@ async def test_an_error_of_the_delivery_propagates() -> None:
 async def test_a_stopping_consumer_takes_the_original_path() -> None:
     service = _Fetcher()
     service._stopped.set()
-    ran: list[bool] = []
 
     async def deliver() -> None:
-        ran.append(True)
+        return None
 
     result = await _wait_first_eager(service, deliver(), asyncio.Event().wait())
     assert result.stopped
