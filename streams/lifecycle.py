@@ -1,4 +1,4 @@
-"""The worker's run: migrate the schema, claim the data dir, and after an unclean stop rebuild local tables.
+"""The worker's run: migrate the schema, claim the data dir, note an unclean stop, stop within a deadline.
 
 Before Faust starts, the worker applies pending schema migrations (storage.migrate, which holds a
 Postgres advisory lock, so workers starting together apply each migration once): a deployment started
@@ -10,14 +10,14 @@ topics are declared (streams.topic_admin) and the input topic is compared with t
 A data dir holds one deployment's tables: a file in it names the deployment (`Settings.deployment_id`),
 and a worker of another deployment refuses it rather than mixing that state into its own tables.
 
-After a worker died without stopping (kill -9, OOM, power loss), its local table state is thrown away.
-Faust writes a table value to RocksDB at once and to the changelog topic a moment later. A worker that
-dies in between leaves RocksDB *ahead* of the changelog, and ahead of the input offsets it committed.
-When that worker gets the partition back, recovery replays the changelog over the local values, but a
-value that never reached the changelog survives: the re-read input then looks already applied (the
-offset watermark, spec §2.4.2), and its effects (the group change for the sink, the quota answer's
-creation) are never produced. Rebuilding from the changelog alone keeps state, changelog and effects
-in step: the input is read again and decided again from what was really published.
+After a worker died without stopping (kill -9, OOM, power loss), its local table state is kept: a table
+value reaches RocksDB only after the broker acknowledged its changelog record, in one write with the
+changelog offset it ends at (streams/faust_compat/store_after_changelog.py), so RocksDB is never *ahead* of
+the changelog and Faust's recovery reads the changelog on from that offset, as after a clean stop. Under
+`processing_guarantee="exactly_once"` Faust writes RocksDB first and its transactions later: there, and only
+there, the local state is thrown away after an unclean stop and rebuilt from the changelogs (otherwise a
+value whose transaction was aborted would survive, the re-read input would look applied, and its effects
+would never be produced).
 
 A marker file in the data dir says "a worker is running here". It is written at start and removed only
 after a clean stop (exit status 0). Finding it at start means the last run did not stop cleanly.
@@ -27,7 +27,7 @@ within a deadline (`ISSUE_PLATFORM_SHUTDOWN_TIMEOUT_SECONDS`, 25): a stop during
 minute in aiokafka (streams/faust_compat/shutdown.py has the evidence), longer than an orchestrator
 waits before it kills. At the deadline a watchdog thread, which works even if the event loop is stuck,
 logs one line naming what was still running and ends the process with exit status 75. The marker stays,
-so the next start rebuilds the tables from the changelogs.
+so the next start knows the stop was unclean (see above for what it does then).
 """
 from __future__ import annotations
 
@@ -78,11 +78,16 @@ def marker_path(data_dir: Path) -> Path:
     return data_dir / MARKER_NAME
 
 
-def begin_run(data_dir: Path, table_dir: Path) -> bool:
-    """Discard `table_dir` if the previous run did not stop cleanly, then mark this run. True if discarded."""
+def begin_run(data_dir: Path, table_dir: Path, *, discard_after_unclean_stop: bool) -> bool:
+    """Mark this run; first, if asked to and the previous run did not stop cleanly, discard `table_dir`.
+
+    True if discarded."""
     marker = marker_path(data_dir)
     discarded = False
-    if marker.exists() and table_dir.exists():
+    if not discard_after_unclean_stop and marker.exists():
+        log.warning("the last worker run in %s did not stop cleanly; its local table state is kept (never ahead of "
+                    "the changelogs) and recovery reads the changelogs on from where it ends", data_dir)
+    if discard_after_unclean_stop and marker.exists() and table_dir.exists():
         log.warning("the last worker run in %s did not stop cleanly; discarding its local table state in %s, "
                     "which is rebuilt from the changelog topics", data_dir, table_dir)
         shutil.rmtree(table_dir)
@@ -97,7 +102,7 @@ def end_run(data_dir: Path, *, clean: bool) -> None:
         marker_path(data_dir).unlink(missing_ok=True)
 
 
-# EX_TEMPFAIL: the stop did not finish in time; starting again is safe (the tables are rebuilt).
+# EX_TEMPFAIL: the stop did not finish in time; starting again is safe (as after kill -9, see above).
 GAVE_UP_EXIT_STATUS = 75
 # If even logging the line blocks (a full pipe), the process still ends this much later.
 _BACKSTOP_SECONDS = 2.0
@@ -106,8 +111,8 @@ _BACKSTOP_SECONDS = 2.0
 def give_up_line(signal_name: str, seconds: float, still_running: list[str]) -> str:
     running = "; ".join(still_running) or "nothing found (the interpreter's exit itself)"
     return (f"shutdown: not stopped {seconds:g} s after {signal_name}; ending the process with exit status "
-            f"{GAVE_UP_EXIT_STATUS} and leaving the unclean-stop marker, so the next start rebuilds the tables "
-            f"from the changelogs. Still running: {running}")
+            f"{GAVE_UP_EXIT_STATUS} and leaving the unclean-stop marker; starting again is safe (the local "
+            f"tables are never ahead of the changelogs). Still running: {running}")
 
 
 class StopDeadline:
@@ -203,7 +208,8 @@ def run_worker(app: Any) -> None:
 
     shutdown.listen_for_stop_signals(on_stop_signal)
     deadline.start()
-    begin_run(data_dir, Path(app.conf.tabledir))
+    begin_run(data_dir, Path(app.conf.tabledir),
+              discard_after_unclean_stop=settings.processing_guarantee == "exactly_once")
     clean = False
     try:
         app.main()

@@ -16,6 +16,7 @@ from streams.faust_compat import (
     producer_flush,
     seek,
     shutdown,
+    store_after_changelog,
     topic_ready,
 )
 from streams.faust_compat.patch import Patch
@@ -25,7 +26,7 @@ __all__ = ["PATCHES", "UnsupportedFrameworkVersion", "apply"]
 
 PATCHES: tuple[Patch, ...] = (*producer_flush.PATCHES, *topic_ready.PATCHES, *seek.PATCHES, *idempotence.PATCHES,
                                *log_level.PATCHES, *shutdown.PATCHES, *eager_delivery.PATCHES,
-                               *changelog_batches.PATCHES)
+                               *changelog_batches.PATCHES, *store_after_changelog.PATCHES)
 
 _applied = False
 

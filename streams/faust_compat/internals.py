@@ -13,6 +13,8 @@ from aiokafka.structs import TopicPartition
 from faust.streams import _current_event
 from faust.types import TP
 
+from streams.faust_compat.store_after_changelog import held_writes
+
 
 def table_partition_dbs(table: Any) -> dict[int, Any] | None:
     """partition → RocksDB of a table's store on this worker; None for the memory store."""
@@ -31,16 +33,23 @@ def active_partitions(app: Any, table: Any, topic: str) -> list[int]:
 def table_items_after(table: Any, partition: int, after: bytes | None, limit: int) -> list[tuple[bytes, Any, Any]]:
     """Up to `limit` (raw key, decoded key, decoded value) of one table partition, after raw key `after`.
 
-    Empty when the partition is no longer on this worker (revoked meanwhile).
+    Empty when the partition is no longer on this worker (revoked meanwhile). A key's write still waiting
+    for its changelog acknowledgement (store_after_changelog.py) is read as written; a key written for the
+    first time since the last drain appears in a later scan.
     """
     store = table.data
     db = (table_partition_dbs(table) or {}).get(partition)
     if db is None:
         return []
+    held = held_writes(store)
     chunk: list[tuple[bytes, Any, Any]] = []
     for raw_key, raw_value in db.items(from_key=after):
         if raw_key == after or raw_key == store.offset_key:
             continue
+        if raw_key in held:
+            raw_value = held[raw_key]
+            if raw_value is None:  # deleted, the delete not yet acknowledged
+                continue
         chunk.append((raw_key, store._decode_key(raw_key), store._decode_value(raw_value)))  # noqa: SLF001
         if len(chunk) >= limit:
             break
@@ -53,17 +62,23 @@ def table_values_with(table: Any, partition: int, marker: bytes, *, after: bytes
     looking at up to `limit` keys after raw key `after`; and the raw key to go on after (None: the end).
 
     Only the values selected are decoded: a scan for the few values of a kind skips the others unread.
+    Held writes are read as table_items_after reads them.
     """
     store = table.data
     db = (table_partition_dbs(table) or {}).get(partition)
     if db is None:
         return [], None
+    held = held_writes(store)
     selected: list[tuple[Any, Any]] = []
     looked = 0
     last: bytes | None = None
     for raw_key, raw_value in db.items(from_key=after):
         if raw_key == after or raw_key == store.offset_key:
             continue
+        if raw_key in held:
+            raw_value = held[raw_key]
+            if raw_value is None:
+                continue
         last = raw_key
         looked += 1
         if marker not in raw_value:

@@ -25,6 +25,7 @@ _READS = "streams/faust_compat/internals.py"
 _TRACE = "streams/faust_compat/offset_trace.py"
 _IDEMPOTENT = "streams/faust_compat/idempotence.py"
 _SHUTDOWN = "streams/faust_compat/shutdown.py"
+_STORE = "streams/faust_compat/store_after_changelog.py"
 
 # name: (sha256 of its source (of its value, for a constant), what to re-check when it changes)
 GUARDED: dict[str, tuple[str, str]] = {
@@ -153,13 +154,16 @@ GUARDED: dict[str, tuple[str, str]] = {
         "another task (so the agent's task has no current event of its own)?"),
     "faust.stores.rocksdb.Store._get": (
         "7ae8dfd6d7754a5952ae162d4d5cf0d51a8a020ed730a4a7c7dc7f7c84e73fb8",
-        "streams/agents/grouping.py: a read must still look in the RocksDB of the current event's partition."),
+        "streams/agents/grouping.py: a read must still look in the RocksDB of the current event's partition; "
+        f"{_STORE} answers held writes before it."),
     "faust.stores.rocksdb.Store._set": (
         "4227e561e288d9413bf663a3a67940fd4976f5484e70e49445858ce4d400d26e",
-        "streams/agents/grouping.py: a write must still go to the RocksDB of the current event's partition."),
+        "streams/agents/grouping.py: a write must still go to the RocksDB of the current event's partition; "
+        f"{_STORE} skips it for a held key (its queued changelog record carries the write)."),
     "faust.stores.rocksdb.Store._del": (
         "07f42ff3caefffddb002ba3c316120ee8a608a15021fa226fd8e9ba2635004a9",
-        "streams/agents/grouping.py: a delete (forget) must still find its partition by the current event."),
+        "streams/agents/grouping.py: a delete (forget) must still find its partition by the current event; "
+        f"{_STORE} skips it for a held delete."),
     "faust.tables.base.Collection.partition_for_key": (
         "3b2291811b8dd791cdd0e690b2b09d966a4e961e2a2861182241195696393bed",
         "streams/agents/grouping.py: a write's changelog partition must still be the current event's."),
@@ -231,6 +235,28 @@ GUARDED: dict[str, tuple[str, str]] = {
     "faust.tables.table.Table.on_key_del": (
         "4f2900b2f9d24a080d5cbc9eaa1f5566f1d11e56916e79b02f079c52f4751053",
         "changelog_batches.py returns only .message.partition: is that still all this reads of the result?"),
+    # streams/faust_compat/store_after_changelog.py: RocksDB gets a write once its changelog record is acknowledged.
+    "faust.stores.rocksdb.Store._contains": (
+        "bd7d4e5252a71b9a5705677611435431f80b92e1ea145b6cf48151fc581d7889",
+        f"{_STORE}: a held write answers first; is this still the only way Faust asks whether a key exists?"),
+    "faust.stores.rocksdb.Store._iteritems": (
+        "833c2185cbdd1bee8e2b5ea2a7d96a5f162057710dd460b6987e814636d4435d",
+        f"{_STORE} merges held writes over it: does it still yield (key bytes, value bytes) of the actives?"),
+    "faust.stores.rocksdb.Store._iterkeys": (
+        "12ecc1051cc5505d73fd9466067321c74f916abf110c66da03d6f858148b9479",
+        f"{_STORE} derives it from the merged items: still the keys of _iteritems?"),
+    "faust.stores.rocksdb.Store._itervalues": (
+        "d5802aa80d0dd6523170a1d873462a6efeea09503d54d73fce762797334f4a30",
+        f"{_STORE} derives it from the merged items: still the values of _iteritems?"),
+    "faust.stores.rocksdb.Store._size": (
+        "a9defe8e57f7be312418dbf62e3d8d26a14207aafd4d070e471a8d54b568a42a",
+        f"{_STORE} counts the merged items: still the number of visible keys?"),
+    "faust.stores.rocksdb.Store.set_persisted_offset": (
+        "b4c811926678346ebb8c40486dbc46d0fbac2bbeaa592384bd955112556acf45",
+        f"{_STORE} writes the same key and encoding (offset_key, str(offset)) in its WriteBatch: still so?"),
+    "faust.stores.rocksdb.Store.apply_changelog_batch": (
+        "ea3344d369fc4ab5e3cdace30565691136035a463acb7b2551fdc0b8af71643b",
+        f"{_STORE}: recovery must still write the changelog's raw key/value bytes, the bytes we hold and write."),
     # streams/faust_compat/eager_delivery.py: the consumer's wait_first runs the delivery eagerly.
     "faust.transport.consumer.Consumer.wait_first": (
         "feade6a31f8a67897cf687c54c66f5f4535288050bbaac07249ce2063d36ae2e",
