@@ -198,6 +198,9 @@ class GroupChange:
     change_id: str | None = None
     cause: Cause | None = None
     input: InputCoordinates | None = None  # the input record this outcome is of (spec §2.4.13)
+    # The API change (spec §20.8.4) this is the outcome of: the sink records it in `api_changes`, where
+    # `?wait=1` sees it applied. None for every other cause.
+    api_change: str | None = None
 
     def __post_init__(self) -> None:
         _check_output_id(self.change_id, self.cause)
@@ -270,6 +273,65 @@ class StatusChange(GroupChange):
     @classmethod
     def from_wire(cls, wire: dict[str, Any]) -> StatusChange:
         return cls(**_group_change_fields(wire))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class UpdateChange(GroupChange):
+    """An API `update` applied to a live group (spec §20.8): its priority, locked (§17), and its assignee.
+    Like a status change it is never post-processed; its activities are forwarded."""
+
+    KIND: ClassVar[str] = "update"
+
+    def to_wire(self) -> dict[str, Any]:
+        wire = _group_change_wire(self, occurrence=None, occurrence_stored=False, event=None, environment=None,
+                                  event_timestamp=None, is_new=False, is_regression=False,
+                                  is_new_group_environment=False, link=None)
+        return _identified(_replay_marked(wire, self.replay), self)
+
+    @classmethod
+    def from_wire(cls, wire: dict[str, Any]) -> UpdateChange:
+        return cls(**_group_change_fields(wire))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GroupDeletion:
+    """An API `delete` (spec §20.9): the sink removes the group row of (group key, generation) and every row
+    of it (spec §19). No activity and no post-process message."""
+
+    KIND: ClassVar[str] = "delete"
+    OUTCOME: ClassVar[str] = "deleted"
+
+    t: float
+    group_key: str
+    project_id: int
+    generation: int
+    api_change: str | None = None
+    replay: bool = False  # never set: a field every change has
+    change_id: str | None = None  # spec §2.4.7, as on GroupChange
+    cause: Cause | None = None
+    input: InputCoordinates | None = None  # always None: an API message is no input record
+
+    def __post_init__(self) -> None:
+        _check_output_id(self.change_id, self.cause)
+
+    @property
+    def outcome(self) -> str:
+        return self.OUTCOME
+
+    @property
+    def identity(self) -> tuple[str, int]:
+        return self.group_key, self.generation
+
+    def to_wire(self) -> dict[str, Any]:
+        return _identified({
+            "kind": self.KIND, "outcome": self.OUTCOME, "t": self.t, "group_key": self.group_key,
+            "project_id": self.project_id, "generation": self.generation, "group": None, "occurrence": None,
+        }, self)
+
+    @classmethod
+    def from_wire(cls, wire: dict[str, Any]) -> GroupDeletion:
+        return cls(t=wire["t"], group_key=wire["group_key"], project_id=wire["project_id"],
+                   generation=wire["generation"], **_output_id_fields(wire), **_api_change_field(wire))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -444,7 +506,7 @@ class InputNoop:
 
     KIND: ClassVar[str] = "noop"
 
-    outcome: str  # "noop", "ignored_escalation", "duplicate" or "lost"
+    outcome: str  # "noop", "ignored_escalation", "duplicate", "lost" or, for an API change, "group_not_found"
     t: float
     group_key: str
     project_id: int
@@ -452,6 +514,7 @@ class InputNoop:
     change_id: str | None = None  # spec §2.4.7, as on GroupChange
     cause: Cause | None = None
     input: InputCoordinates | None = None  # the input record this outcome is of (spec §2.4.13)
+    api_change: str | None = None  # the API change it is the outcome of, as on GroupChange
 
     def __post_init__(self) -> None:
         _check_output_id(self.change_id, self.cause)
@@ -465,10 +528,11 @@ class InputNoop:
     @classmethod
     def from_wire(cls, wire: dict[str, Any]) -> InputNoop:
         return cls(outcome=wire["outcome"], t=wire["t"], group_key=wire["group_key"], project_id=wire["project_id"],
-                   **_output_id_fields(wire))
+                   **_output_id_fields(wire), **_api_change_field(wire))
 
 
-Change = OccurrenceChange | StatusChange | GrouplessOccurrence | CountedDrop | IngestDrop | QuotaRefusal | InputNoop
+Change = (OccurrenceChange | StatusChange | UpdateChange | GrouplessOccurrence | CountedDrop | IngestDrop
+          | QuotaRefusal | InputNoop | GroupDeletion)
 Drop = GrouplessOccurrence | CountedDrop | IngestDrop
 
 
@@ -479,6 +543,10 @@ def change_from_wire(wire: dict[str, Any]) -> Change:
         return OccurrenceChange.from_wire(wire)
     if kind == StatusChange.KIND:
         return StatusChange.from_wire(wire)
+    if kind == UpdateChange.KIND:
+        return UpdateChange.from_wire(wire)
+    if kind == GroupDeletion.KIND:
+        return GroupDeletion.from_wire(wire)
     if kind == "drop":
         if wire["outcome"] in INGEST_DROP_OUTCOMES:
             return IngestDrop.from_wire(wire)
@@ -508,7 +576,7 @@ def _group_change_fields(wire: dict[str, Any]) -> dict[str, Any]:
         "outcome": wire["outcome"], "t": wire["t"], "group_key": wire["group_key"], "project_id": wire["project_id"],
         "group": GroupState.from_dict(wire["group"]), "cause_id": wire["cause_id"],
         "activities": tuple(ActivityRecord.from_wire(a) for a in wire.get("activities", ())),
-        "replay": wire.get("replay", False), **_output_id_fields(wire),
+        "replay": wire.get("replay", False), **_output_id_fields(wire), **_api_change_field(wire),
     }
 
 
@@ -533,6 +601,9 @@ def _identified(wire: dict[str, Any], change: Any) -> dict[str, Any]:
         wire["cause"] = list(change.cause)
     if change.input is not None:
         wire["input"] = list(change.input)
+    api_change = getattr(change, "api_change", None)
+    if api_change is not None:  # written only when set: every other change keeps its form byte for byte
+        wire["api_change"] = api_change
     return wire
 
 
@@ -541,3 +612,7 @@ def _output_id_fields(wire: dict[str, Any]) -> dict[str, Any]:
     source = wire.get("input")
     return {"change_id": wire.get("change_id"), "cause": tuple(cause) if cause is not None else None,
             "input": (source[0], source[1], source[2]) if source is not None else None}
+
+
+def _api_change_field(wire: dict[str, Any]) -> dict[str, Any]:
+    return {"api_change": wire["api_change"]} if "api_change" in wire else {}

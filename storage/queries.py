@@ -191,6 +191,53 @@ async def group_by_short_id(conn: AsyncConnection[Any], slug: str, short_id: int
         return await cursor.fetchone()
 
 
+@dataclass(frozen=True)
+class TargetRow:
+    """A group a mutation names (spec §20.8, §20.9): the row's identity in the stream, (group key, generation)."""
+
+    id: int
+    project_id: int
+    type: int
+    group_key: str
+    generation: int
+
+
+_TARGET_SELECT = "SELECT g.id, g.project_id, g.type, g.group_key, g.generation FROM groups g"
+
+
+async def target_rows(conn: AsyncConnection[Any], group_ids: Sequence[int]) -> list[TargetRow]:
+    async with conn.cursor(row_factory=class_row(TargetRow)) as cursor:
+        await cursor.execute(f"{_TARGET_SELECT} WHERE g.id = ANY(%s) ORDER BY g.id", (list(group_ids),))
+        return await cursor.fetchall()
+
+
+async def target_row_by_short_id(conn: AsyncConnection[Any], slug: str, short_id: int) -> TargetRow | None:
+    async with conn.cursor(row_factory=class_row(TargetRow)) as cursor:
+        await cursor.execute(f"{_TARGET_SELECT} JOIN projects p ON p.id = g.project_id"
+                             " WHERE p.slug = %s AND g.short_id = %s", (slug, short_id))
+        return await cursor.fetchone()
+
+
+async def search_targets(conn: AsyncConnection[Any], search: IssueSearch, limit: int) -> list[TargetRow]:
+    """Up to `limit` groups a search matches, by id (a bulk update by query, spec §20.8.3)."""
+    where, params = issue_where(search)
+    async with conn.cursor(row_factory=class_row(TargetRow)) as cursor:
+        await cursor.execute(f"{_TARGET_SELECT} WHERE {where} ORDER BY g.id LIMIT %s", [*params, limit])
+        return await cursor.fetchall()
+
+
+async def groups_by_ids(conn: AsyncConnection[Any], group_ids: Sequence[int]) -> list[GroupRow]:
+    async with conn.cursor(row_factory=class_row(GroupRow)) as cursor:
+        await cursor.execute(f"{_GROUP_SELECT} WHERE g.id = ANY(%s) ORDER BY g.id", (list(group_ids),))
+        return await cursor.fetchall()
+
+
+async def applied_api_changes(conn: AsyncConnection[Any], change_ids: Sequence[str]) -> set[str]:
+    """The API changes whose outcome the sink has committed (spec §20.8.4 `?wait=1`)."""
+    cursor = await conn.execute("SELECT change_id FROM api_changes WHERE change_id = ANY(%s)", (list(change_ids),))
+    return {str(row[0]) for row in await cursor.fetchall()}
+
+
 async def hourly_counts(
     conn: AsyncConnection[Any], group_ids: Sequence[int], since: datetime
 ) -> dict[int, list[tuple[datetime, int]]]:
@@ -209,6 +256,16 @@ async def group_environments(conn: AsyncConnection[Any], group_id: int) -> list[
     cursor = await conn.execute(
         "SELECT environment FROM group_environments WHERE group_id = %s ORDER BY first_seen, environment",
         (group_id,),
+    )
+    return [row[0] for row in await cursor.fetchall()]
+
+
+async def project_environments(conn: AsyncConnection[Any], project_id: int, type_ids: Sequence[int]) -> list[str]:
+    """The environment names of the project's groups of `type_ids` (its visible types), for a filter menu."""
+    cursor = await conn.execute(
+        "SELECT DISTINCT e.environment FROM group_environments e JOIN groups g ON g.id = e.group_id"
+        " WHERE g.project_id = %s AND g.type = ANY(%s) ORDER BY 1 LIMIT 200",
+        (project_id, list(type_ids)),
     )
     return [row[0] for row in await cursor.fetchall()]
 

@@ -41,6 +41,10 @@ Commit protocol of a batch (the caller opens the transaction, commits it, and on
     ingest drop sent again (its count id is known). An outcome `lost` (the reconciler's, §2.4.13) is listed in
     `ledger_lost` too, unless the ledger already holds an outcome for its input: then the reconciler took an
     outcome still on its way for a lost one, and the `lost` is dropped.
+11d. Remove the groups an API delete names (spec §20.9, §19): the group row and, by its cascades, its hashes,
+    occurrences, environments, activities and hourly counts; then the events that no occurrence references any
+    more. Last, so a change of the group earlier in the batch is removed with it.
+11e. Record each API change's outcome in `api_changes` (spec §20.8.4): what `?wait=1` waits for.
 12. Park what step 1 set aside in `sink_parked`, then record the highest offset per partition that is applied
     or parked in `sink_offsets`: a parked change is done for the partition, which moves on.
 The groups of every change in the batch, applied now or before, are returned so the caller can forward
@@ -160,6 +164,8 @@ async def _apply(cur: AsyncCursor[Any], result: BatchResult, named: Sequence[Gro
     really_lost = {entry[:3] for entry in lost}
     await record_outcomes(cur, "sink", [source for source, is_lost in outcomes if not is_lost or source in really_lost])
     await record_lost(cur, lost)
+    await _delete_groups(cur, plan.deletions)  # 11d
+    await _insert_rows(cur, _RECORD_API_CHANGE, _API_CHANGE_TYPES, plan.api_change_rows)  # 11e
     result.waiters = await _waiters(cur, waiting_creations(result.forwarded()))  # 11b
 
 
@@ -512,6 +518,49 @@ _INSERT_ACTIVITY = (
     " SELECT * FROM {rows} AS activity ON CONFLICT (id) DO NOTHING"
 )
 _ACTIVITY_TYPES = ("text", "bigint", "bigint", "smallint", "jsonb", "timestamptz", "text", "text", "text")
+
+
+# ------------------------------------------------------------------------------------------------ 11d, 11e
+
+async def _delete_groups(cur: AsyncCursor[Any], identities: Sequence[GroupIdentity]) -> None:
+    """Remove the groups and what only they referenced (spec §19). Three statements: a data-modifying CTE would
+    not see its own cascade, and the events can only go once their occurrences are gone."""
+    if not identities:
+        return
+    await cur.execute(
+        "SELECT g.id FROM groups g JOIN unnest(%s::text[], %s::int[]) AS d(group_key, generation)"
+        " USING (group_key, generation) ORDER BY g.id FOR UPDATE OF g",
+        ([key for key, _ in identities], [generation for _, generation in identities]),
+    )
+    group_ids = [row[0] for row in await cur.fetchall()]
+    if not group_ids:
+        return  # removed already (a change applied again)
+    await cur.execute("SELECT DISTINCT project_id, event_id FROM occurrences WHERE group_id = ANY(%s)", (group_ids,))
+    events = await cur.fetchall()
+    await cur.execute("DELETE FROM groups WHERE id = ANY(%s)", (group_ids,))
+    if events:
+        # An event another occurrence still names stays (spec §5.6: stored once per (project, event_id)).
+        await cur.execute(
+            "DELETE FROM events e USING unnest(%s::bigint[], %s::text[]) AS x(project_id, event_id)"
+            " WHERE e.project_id = x.project_id AND e.event_id = x.event_id AND NOT EXISTS"
+            " (SELECT 1 FROM occurrences o WHERE o.project_id = e.project_id AND o.event_id = e.event_id)",
+            ([row[0] for row in events], [row[1] for row in events]),
+        )
+
+
+_RECORD_API_CHANGE = (
+    "INSERT INTO api_changes (change_id, group_key, outcome) SELECT * FROM {rows} AS outcome"
+    " ON CONFLICT (change_id) DO NOTHING"
+)
+_API_CHANGE_TYPES = ("text", "text", "text")
+
+
+async def prune_api_changes(conn: AsyncConnection, older_than: timedelta) -> int:
+    """Forget API change outcomes recorded before `older_than` ago (only a wait of seconds reads them); returns
+    how many. Commits on its own."""
+    async with conn.transaction():
+        cursor = await conn.execute("DELETE FROM api_changes WHERE applied_at < now() - %s", (older_than,))
+        return cursor.rowcount
 
 
 # ------------------------------------------------------------------------------------------------ 11, 12

@@ -36,10 +36,12 @@ from streams.core.messages import (
     decode,
     encode,
     facts_from_message,
+    is_api_message,
     quota_key,
     quota_request_message,
     raw_key_bytes,
 )
+from streams.core.mutations import UpdateRequest, decide_api_status_change, decide_delete, decide_update
 from streams.core.noise import NoiseCount, NoiseState, count_in_window, deciding_window_delta
 from streams.core.payload import ID_NAMESPACE
 from streams.core.rejection import Reason, Rejection
@@ -172,6 +174,8 @@ async def decide(batch: Batch, event: EventT) -> None:
     kind = message["kind"]
     if kind == "occurrence":
         decision = await on_occurrence(batch, event, message)
+    elif is_api_message(message):  # spec §20.8, §20.9: rare, never on the occurrence path
+        decision = on_api_message(batch, event, message)
     elif kind == "status_change":
         change = message["status_change"]
         state = batch.state(key)
@@ -233,6 +237,30 @@ async def on_occurrence(batch: Batch, event: EventT, message: dict[str, Any]) ->
         batch.count_noise(event, key, rules.noise_seconds, decision.count_noise)
     if decision.record_seen:
         batch.record_seen(event, key, facts.id, decision.t, offset)
+    return decision
+
+
+def on_api_message(batch: Batch, event: EventT, message: dict[str, Any]) -> Decision | None:
+    key: str = event.key
+    offset: int = event.message.offset
+    kind = message["kind"]
+    state = batch.state(key)
+    change_id = message["status_change"]["id"] if kind == "status_change" else message["id"]
+    common: dict[str, Any] = {"change_id": change_id, "generation": message["generation"], "group_key": key,
+                              "offset": offset, "t": message["t"], "dedupe_seconds": DEDUPE_SECONDS,
+                              "seen": batch.seen_record(key, change_id, _t_prime(message, state))}
+    if kind == "status_change":
+        decision = decide_api_status_change(state, request=StatusRequest.from_message(message["status_change"]),
+                                            **common)
+    elif kind == "update":
+        decision = decide_update(state, request=UpdateRequest.from_message(message), **common)
+    elif kind == "delete":
+        decision = decide_delete(state, **common)
+    else:
+        log.error("grouping: unknown API message kind %r at %s offset %s", kind, key, offset)
+        return None
+    if decision.record_seen:  # a retried request's change id is applied at most once (spec §2.4, §12.3)
+        batch.record_seen(event, key, change_id, decision.t, offset)
     return decision
 
 

@@ -184,7 +184,9 @@ async def forward(result: BatchResult, options: Mapping[str, object]) -> None:
         if not isinstance(change, GroupChange):
             continue
         group = change.group
-        persisted = result.groups[change.identity]
+        persisted = result.groups.get(change.identity)
+        if persisted is None:  # a change read again after an API delete removed its group (spec §20.9): moot
+            continue
         key = group.group_key.encode("utf-8")
         wire = change.to_wire()  # streams.core.postprocess builds its messages from the wire form
         for activity in change.activities:

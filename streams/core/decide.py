@@ -210,6 +210,7 @@ def _new_group_path(
 ) -> Decision:
     facts = incoming.facts
     pending = state.pending
+    noise_before = state.noise_after_delete(noise_before)  # spec §19: a new group passes the noise gate afresh
     if pending is not None and pending.creator.type_id != facts.type_id:
         return _type_mismatch(state, now, f"occurrence type {facts.type_id} differs from the pending group's type "
                                           f"{pending.creator.type_id}")
@@ -221,7 +222,7 @@ def _new_group_path(
                                               f"{noise_before.type_id} of the key's noise state")
         # Windows follow the message timestamp, which is T as ingest produced it (spec §0.2).
         verdict = noise_gate(noise_before, limit=rules.noise_limit, type_id=facts.type_id,
-                             event_timestamp=facts.event_timestamp, t=now, offset=offset)
+                             event_timestamp=facts.event_timestamp, t=now, offset=offset, floor=state.noise_floor)
         state = replace(state, noise_seconds=_longest(state.noise_seconds, rules.noise_seconds))
     contribution = verdict.contribution if verdict is not None else None
 

@@ -10,6 +10,7 @@ import orjson
 
 from grouptypes import GroupType
 from streams.core.grouping import GroupState, OccurrenceFacts, shallow_dict
+from streams.core.noise import NoiseState
 from streams.core.status import StatusRequest
 
 
@@ -184,6 +185,13 @@ class KeyState:
     # The longest noise window any occurrence of this key was counted in (0: none). It bounds how long an
     # idle key must be kept (`keep_seconds`); None for a state written before it was recorded: unknown.
     noise_seconds: int | None = 0
+    # The grouping offset of the last API delete of this key's group (spec §20.9), -1 without one: noise counted
+    # at or below it belonged to the deleted group, and a new group starts its noise gate afresh (spec §19).
+    noise_floor: int = -1
+
+    def noise_after_delete(self, window: NoiseState | None) -> NoiseState | None:
+        """A noise window as the next group sees it: None when all it counted belonged to a deleted group."""
+        return None if window is not None and window.offset <= self.noise_floor else window
 
     def has_applied(self, source: InputOffset | None) -> bool:
         """The input record `source` was applied to this key before (spec §2.4.10)."""
@@ -196,7 +204,7 @@ class KeyState:
         return {**self.inputs, source.partition_name: source.offset}
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        data = {
             "offset": self.offset,
             "last_t": self.last_t,
             "generation": self.generation,
@@ -205,6 +213,9 @@ class KeyState:
             "inputs": dict(self.inputs),
             "noise_seconds": self.noise_seconds,
         }
+        if self.noise_floor >= 0:  # only a key whose group was deleted: every other value keeps its form
+            data["noise_floor"] = self.noise_floor
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any] | None) -> KeyState:
@@ -218,6 +229,7 @@ class KeyState:
             pending=Pending.from_dict(data["pending"]) if data.get("pending") else None,
             inputs=data.get("inputs") or {},
             noise_seconds=data.get("noise_seconds"),
+            noise_floor=data.get("noise_floor", -1),
         )
 
 

@@ -48,6 +48,7 @@ class Outcome(StrEnum):
     ACTIVITY_ONLY = "activity_only"
     IGNORED_ESCALATION = "ignored_escalation"  # 0/2 for a group that is not IGNORED (spec §14.3 T6b)
     IGNORED_ANSWER = "ignored_answer"  # a quota answer for a request that is not pending (§13.2.5 step 4)
+    DELETED = "deleted"  # an API delete removed the live group (spec §20.9)
 
 
 @dataclass(frozen=True)

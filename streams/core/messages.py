@@ -10,6 +10,7 @@ import orjson
 from storage.changes import IngestDrop, InputCoordinates
 from streams.core.enums import LEVELS
 from streams.core.grouping import OccurrenceFacts
+from streams.core.timestamps import format_epoch
 
 
 @dataclass(frozen=True)
@@ -169,3 +170,38 @@ def forget_message(*, t: float, key_offset: int) -> dict[str, Any]:
 
 def quota_key(project_id: int, type_id: int) -> str:
     return f"{project_id}:{type_id}"
+
+
+# ------------------------------------------------------------------------------------------- API mutations
+# An API message (spec §2.2 kinds `status_change`, `update`, `delete`, produced by the API, §20.8, §20.9) has no
+# input coordinates and no original bytes: it names the group it is meant for by its `generation` (a group
+# deleted and created again since is another one, spec §2.4.5) and carries its change id, deterministic for a
+# request (streams.web.mutations.change_id), so a retried request is applied at most once.
+
+
+def api_status_change_message(
+    *, change_id: str, generation: int, t: float, new_status: int, new_substatus: int | None,
+    snooze_count: int | None = None, snooze_until: float | None = None,
+) -> dict[str, Any]:
+    """A status change from the API (spec §20.8.2), in the form a Kafka status change has on the grouping topic."""
+    change: dict[str, Any] = {"id": change_id, "new_status": int(new_status),
+                              "new_substatus": None if new_substatus is None else int(new_substatus)}
+    if snooze_count is not None:
+        change["snooze_count"] = snooze_count
+    if snooze_until is not None:
+        change["snooze_until"] = format_epoch(snooze_until)
+    return {"kind": "status_change", "t": t, "status_change": change, "generation": generation}
+
+
+def update_message(*, change_id: str, generation: int, t: float, fields: dict[str, Any]) -> dict[str, Any]:
+    """An API `update` (spec §20.8.1); `fields` as streams.core.mutations.UpdateRequest.to_message gives them."""
+    return {"kind": "update", "t": t, "id": change_id, "generation": generation, **fields}
+
+
+def delete_message(*, change_id: str, generation: int, t: float) -> dict[str, Any]:
+    """An API `delete` (spec §20.9)."""
+    return {"kind": "delete", "t": t, "id": change_id, "generation": generation}
+
+
+def is_api_message(message: dict[str, Any]) -> bool:
+    return "generation" in message

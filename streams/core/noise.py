@@ -46,12 +46,15 @@ class NoiseCount:
     t: float
     type_id: int
     offset: int
+    # The grouping offset of the key's last API delete (spec §20.9, §19), -1 without one: a window that counted
+    # nothing after it holds the deleted group's noise and starts again from this occurrence.
+    floor: int = -1
 
 
 def count_in_window(current: dict[str, Any] | None, contribution: NoiseCount) -> dict[str, Any]:
     """Window operation: add one occurrence, unless this window already counted its offset."""
     state = NoiseState.from_dict(current)
-    if state is None:
+    if state is None or state.offset <= contribution.floor:
         return NoiseState(
             count=1,
             earliest_event=contribution.event_timestamp,
@@ -90,13 +93,15 @@ class NoiseVerdict:
 
 
 def noise_gate(
-    before: NoiseState | None, *, limit: int, type_id: int, event_timestamp: float, t: float, offset: int
+    before: NoiseState | None, *, limit: int, type_id: int, event_timestamp: float, t: float, offset: int,
+    floor: int = -1,
 ) -> NoiseVerdict:
     """Count the occurrence in the deciding window and hold it back while the count is under `limit`.
 
     `before` is the deciding window as the table holds it (the earliest window that contains T, §13.1.3);
-    `t` is the decision time T' in which the sink links exactly what was counted (§13.1.5).
+    `t` is the decision time T' in which the sink links exactly what was counted (§13.1.5); `floor` the offset
+    of the key's last delete, at or below which a window's counts belong to the deleted group (NoiseCount.floor).
     """
-    contribution = NoiseCount(event_timestamp, t, type_id, offset)
+    contribution = NoiseCount(event_timestamp, t, type_id, offset, floor)
     deciding = counted(before, contribution)
     return NoiseVerdict(contribution, deciding, held_back=deciding.count < limit)

@@ -1,5 +1,5 @@
-"""Hourly housekeeping on the leader: keep `counted_drops` (spec §2.4.1), `sink_applied_changes` (§2.4.7) and
-`quota_waiters` (§2.4.11) bounded."""
+"""Hourly housekeeping on the leader: keep `counted_drops` (spec §2.4.1), `sink_applied_changes` (§2.4.7),
+`quota_waiters` (§2.4.11) and `api_changes` (§20.8.4) bounded."""
 from __future__ import annotations
 
 import asyncio
@@ -11,7 +11,7 @@ from datetime import timedelta
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
-from storage.sink_writer import prune_answered_waiters, prune_applied_changes, prune_counted_drops
+from storage.sink_writer import prune_answered_waiters, prune_api_changes, prune_applied_changes, prune_counted_drops
 from streams.app import settings
 from streams.services import postgres
 from streams.topic_admin import connect
@@ -24,6 +24,8 @@ INTERVAL_SECONDS = 3600.0
 # often it looks meanwhile: under load the sink trails the end of its topic by a batch or two.
 SINK_WAIT_SECONDS = 120.0
 SINK_POLL_SECONDS = 5.0
+# Only `?wait=1` reads `api_changes`, for at most 10 s (spec §20.8.4): a day is plenty.
+API_CHANGES_RETENTION = timedelta(days=1)
 
 
 async def forget_old_count_ids() -> None:
@@ -38,6 +40,14 @@ async def forget_old_count_ids() -> None:
         log.warning("counted_drops pruning failed, retrying in an hour: %s", error)
     else:
         log.info("counted_drops: forgot %d count ids older than %s", removed, retention)
+    try:
+        pool = await postgres.get()
+        async with pool.connection() as conn:
+            removed = await prune_api_changes(conn, API_CHANGES_RETENTION)
+    except Exception as error:  # never let housekeeping stop the worker
+        log.warning("api_changes pruning failed, retrying in an hour: %s", error)
+    else:
+        log.info("api_changes: forgot %d API change outcomes older than %s", removed, API_CHANGES_RETENTION)
     await forget_applied_change_ids()
     await forget_answered_waiters()
 

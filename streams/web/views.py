@@ -32,6 +32,7 @@ from streams.services import registry, trackers
 from streams.settings import get_settings
 from streams.tables import current_options
 from streams.trackers import Tracker, describe_tracker
+from streams.web import mutate
 from streams.web.errors import ApiError, not_found, unavailable
 from streams.web.issues import (
     is_visible,
@@ -42,6 +43,7 @@ from streams.web.issues import (
     parse_parked_status,
     searchable_type_ids,
 )
+from streams.web.mutations import IDEMPOTENCY_HEADER
 from streams.web.pagination import Page, link_header, read_page
 from streams.web.serialize import (
     activity_object,
@@ -92,7 +94,8 @@ class ApiView(View):
             log.warning("api: %s %s: postgres unavailable: %s", request.method, request.path, error)
             return self.api_error(unavailable("PostgreSQL is unreachable", checks={"postgres": "unavailable"}))
 
-    # Mutations come later (spec §20.8); until then every other method is a §20.1.3 405, not aiohttp's text.
+    # A method the resource does not take is a §20.1.3 405, not aiohttp's text; resources with mutations
+    # (spec §20.8, §20.9) override these.
     # The bearer check of §20.1.2 (streams.web.guard) runs before routing: only an authorised mutation gets
     # this 405, or the catch-all's 404; any other one is a 401, or a 403 while no API_TOKEN is configured.
     async def put(self, request: Request, **params: Any) -> Response:
@@ -181,7 +184,28 @@ class ProjectView(ApiView):
 
 
 class ProjectIssuesView(ApiView):
-    """Search a project's issues (spec §20.5): query, sort, keyset pages, `Link` and `X-Hits`."""
+    """Search a project's issues (spec §20.5): query, sort, keyset pages, `Link` and `X-Hits`; PUT updates and
+    DELETE deletes many of them (spec §20.8.3, §20.9) through the stream (streams.web.mutate)."""
+
+    allowed = ("GET", "PUT", "DELETE")
+
+    async def put(self, request: Request, **params: Any) -> Response:
+        return await self.answer(request, self._update(request, **params))
+
+    async def delete(self, request: Request, **params: Any) -> Response:
+        return await self.answer(request, self._delete(request, **params))
+
+    async def _update(self, request: Request, project_id: str) -> Response:
+        status, body = await mutate.update_many(_connection, _project_id(project_id), await _body(request),
+                                                list(request.query.items()),  # type: ignore[attr-defined]
+                                                request.headers.get(IDEMPOTENCY_HEADER))  # type: ignore[attr-defined]
+        return self.json_body(body, status=status)
+
+    async def _delete(self, request: Request, project_id: str) -> Response:
+        status, body = await mutate.delete_many(_connection, _project_id(project_id),
+                                                list(request.query.items()),  # type: ignore[attr-defined]
+                                                request.headers.get(IDEMPOTENCY_HEADER))  # type: ignore[attr-defined]
+        return self.json_body(body, status=status)
 
     async def read(self, request: Request, project_id: str) -> Response:  # type: ignore[override]
         now = datetime.now(UTC)  # "now" of a read is the request time (spec §0.2)
@@ -210,7 +234,28 @@ class ProjectIssuesView(ApiView):
 
 
 class IssueDetailsView(ApiView):
-    """One issue (spec §20.10) by group id or short id; 404 when its type is invisible for its project."""
+    """One issue (spec §20.10) by group id or short id; 404 when its type is invisible for its project. PUT
+    updates it and DELETE deletes it (spec §20.8, §20.9) through the stream (streams.web.mutate)."""
+
+    allowed = ("GET", "PUT", "DELETE")
+
+    async def put(self, request: Request, **params: Any) -> Response:
+        return await self.answer(request, self._update(request, **params))
+
+    async def delete(self, request: Request, **params: Any) -> Response:
+        return await self.answer(request, self._delete(request, **params))
+
+    async def _update(self, request: Request, issue_id: str) -> Response:
+        status, body = await mutate.update_one(_connection, issue_id, await _body(request),
+                                               list(request.query.items()),  # type: ignore[attr-defined]
+                                               request.headers.get(IDEMPOTENCY_HEADER))  # type: ignore[attr-defined]
+        return self.json_body(body, status=status)
+
+    async def _delete(self, request: Request, issue_id: str) -> Response:
+        status, body = await mutate.delete_one(_connection, issue_id,
+                                               list(request.query.items()),  # type: ignore[attr-defined]
+                                               request.headers.get(IDEMPOTENCY_HEADER))  # type: ignore[attr-defined]
+        return self.json_body(body, status=status)
 
     async def read(self, request: Request, issue_id: str) -> Response:  # type: ignore[override]
         now = datetime.now(UTC)
