@@ -30,6 +30,7 @@ from streams.topics import (
 )
 from streams.web import guard as web_guard
 from streams.web import views
+from streams.web.ui import pages as ui_pages
 
 # (topic, agent, name, concurrency): each agent is the one reader of its topic on this worker.
 AGENTS = (
@@ -81,6 +82,9 @@ PAGES: tuple[tuple[str, type[View]], ...] = (
     ("/api/0/{path:.*}", views.UnknownResourceView),
 )
 
+# The web UI (spec §21): `/`, `/projects/{id}/issues/`, `/issues/{id}/` and their forms, outside /api/0/.
+UI_PAGES: tuple[tuple[str, type[View]], ...] = ui_pages.PAGES
+
 # Our CLI commands, beside Faust's own (`worker`, `send`, …) on its root group `issue-platform`.
 COMMANDS: tuple[click.Command, ...] = (
     basics.migrate,
@@ -109,7 +113,7 @@ def build() -> faust.App:
         app.timer(seconds, name=name, on_leader=on_leader)(timer)
     for task in TASKS:
         app.task(task)
-    for path, view in PAGES:
+    for path, view in (*PAGES, *UI_PAGES):
         app.page(path)(view)
     # Before any handler: the bearer token of mutations and of Faust's /table/ and /router/ (spec §20.1.2, §10.3.3).
     web_guard.install(app.web.web_app, settings.api_token)  # type: ignore[attr-defined]
