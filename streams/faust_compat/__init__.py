@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 
 from streams.faust_compat import (
+    bulk_restore,
     changelog_batches,
     eager_delivery,
     idempotence,
@@ -26,7 +27,7 @@ __all__ = ["PATCHES", "UnsupportedFrameworkVersion", "apply"]
 
 PATCHES: tuple[Patch, ...] = (*producer_flush.PATCHES, *topic_ready.PATCHES, *seek.PATCHES, *idempotence.PATCHES,
                                *log_level.PATCHES, *shutdown.PATCHES, *eager_delivery.PATCHES,
-                               *changelog_batches.PATCHES, *store_after_changelog.PATCHES)
+                               *changelog_batches.PATCHES, *store_after_changelog.PATCHES, *bulk_restore.PATCHES)
 
 _applied = False
 

@@ -26,6 +26,7 @@ _TRACE = "streams/faust_compat/offset_trace.py"
 _IDEMPOTENT = "streams/faust_compat/idempotence.py"
 _SHUTDOWN = "streams/faust_compat/shutdown.py"
 _STORE = "streams/faust_compat/store_after_changelog.py"
+_BULK = "streams/faust_compat/bulk_restore.py"
 
 # name: (sha256 of its source (of its value, for a constant), what to re-check when it changes)
 GUARDED: dict[str, tuple[str, str]] = {
@@ -257,6 +258,17 @@ GUARDED: dict[str, tuple[str, str]] = {
     "faust.stores.rocksdb.Store.apply_changelog_batch": (
         "ea3344d369fc4ab5e3cdace30565691136035a463acb7b2551fdc0b8af71643b",
         f"{_STORE}: recovery must still write the changelog's raw key/value bytes, the bytes we hold and write."),
+    # streams/faust_compat/bulk_restore.py: changelog partitions restored in bulk before Faust's recovery.
+    "faust.tables.recovery.Recovery._build_offsets": (
+        "27eec86be06cb51f66dfd2572be2f9b41acd22c3570239bb5c554bd94e59a1d6",
+        f"{_BULK} runs after it: does destination[tp] still mean the last offset the store holds (-1: none)?"),
+    "faust.tables.recovery.Recovery._restart_recovery": (
+        "6bd8a8558a2dffe4c60b8150f23d721baa6b3d658367f911a3ad2187e20efc6f",
+        f"{_BULK}: still active highwaters, then _build_offsets for actives and for standbys (under "
+        "broker_request_timeout, a timeout counting as a stop), then seeking to those offsets?"),
+    "faust.tables.recovery.Recovery._add": (
+        "1584a197b11bf835c0e3c497952413ce5a5f13078fdd88a9dcfd60ea1e125fa6",
+        f"{_BULK} finds each partition's table in tp_to_table, filled here."),
     # streams/faust_compat/eager_delivery.py: the consumer's wait_first runs the delivery eagerly.
     "faust.transport.consumer.Consumer.wait_first": (
         "feade6a31f8a67897cf687c54c66f5f4535288050bbaac07249ce2063d36ae2e",
