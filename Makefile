@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-stamp
 export PIP_CACHE_DIR ?= $(CURDIR)/.cache/pip
 PYTEST_ARGS ?=
 
-.PHONY: run test lint-imports unit integration venv services services-down services-status migrate worker clean bench chaos
+.PHONY: run test lint-imports unit integration venv services services-down services-status migrate worker clean bench chaos browser
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -38,8 +38,16 @@ run: venv services migrate
 	@echo
 	exec $(BIN)/issue-platform worker -l info
 
-test: venv lint-imports services
+test: venv lint-imports services browser
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The web UI's browser test (tests/integration/test_web_ui_browser.py) drives Debian's chromium through Playwright:
+# installed here when missing (as root, or through sudo), never downloaded by Playwright itself.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+		SUDO=$$(test "$$(id -u)" = 0 || echo sudo); \
+		echo "Installing Debian's chromium for the browser test"; \
+		$$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q chromium; }
 
 # The layer contracts of pyproject.toml [tool.importlinter]: an upward import or a cycle fails the build.
 lint-imports: venv
@@ -48,7 +56,7 @@ lint-imports: venv
 unit: venv
 	$(BIN)/python -m pytest tests/unit $(PYTEST_ARGS)
 
-integration: venv services
+integration: venv services browser
 	$(BIN)/python -m pytest tests/integration $(PYTEST_ARGS)
 
 # End to end on one worker beside a raw pass-through (bench/e2e.py): CPU per occurrence, occurrences/s, exactness.
