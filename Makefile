@@ -31,7 +31,7 @@ migrate: venv services
 
 run: venv services migrate
 	@echo
-	@echo "Worker starting; its web view is http://127.0.0.1:6066 (tables: http://127.0.0.1:6066/table/)."
+	@echo "Worker starting; its web UI is http://127.0.0.1:6066/ (tables: http://127.0.0.1:6066/table/)."
 	@echo "Send a first occurrence from a second terminal:   $(BIN)/issue-platform send-example"
 	@echo "Then look at it:  curl -s 'http://127.0.0.1:6066/api/0/projects/1/issues/?query=is:unresolved'  or  psql postgresql://issue_platform:issue_platform@127.0.0.1:5432/issue_platform -c 'select short_id, title, times_seen from groups'"
 	@echo "Ctrl-C stops the worker."
