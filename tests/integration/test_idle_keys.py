@@ -79,7 +79,8 @@ async def test_held_back_only_keys_are_forgotten_and_count_afresh(deployment: De
     comeback = key_of(fingerprint)
     await produce(ingest, [(None, orjson.dumps(make_occurrence(1, fingerprint, type_id=SHORT_NOISE)))])
     wait_for(lambda: outcomes(deployment, comeback) == [("held_back", 3)], timeout=60, what="held back again")
-    assert comeback in group_keys(data_dir)
+    # On disk once its changelog record is acknowledged, at the latest with the next commit (store_after_changelog).
+    wait_for(lambda: comeback in group_keys(data_dir), timeout=30, what="the comeback's key state on disk")
     # ...and two more within the window make three: the group is created from the new count.
     await produce(ingest, [(None, orjson.dumps(make_occurrence(1, fingerprint, type_id=SHORT_NOISE)))
                            for _ in range(2)])
