@@ -343,16 +343,19 @@ class BatchPlan:
                         for change in changes if change.input is not None]
         self.lost = [(*change.input, change.group_key) for change in changes  # 11c
                      if _is_lost(change) and change.input is not None]
-        # 11d: the groups an API delete removes (spec §20.9), after every other write of the batch, so a change
-        # of the group earlier in the batch is removed with it.
-        self.deletions = sorted({change.identity for change in changes if isinstance(change, GroupDeletion)})
-        # 11e: (change id, group key, outcome) of each API change's outcome (spec §20.8.4), each id once.
+        # 11e: (change id, group key, outcome) of each API change's outcome (spec §20.8.4), each id once; 11d: the
+        # groups an API delete removes (spec §20.9), after every other write of the batch, so that a change of
+        # the group earlier in the batch is removed with it. Only API changes carry an id: one look per change.
         api_changes: dict[str, Row] = {}
+        deletions: set[GroupIdentity] = set()
         for change in changes:
             api_change = getattr(change, "api_change", None)
             if api_change is not None:
                 api_changes.setdefault(api_change, (api_change, change.group_key, change.outcome))
+                if isinstance(change, GroupDeletion):
+                    deletions.add(change.identity)
         self.api_change_rows = [api_changes[change_id] for change_id in sorted(api_changes)]
+        self.deletions = sorted(deletions)
 
     def missing_groups(self, persisted: Mapping[GroupIdentity, PersistedGroup]) -> list[GroupIdentity]:
         """Groups the changes name that have no row even after step 4: those changes cannot be applied."""
