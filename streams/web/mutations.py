@@ -109,9 +109,9 @@ def _status(body: Mapping[str, Any]) -> tuple[StatusAsk | None, list[dict[str, s
     errors.extend(detail_errors)
     if errors:
         return None, errors
-    if status == "resolved":
-        for key in ("substatus", "statusDetails"):
-            if body.get(key) is not None:
+    if status == "resolved":  # `statusDetails: {}` is no detail, as with every other status
+        for key, given in (("substatus", substatus is not None), ("statusDetails", snooze is not None)):
+            if given:
                 errors.append({"path": key, "message": f"{key} must be absent with status resolved"})
         return (None, errors) if errors else (StatusAsk(GroupStatus.RESOLVED, None), [])
     if status == "unresolved":

@@ -49,6 +49,8 @@ def paths(value: Any) -> list[str]:
 
 @pytest.mark.parametrize(("request_body", "expected"), [
     ({"status": "resolved"}, StatusAsk(1, None)),
+    ({"status": "resolved", "statusDetails": {}}, StatusAsk(1, None)),
+    ({"status": "unresolved", "statusDetails": {}}, StatusAsk(0, 3)),
     ({"status": "unresolved"}, StatusAsk(0, 3)),
     ({"status": "unresolved", "substatus": "ongoing"}, StatusAsk(0, 3)),
     ({"status": "unresolved", "substatus": "escalating"}, StatusAsk(0, 2)),
