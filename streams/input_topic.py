@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from collections.abc import Mapping
 from dataclasses import dataclass
 
 import psycopg
@@ -94,11 +93,28 @@ async def end_offsets(topic: str) -> dict[int, int] | None:
         await consumer.stop()
 
 
-async def look(conn: psycopg.AsyncConnection, topic: str, ends: Mapping[int, int], *, accept: bool = False) -> Look:
-    """Compare `ends` with the recorded marks in one transaction; raise the marks if nothing went backwards,
-    or, with `accept`, take what went backwards as the topic's next incarnation."""
+class InputTopicMissing(Exception):
+    """The input topic does not exist (a running worker's look waits for it; a start counts it as empty)."""
+
+
+async def look(conn: psycopg.AsyncConnection, topic: str, *, accept: bool = False,
+               missing_is_empty: bool = True) -> Look:
+    """Compare the topic's end offsets with the recorded marks in one transaction; raise the marks if nothing
+    went backwards, or, with `accept`, take what went backwards as the topic's next incarnation.
+
+    The end offsets are read once the topic's record is locked, never before: every mark was raised under
+    that lock from end offsets read before this read, and end offsets only grow, so only a recreated topic
+    can look backwards. (Read before waiting for the lock, during a PostgreSQL outage say, they could be
+    older than marks another worker raised meanwhile: three workers stopped themselves that way in `make
+    chaos`.) Raises InputTopicMissing when the topic does not exist and not `missing_is_empty`.
+    """
     async with conn.transaction():
         recorded = await lock_input_topic(conn, settings.deployment_id, topic)
+        ends = await end_offsets(topic)
+        if ends is None:
+            if not missing_is_empty:
+                raise InputTopicMissing(topic)
+            ends = {}  # a topic with no offsets at all
         backwards = went_backwards(recorded.marks, ends)
         if backwards and accept:
             incarnation = await accept_new_incarnation(conn, settings.deployment_id, topic, ends)
@@ -110,10 +126,8 @@ async def look(conn: psycopg.AsyncConnection, topic: str, ends: Mapping[int, int
 
 async def look_now(*, accept: bool = False) -> Look:
     """One look at the input topic with a connection of its own (`migrate`, a starting worker)."""
-    topic = input_topic_name()
-    ends = await end_offsets(topic) or {}  # missing: a topic with no offsets at all
     async with await psycopg.AsyncConnection.connect(settings.database_url, autocommit=True) as conn:
-        return await look(conn, topic, ends, accept=accept)
+        return await look(conn, input_topic_name(), accept=accept)
 
 
 def check_input_topic_at_start() -> None:

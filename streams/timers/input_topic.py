@@ -13,7 +13,7 @@ import logging
 import os
 import sys
 
-from streams.input_topic import end_offsets, input_topic_name, look, running_incarnation
+from streams.input_topic import InputTopicMissing, input_topic_name, look, running_incarnation
 from streams.services import postgres
 from streams.topic_admin import EXIT_REFUSED
 
@@ -23,13 +23,12 @@ log = logging.getLogger(__name__)
 async def check_input_topic() -> None:
     topic = input_topic_name()
     try:
-        ends = await end_offsets(topic)
-        if ends is None:
-            log.warning("input topic %s does not exist; its offsets are looked at again next time", topic)
-            return
         pool = await postgres.get()
         async with pool.connection() as conn:
-            found = await look(conn, topic, ends)
+            found = await look(conn, topic, missing_is_empty=False)
+    except InputTopicMissing:
+        log.warning("input topic %s does not exist; its offsets are looked at again next time", topic)
+        return
     except Exception as error:  # noqa: BLE001  # a missed look only delays the next one
         log.warning("input topic %s: comparing its end offsets with the recorded ones failed, trying again "
                     "next time: %s", topic, error)
