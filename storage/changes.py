@@ -81,6 +81,13 @@ class GroupState:
     snooze_count: int | None = None
     times_seen_at_snooze: int | None = None
     snooze_until: float | None = None
+    # IGNORED/UNTIL_ESCALATING only (spec §12.7, §15.5.4): the forecast §15.5.2 stored (14 daily values, the
+    # first for `forecast_date`, "YYYY-MM-DD"), and the occurrences counted since the group entered that
+    # substatus in the UTC hour that starts at `hour_start`. None otherwise, and in a state of the versions before.
+    forecast: tuple[int, ...] | None = None
+    forecast_date: str | None = None
+    hour_start: float | None = None
+    hour_count: int | None = None
 
     @property
     def identity(self) -> tuple[str, int]:
@@ -96,15 +103,25 @@ class GroupState:
             data["snooze_count"] = self.snooze_count
             data["times_seen_at_snooze"] = self.times_seen_at_snooze
             data["snooze_until"] = self.snooze_until
+        if self.forecast is not None or self.forecast_date is not None:
+            data["forecast"] = list(self.forecast) if self.forecast is not None else None
+            data["forecast_date"] = self.forecast_date
+        if self.hour_start is not None or self.hour_count is not None:
+            data["hour_start"] = self.hour_start
+            data["hour_count"] = self.hour_count
         return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> GroupState:
-        return cls(**{**data, "environments": tuple(data.get("environments", ()))})
+        forecast = data.get("forecast")
+        return cls(**{**data, "environments": tuple(data.get("environments", ())),
+                      "forecast": tuple(forecast) if forecast is not None else None})
 
 
 _SNOOZE_FIELDS = ("snooze_count", "times_seen_at_snooze", "snooze_until")
-_GROUP_FIELDS = tuple(field.name for field in fields(GroupState) if field.name not in _SNOOZE_FIELDS)
+_ESCALATION_FIELDS = ("forecast", "forecast_date", "hour_start", "hour_count")
+_GROUP_FIELDS = tuple(field.name for field in fields(GroupState)
+                      if field.name not in _SNOOZE_FIELDS and field.name not in _ESCALATION_FIELDS)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -223,6 +240,7 @@ class OccurrenceChange(GroupChange):
     event_timestamp: float | None = None
     is_new: bool = False
     is_regression: bool = False
+    is_escalating: bool = False  # spec §12.7: the occurrence escalated its IGNORED group
     is_new_group_environment: bool = False
     link: CreationLink | None = None  # a creation: what it counted
     post_process: tuple[PostProcessEntry, ...] | None = None  # a creation: every occurrence it applied
@@ -236,6 +254,8 @@ class OccurrenceChange(GroupChange):
                                   link=self.link.to_wire() if self.link is not None else None)
         if self.post_process is not None:
             wire["post_process"] = [entry.to_wire() for entry in self.post_process]
+        if self.is_escalating:  # rare: every other change keeps the wire form of the version before
+            wire["is_escalating"] = True
         return _identified(_replay_marked(wire, self.replay), self)
 
     @classmethod
@@ -251,6 +271,7 @@ class OccurrenceChange(GroupChange):
             event_timestamp=wire.get("event_timestamp"),
             is_new=wire.get("is_new", False),
             is_regression=wire.get("is_regression", False),
+            is_escalating=wire.get("is_escalating", False),
             is_new_group_environment=wire.get("is_new_group_environment", False),
             link=CreationLink.from_wire(link) if link else None,
             post_process=tuple(PostProcessEntry.from_wire(e) for e in entries) if entries is not None else None,

@@ -24,6 +24,7 @@ from storage.changes import (
     QuotaRefusal,
     StatusChange,
 )
+from streams.core.enums import GroupStatus
 from streams.core.group_state import (
     MAX_WAITING_STATUS_BYTES,
     MAX_WAITING_STATUS_CHANGES,
@@ -47,7 +48,12 @@ from streams.core.grouping import (
 from streams.core.noise import NoiseCount, NoiseState, noise_gate
 from streams.core.payload import ID_NAMESPACE
 from streams.core.rejection import Reason, Rejection
-from streams.core.status import StatusApplied, StatusRequest, apply_status_change
+from streams.core.status import (
+    StatusApplied,
+    StatusRequest,
+    apply_ignored_rules,
+    apply_status_change,
+)
 
 
 @dataclass(frozen=True)
@@ -169,15 +175,20 @@ def decide_occurrence(
             return _type_mismatch(advanced, now, f"occurrence type {facts.type_id} differs from the group's type "
                                                  f"{group.type_id}")
         applied = apply_to_group(group, facts, t=now)
+        updated, activities, is_escalating = applied.state, applied.activities, False
+        if updated.status == GroupStatus.IGNORED:  # spec §12.7, after §12.6; one comparison for every other group
+            ignored = apply_ignored_rules(updated, event_id=facts.event_id, t=now,
+                                          escalation_detection=rules.escalation_detection)
+            updated, activities, is_escalating = ignored.state, activities + ignored.activities, ignored.is_escalating
         change = OccurrenceChange(
-            outcome=Outcome.APPLIED.value, t=now, group_key=applied.state.group_key,
-            project_id=applied.state.project_id, group=applied.state, cause_id=facts.id,
-            activities=_activity_records(facts.id, applied.activities, "occurrence"),
+            outcome=Outcome.APPLIED.value, t=now, group_key=updated.group_key,
+            project_id=updated.project_id, group=updated, cause_id=facts.id,
+            activities=_activity_records(facts.id, activities, "occurrence"),
             occurrence=incoming.occurrence, event=incoming.event, environment=facts.environment,
-            event_timestamp=facts.event_timestamp, is_regression=applied.is_regression,
+            event_timestamp=facts.event_timestamp, is_regression=applied.is_regression, is_escalating=is_escalating,
             is_new_group_environment=applied.is_new_group_environment,
         )
-        return Decision(Outcome.APPLIED, replace(advanced, group=applied.state), now, changes=(change,), record_seen=True)
+        return Decision(Outcome.APPLIED, replace(advanced, group=updated), now, changes=(change,), record_seen=True)
 
     return _new_group_path(advanced, incoming, group_key=group_key, offset=offset, t=t, now=now, rules=rules,
                            noise_before=noise_before)

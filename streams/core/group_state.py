@@ -22,6 +22,7 @@ class TypeRules:
     default_priority: int
     noise_limit: int | None = None  # NoiseConfig.ignore_limit; None or ≤ 1: no noise gate (§13.1.2)
     noise_seconds: int | None = None
+    escalation_detection: bool = True  # spec §9.2, §12.7, §15.5.4
 
     @property
     def has_noise_gate(self) -> bool:
@@ -35,6 +36,7 @@ def type_rules(group_type: type[GroupType]) -> TypeRules:
         default_priority=int(group_type.default_priority),
         noise_limit=noise.ignore_limit if noise else None,
         noise_seconds=noise.expiry_seconds if noise else None,
+        escalation_detection=group_type.enable_escalation_detection,
     )
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from datetime import UTC, date, datetime
 from typing import Any
 
 from grouptypes.priority import PriorityLevel
@@ -120,6 +121,74 @@ def apply_status_change(group: GroupState, change: StatusRequest, *, t: float) -
     raise ValueError(f"status change {status}/{substatus} passed no row of spec §14.3: §14.2 should refuse it")
 
 
+# Spec §15.5.1, §15.5.4: today's forecast of a group without a stored one (the reference's ONE_EVENT_FORECAST).
+FALLBACK_FORECAST = 10
+# Spec §12.7: groups younger than this (T − first_seen) skip the forecast rule.
+ESCALATION_MIN_AGE_SECONDS = 24 * 3600
+_HOUR_SECONDS = 3600
+
+
+@dataclass(frozen=True)
+class IgnoredApplied:
+    """An occurrence's effect on its IGNORED group (spec §12.7)."""
+
+    state: GroupState
+    activities: tuple[Activity, ...] = ()
+    is_escalating: bool = False
+
+
+def todays_forecast(group: GroupState, t: float) -> int:
+    """Spec §15.5.4 for a type with escalation detection: the stored forecast's value for date(T), else 10."""
+    forecast, first_day = group.forecast, group.forecast_date
+    if not forecast or first_day is None:
+        return FALLBACK_FORECAST
+    k = (_utc_date(t) - date.fromisoformat(first_day)).days
+    return forecast[min(max(k, 0), len(forecast) - 1)]
+
+
+def _utc_date(t: float) -> date:
+    return datetime.fromtimestamp(t, UTC).date()
+
+
+def apply_ignored_rules(group: GroupState, *, event_id: str, t: float, escalation_detection: bool) -> IgnoredApplied:
+    """Spec §12.7, after §12.4–§12.6 applied this occurrence (times_seen already counts it) at decision time T.
+
+    The hourly count of hour(T) is kept in the group state only while the group is IGNORED/UNTIL_ESCALATING
+    (PostgreSQL holds the full counts, §15.5.3), so the occurrences of the hour that came before the archive
+    are not in it: the rule can only be later than the spec's, never earlier."""
+    if group.status != GroupStatus.IGNORED:
+        return IgnoredApplied(group)
+    if group.substatus == GroupSubStatus.UNTIL_ESCALATING:
+        if not escalation_detection:  # spec §15.5.4: such types never escalate through a forecast
+            return IgnoredApplied(group)
+        hour = t - t % _HOUR_SECONDS
+        count = (group.hour_count or 0) + 1 if group.hour_start == hour else 1
+        counted = replace(group, hour_start=hour, hour_count=count)
+        if t - group.first_seen < ESCALATION_MIN_AGE_SECONDS:
+            return IgnoredApplied(counted)
+        forecast = todays_forecast(group, t)
+        if count <= forecast:
+            return IgnoredApplied(counted)
+        return _escalated(counted, {"event_id": event_id, "forecast": forecast}, t)
+    if group.substatus == GroupSubStatus.UNTIL_CONDITION_MET:
+        if group.snooze_until is not None and group.snooze_until <= t:
+            data = {"event_id": event_id, "snooze": {"until": format_epoch(group.snooze_until)}}
+            moved = _moved(group, GroupStatus.UNRESOLVED, GroupSubStatus.ONGOING, t=t)
+            return IgnoredApplied(moved, (Activity(ActivityType.SET_UNRESOLVED, data, t),))
+        count, since = group.snooze_count, group.times_seen_at_snooze
+        if count is not None and since is not None and group.times_seen - since >= count:
+            return _escalated(group, {"event_id": event_id, "snooze": {"count": count}}, t)
+    return IgnoredApplied(group)
+
+
+def _escalated(group: GroupState, data: dict[str, Any], t: float) -> IgnoredApplied:
+    """UNRESOLVED/ESCALATING with SET_ESCALATING, then the escalation priority bump (spec §12.7, §17)."""
+    moved = _moved(group, GroupStatus.UNRESOLVED, GroupSubStatus.ESCALATING, t=t)
+    activities = [Activity(ActivityType.SET_ESCALATING, data, t)]
+    moved = _with_priority(moved, escalation_priority(moved.priority), "escalating", t, activities)
+    return IgnoredApplied(moved, tuple(activities), is_escalating=True)
+
+
 def escalation_priority(priority: int) -> int:
     """Spec §17: an escalation raises LOW to MEDIUM and anything else to HIGH."""
     return PriorityLevel.MEDIUM if priority == PriorityLevel.LOW else PriorityLevel.HIGH
@@ -128,9 +197,11 @@ def escalation_priority(priority: int) -> int:
 def _moved(group: GroupState, status: int, substatus: int | None, *, t: float,
            resolved_at: float | None = None) -> GroupState:
     """A new (status, substatus): substatus_since = T (spec §8.3), and no snooze, which belongs to
-    IGNORED/UNTIL_CONDITION_MET only (T4 sets the new one)."""
+    IGNORED/UNTIL_CONDITION_MET only (T4 sets the new one), nor forecast and hourly count, which belong to
+    IGNORED/UNTIL_ESCALATING only (a change into it starts them afresh, spec §14.3)."""
     return replace(group, status=status, substatus=substatus, substatus_since=t, resolved_at=resolved_at,
-                   snooze_count=None, times_seen_at_snooze=None, snooze_until=None, version=group.version + 1)
+                   snooze_count=None, times_seen_at_snooze=None, snooze_until=None, forecast=None,
+                   forecast_date=None, hour_start=None, hour_count=None, version=group.version + 1)
 
 
 def _with_priority(group: GroupState, priority: int, reason: str, when: float,
