@@ -70,7 +70,9 @@ async def restore(tables: dict[Any, Any], destination: Any, *, title: str, serve
     Returns the number of records written.
     """
     started = time.monotonic()
-    reader = AIOKafkaConsumer(bootstrap_servers=servers, enable_auto_commit=False,
+    # "earliest": a windowed changelog's retention can drop the start offset while this reads; go on from the
+    # records still there (the dropped ones are expired windows), never jump to the end.
+    reader = AIOKafkaConsumer(bootstrap_servers=servers, enable_auto_commit=False, auto_offset_reset="earliest",
                               max_partition_fetch_bytes=MAX_RECORD_BYTES, fetch_max_bytes=FETCH_MAX_BYTES)
     await reader.start()
     written = 0
