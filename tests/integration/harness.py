@@ -9,7 +9,8 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,7 +19,7 @@ from typing import Any, TypeVar
 import orjson
 import psycopg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 BROKER = os.environ.get("ISSUE_PLATFORM_TEST_BROKER", "127.0.0.1:9092")
 ADMIN_DATABASE_URL = os.environ.get(
@@ -195,6 +196,19 @@ async def _delete_topics_with_prefix(prefix: str) -> None:
         names = [name for name in await admin.list_topics() if name.startswith(prefix)]
         if names:
             await admin.delete_topics(names, timeout_ms=30_000)
+    finally:
+        await admin.close()
+
+
+@asynccontextmanager
+async def temporary_topic(name: str, partitions: int) -> AsyncIterator[str]:
+    """A topic of its own for one test (broker auto-create is off), deleted afterwards."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=BROKER)
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic(name, num_partitions=partitions, replication_factor=1)])
+        yield name
+        await admin.delete_topics([name])
     finally:
         await admin.close()
 

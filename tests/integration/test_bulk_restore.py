@@ -11,24 +11,16 @@ from typing import Any
 import faust
 import pytest
 from aiokafka import AIOKafkaProducer
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from faust.types import TP
 
 from streams.faust_compat import bulk_restore
-from tests.integration.harness import BROKER
+from tests.integration.harness import BROKER, temporary_topic
 
 
 @pytest.fixture
 async def topic() -> AsyncIterator[str]:
-    name = f"bulk-restore-test-{uuid.uuid4().hex[:8]}-changelog"
-    admin = AIOKafkaAdminClient(bootstrap_servers=BROKER)
-    await admin.start()
-    try:
-        await admin.create_topics([NewTopic(name, num_partitions=2, replication_factor=1)])
+    async with temporary_topic(f"bulk-restore-test-{uuid.uuid4().hex[:8]}-changelog", partitions=2) as name:
         yield name
-        await admin.delete_topics([name])
-    finally:
-        await admin.close()
 
 
 async def produce(topic: str, records: list[tuple[int, bytes, bytes | None]]) -> None:

@@ -8,27 +8,19 @@ from collections.abc import AsyncIterator
 
 import psycopg
 import pytest
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from storage.input_topics import lock_input_topic, raise_marks
 from streams.app import settings
 from streams.input_topic import end_offsets, look
-from tests.integration.harness import BROKER, produce
+from tests.integration.harness import produce, temporary_topic
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
 async def topic() -> AsyncIterator[str]:
-    name = f"look-race-{uuid.uuid4().hex[:8]}.ingest-occurrences"
-    admin = AIOKafkaAdminClient(bootstrap_servers=BROKER)
-    await admin.start()
-    try:
-        await admin.create_topics([NewTopic(name, num_partitions=1, replication_factor=1)])
+    async with temporary_topic(f"look-race-{uuid.uuid4().hex[:8]}.ingest-occurrences", partitions=1) as name:
         yield name
-        await admin.delete_topics([name])
-    finally:
-        await admin.close()
 
 
 async def test_marks_raised_while_a_look_waits_for_the_lock_are_not_a_topic_gone_backwards(
