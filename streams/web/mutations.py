@@ -29,6 +29,8 @@ PRIORITIES: dict[str, int] = {"low": 25, "medium": 50, "high": 75}  # spec §8.4
 MAX_IGNORE_COUNT = 2**31 - 1
 # Our bound, not the spec's: 100 years of minutes keeps T + duration a valid timestamp.
 MAX_IGNORE_DURATION_MINUTES = 100 * 365 * 24 * 60
+# 9999-12-31T23:59:59Z: a later `ignoreUntil` (or one rounding up to it) cannot be written as a timestamp.
+LAST_STORABLE_SECOND = 253_402_300_799
 # A client's own key for a request (spec §2.4: a retried request is applied at most once).
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 MAX_IDEMPOTENCY_KEY_CHARS = 200
@@ -172,6 +174,8 @@ def _status_details(details: object) -> tuple[_Snooze | None, list[dict[str, str
         except ValueError:
             return None, [{"path": path, "message": "ignoreUntil must be epoch seconds or an ISO-8601 time with a "
                                                     "timezone"}]
+        if not 0 <= until < LAST_STORABLE_SECOND:
+            return None, [{"path": path, "message": "ignoreUntil must be between 1970 and 9999"}]
         return _Snooze(key, GroupSubStatus.UNTIL_CONDITION_MET, until=until), []
     bound = MAX_IGNORE_COUNT if key == "ignoreCount" else MAX_IGNORE_DURATION_MINUTES
     if not _is_integer(value) or not 1 <= value <= bound:
@@ -189,7 +193,7 @@ def _update(body: Mapping[str, Any]) -> tuple[UpdateRequest | None, list[dict[st
     """`priority` and `assignedTo` (spec §20.8.1), together one `update`."""
     errors: list[dict[str, str]] = []
     priority = body.get("priority")
-    if "priority" in body and priority not in PRIORITIES:
+    if "priority" in body and (not isinstance(priority, str) or priority not in PRIORITIES):
         errors.append({"path": "priority", "message": "priority must be low, medium or high"})
     assignee = body.get("assignedTo")
     if assignee is not None and not _is_assignee(assignee):
@@ -206,8 +210,10 @@ def _is_assignee(value: object) -> bool:
     if not isinstance(value, str):
         return False
     kind, colon, identifier = value.partition(":")
+    # Printable only: a NUL or control character would be refused by PostgreSQL in the sink and park every
+    # later change of the group behind it (spec §2.4.12), as ingest refuses it in an occurrence (§4.2).
     return (kind in ("user", "team") and colon == ":" and 1 <= len(identifier) <= MAX_ASSIGNEE_ID_CHARS
-            and not any(character.isspace() for character in identifier))
+            and identifier.isprintable() and not any(character.isspace() for character in identifier))
 
 
 # ------------------------------------------------------------------------------------------------ targets

@@ -128,6 +128,13 @@ def test_priority_and_assignee_are_one_update() -> None:  # spec §20.8.1
     ({"assignedTo": "user:"}, ["assignedTo"]),
     ({"assignedTo": "user:a b"}, ["assignedTo"]),
     ({"assignedTo": 7}, ["assignedTo"]),
+    ({"assignedTo": "user:a\u0000b"}, ["assignedTo"]),  # PostgreSQL refuses NUL: it would park the group
+    ({"assignedTo": "team:\u0007bell"}, ["assignedTo"]),
+    ({"priority": []}, ["priority"]),
+    ({"priority": {}}, ["priority"]),
+    ({"status": "ignored", "statusDetails": {"ignoreUntil": "9999-12-31T23:59:59.9999999Z"}},
+     ["statusDetails.ignoreUntil"]),
+    ({"status": "ignored", "statusDetails": {"ignoreUntil": -5}}, ["statusDetails.ignoreUntil"]),
     ({"status": "closed", "priority": "urgent", "extra": 1}, ["extra", "status", "priority"]),
 ])
 def test_a_bad_body_is_invalid_body_naming_each_problem(request_body: Any, expected_paths: list[str]) -> None:
