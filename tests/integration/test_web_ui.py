@@ -173,3 +173,25 @@ async def test_pages_show_what_kafka_brought_and_forms_need_the_session_token_an
         assert deployment.query("SELECT status FROM groups WHERE id = %s", (int(checkout_id),)) == [(1,)]
         again = await (await http.get(base + done.headers["Location"])).text()
         assert "Resolved." not in again  # a flash shows once
+
+        # Priority and assignee are §20.8 updates: the priority is locked (spec §17), the assignee recorded.
+        io_id, _ = ids["File I/O on Main Thread"]
+        io_action = f"{base}/issues/{io_id}/actions/"
+        high = await http.post(io_action, data={"action": "priority", "priority": "high", "csrf": token_csrf},
+                               headers=origin)
+        assert "Priority set to high." in await high.text()
+        assigned = await http.post(io_action, data={"action": "assign", "assignee": "team:7", "csrf": token_csrf},
+                                   headers=origin)
+        assert "Assigned to team:7." in await assigned.text()
+        assert deployment.query("SELECT priority, priority_locked_at IS NOT NULL, assignee FROM groups WHERE id = %s",
+                                (int(io_id),)) == [(75, True, "team:7")]
+
+        # Delete goes back to the project's stream, where the issue is gone; a GET of a form's target is its page.
+        gone = await http.post(io_action, data={"action": "delete", "project": "1", "csrf": token_csrf},
+                               headers=origin, allow_redirects=False)
+        assert (gone.status, gone.headers["Location"]) == (303, "/projects/1/issues/")
+        listed = await (await http.get(f"{base}/projects/1/issues/", params={"query": ""})).text()
+        assert "Deleted." in listed and rows(listed) == ["Checkout total is wrong"]
+        assert deployment.query("SELECT count(*) FROM groups WHERE id = %s", (int(io_id),)) == [(0,)]
+        stray = await http.get(action, allow_redirects=False)
+        assert (stray.status, stray.headers["Location"]) == (303, f"/issues/{checkout_id}/")

@@ -217,6 +217,10 @@ class IssueView(UiView):
 class IssueActionView(UiView):
     """A button of the issue page: the API request it stands for, then 303 back with the API's answer."""
 
+    async def get(self, request: Request, issue_id: str) -> web.Response:  # type: ignore[override]
+        # A bookmarked or reloaded form target: the page it belongs to, never a JSON 405.
+        return web.Response(status=303, headers={"Location": issue_url(issue_id)})
+
     async def post(self, request: Request, issue_id: str) -> web.Response:  # type: ignore[override]
         aio = _aio(request)
         form, refused = await _checked_form(self, aio)
@@ -245,6 +249,9 @@ class IssueActionView(UiView):
 
 class SessionView(UiView):
     """Enter the API token once per browser session, or forget it (spec §21)."""
+
+    async def get(self, request: Request) -> web.Response:  # type: ignore[override]
+        return web.Response(status=303, headers={"Location": "/"})
 
     async def post(self, request: Request) -> web.Response:  # type: ignore[override]
         aio = _aio(request)
