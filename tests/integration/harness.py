@@ -124,8 +124,18 @@ class Deployment:
             conn.execute(f'CREATE DATABASE "{self.name}"')
 
     def drop_database(self) -> None:
-        with psycopg.connect(ADMIN_DATABASE_URL, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
+        # FORCE cannot end a backend of another role (an autovacuum worker, say, that just started on the
+        # database): that is InsufficientPrivilege, gone a moment later, so try again for a few seconds.
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with psycopg.connect(ADMIN_DATABASE_URL, autocommit=True) as conn:
+                    conn.execute(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
+                return
+            except (psycopg.errors.InsufficientPrivilege, psycopg.errors.ObjectInUse):
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.5)
 
     def cli(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
         return subprocess.run([CLI, *args], env=self.env(), capture_output=True, text=True, timeout=timeout,
