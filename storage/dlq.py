@@ -1,6 +1,7 @@
 """Reads and writes of `dlq_entries` (spec §7.1.2, §7.3): idempotent inserts, listing, replay bookkeeping."""
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -78,13 +79,15 @@ INSERT INTO dlq_entries (id, reason, message, field, stage, source_topic, source
 SELECT * FROM unnest(%s::char(32)[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::integer[],
                      %s::bigint[], %s::bigint[], %s::bytea[], %s::bytea[], %s::timestamptz[], %s::char(32)[])
 ON CONFLICT (id) DO NOTHING
-RETURNING source_topic, source_partition, source_offset
+RETURNING source_topic, source_partition, source_offset, reason
 """
 
 
-async def insert_entries(conn: AsyncConnection, entries: Sequence[DeadLetterRow]) -> int:
+async def insert_entries(conn: AsyncConnection, entries: Sequence[DeadLetterRow],
+                         new_reasons: Counter[str] | None = None) -> int:
     """Insert entries not stored yet, and record their inputs in the ledger, in the caller's transaction; a record
-    read again changes nothing (spec §2.4.4, §2.4.13). Returns how many were new."""
+    read again changes nothing (spec §2.4.4, §2.4.13). Returns how many were new, counted by reason into
+    `new_reasons` when given."""
     unique: dict[str, DeadLetterRow] = {}
     for entry in entries:
         # The same id twice in one batch is one input dead-lettered twice (a re-read): the first one wins.
@@ -111,8 +114,10 @@ async def insert_entries(conn: AsyncConnection, entries: Sequence[DeadLetterRow]
         await cursor.execute(_INSERT, columns)
         inserted = await cursor.fetchall()
         # The input each new entry is the outcome of (spec §2.4.13); one read again records nothing.
-        await record_outcomes(cursor, "dlq", [(topic, partition, offset) for topic, partition, offset in inserted
+        await record_outcomes(cursor, "dlq", [(topic, partition, offset) for topic, partition, offset, _ in inserted
                                               if partition is not None and offset is not None])
+    if new_reasons is not None:
+        new_reasons.update(reason for _, _, _, reason in inserted)
     return len(inserted)
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import faust
 
+from streams.logs import logging_config
 from streams.settings import MAX_RECORD_BYTES, Settings, get_settings
 
 
@@ -43,6 +44,7 @@ def create_app(settings: Settings) -> faust.App:
         # Heartbeats come from the consumer's own thread, so a busy event loop does not miss them.
         broker_session_timeout=settings.group_session_timeout_seconds,
         broker_heartbeat_interval=settings.group_session_timeout_seconds / 4,
+        logging_config=logging_config(settings.log_format),  # LOG_FORMAT=json: one JSON object per line
     )
 
 

@@ -31,6 +31,7 @@ from storage.ledger import (
 from storage.ledger_plan import PartitionAudit, audit_partition
 from streams.app import settings
 from streams.core.input_topic import recorded_topic
+from streams.metrics import set_unaccounted
 from streams.topic_admin import connect
 from streams.topics import dlq_topic, group_changes_topic, grouping_topic, ingest_topic, quota_topic
 
@@ -164,4 +165,5 @@ async def audit_report(conn: AsyncConnection[Any]) -> AuditReport:
             parked=[offset for topic, partition, offset in parked if (topic, partition) == name],
             lost=[offset for topic, partition, offset in lost if (topic, partition) == name],
         ))
+    set_unaccounted({partition.partition: partition.unaccounted_count for partition in partitions})  # spec §23
     return AuditReport(partitions, mark.taken_at if mark is not None else None)

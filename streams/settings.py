@@ -82,6 +82,9 @@ class Settings(BaseSettings):
     ledger_settle_seconds: float = Field(60.0, gt=0, le=86_400)
     # How often the leader's reconciler submits the unaccounted input offsets again (spec §2.4.13: at most hourly).
     ledger_reconcile_seconds: float = Field(3600.0, gt=0, le=86_400)
+    # `json`: the worker logs one JSON object per line (time, level, logger, message, exception) for a log
+    # collector; `text`: Faust's own lines (streams.logs).
+    log_format: Literal["text", "json"] = "text"
     # A deployment that serves real traffic: refuses test-only settings such as fault injection.
     production: bool = False
     # Test only (issue 11 item 4): `fail_produce:<topic name without prefix>:<n>` makes the n-th record this

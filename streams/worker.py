@@ -29,6 +29,7 @@ from streams.topics import (
     quota_topic,
 )
 from streams.web import guard as web_guard
+from streams.web import metrics as web_metrics
 from streams.web import views
 from streams.web.ui import pages as ui_pages
 
@@ -77,6 +78,9 @@ PAGES: tuple[tuple[str, type[View]], ...] = (
     ("/api/0/parked/", views.ParkedChangesView),
     ("/api/0/audit/", views.AuditView),
     ("/api/0/health/", views.HealthView),
+    ("/api/0/ready/", views.ReadyView),
+    ("/api/0/metrics/", web_metrics.MetricsView),
+    ("/metrics", web_metrics.MetricsView),  # where Prometheus looks by default (spec §20.4, §23)
     ("/api/0/trackers/", views.TrackersView),
     ("/api/0/projects/{project_id}/trackers/{slug}/", views.ProjectTrackerView),
     ("/api/0/{path:.*}", views.UnknownResourceView),

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Sequence
 
 from faust import EventT, StreamT
@@ -9,6 +10,7 @@ from faust import EventT, StreamT
 from storage.dlq import insert_entries
 from streams.agents.failure import retry_transient, stop_worker
 from streams.core.dlq import DeadLetterEntry, MalformedDeadLetter, entry_from_record
+from streams.metrics import count_dead_letters
 from streams.services import postgres
 
 log = logging.getLogger(__name__)
@@ -47,7 +49,9 @@ def entries_of(events: Sequence[EventT]) -> list[DeadLetterEntry]:
 
 async def _commit(entries: list[DeadLetterEntry]) -> None:
     pool = await postgres.get()
+    reasons: Counter[str] = Counter()
     async with pool.connection() as conn:
         async with conn.transaction():
-            inserted = await insert_entries(conn, entries)
+            inserted = await insert_entries(conn, entries, reasons)
     log.info("dlq: listed %d new of %d dead letters", inserted, len(entries))
+    count_dead_letters(reasons)  # new ones only: a record read again is listed, and counted, once

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import Counter
 from typing import Any
 
 from faust import StreamT
@@ -28,6 +29,7 @@ from streams.core.messages import (
 from streams.core.payload import Occurrence, StatusChange, derive_id, parse_payload
 from streams.core.rejection import Reason, Rejection
 from streams.input_topic import recorded_name
+from streams.metrics import count_inputs
 from streams.outbox import Outbox
 from streams.services import postgres, registry
 from streams.tables import current_options
@@ -40,15 +42,17 @@ async def ingest(stream: StreamT[bytes]) -> None:
     async for events in stream.noack_take(settings.grouping_batch_size, within=settings.grouping_batch_seconds):
         outbox = Outbox()
         source = SourceCoordinates("", None, None)
+        kinds: Counter[tuple[str, str]] = Counter()  # (topic, payload_type) → inputs, for spec §23
         try:
             for event in events:
                 message = event.message
                 # Under the topic's accepted incarnation: a recreated topic's offsets are not the old one's (§2.4.10).
                 source = SourceCoordinates(recorded_name(message.topic), message.partition, message.offset)
                 await in_order(message.tp)  # never forward a record past an unverified hole (spec §2.4.9, §2.4.10)
-                await handle_input(outbox, message.key, message.value, source,
-                                   replay_of=replay_marker(message.headers))
+                kinds[(message.topic, await handle_input(outbox, message.key, message.value, source,
+                                                         replay_of=replay_marker(message.headers)))] += 1
             await outbox.send()
+            count_inputs(kinds)
         except Exception as error:
             stop_worker(f"ingest of a batch of {len(events)} inputs, up to {source.topic}:{source.partition}:"
                         f"{source.offset}", error)
@@ -57,13 +61,14 @@ async def ingest(stream: StreamT[bytes]) -> None:
 
 
 async def handle_input(outbox: Outbox, key: bytes | None, value: bytes, source: SourceCoordinates, *,
-                       replay_of: str | None) -> None:
-    """Exactly one outcome per input: forwarded to grouping, or a DLQ record (spec §2.3.1)."""
+                       replay_of: str | None) -> str:
+    """Exactly one outcome per input: forwarded to grouping, or a DLQ record (spec §2.3.1). Returns its
+    payload_type (spec §23), `rejected` when it was refused before its type was known."""
     t = time.time()  # decision time T (spec §0.2)
     payload = parse_payload(value or b"", is_registered_type=registry.is_registered)
     if isinstance(payload, Rejection):
         dead_letter(outbox, key, value, payload, source=source, t=t, replay_of=replay_of)
-        return
+        return "rejected"
     if isinstance(payload, StatusChange):
         change_id = payload.id or derive_id(source.topic, source.partition or 0, source.offset or 0)
         body = status_change_message(
@@ -71,8 +76,9 @@ async def handle_input(outbox: Outbox, key: bytes | None, value: bytes, source: 
             raw_key=key, raw_value=value,
         )
         outbox.add(grouping_topic, payload.group_key, encode(body), timestamp=t)
-        return
+        return "status_change"
     await forward_occurrence(outbox, payload, key=key, value=value, source=source, t=t, replay_of=replay_of)
+    return "occurrence"
 
 
 async def forward_occurrence(

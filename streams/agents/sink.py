@@ -6,6 +6,8 @@ A change Postgres refuses for good is parked, not retried for ever (spec §2.4.1
 from __future__ import annotations
 
 import logging
+import time
+from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
@@ -27,6 +29,7 @@ from streams.core.postprocess import (
     waiter_entries,
 )
 from streams.core.short_id import display_short_id
+from streams.metrics import count_post_process, count_sink_batch
 from streams.outbox import Outbox
 from streams.services import postgres, registry
 from streams.tables import current_options
@@ -137,7 +140,9 @@ def _offset_ranges(changes: list[ChangeRecord]) -> str:
 
 async def _write(changes: list[ChangeRecord]) -> BatchResult:
     """Commit the batch, transient errors retried with backoff; a change refused for good is parked."""
+    started = time.monotonic()
     result = await write_or_park(_commit_retrying, changes)
+    count_sink_batch(result, size=len(changes), seconds=time.monotonic() - started, committed_at=time.time())
     _log_parked(result)
     return result
 
@@ -179,6 +184,8 @@ async def forward(result: BatchResult, options: Mapping[str, object]) -> None:
     nor copies of a change applied before under the same id (spec §2.4.7), whose original was forwarded.
     Returns once the broker acknowledged all of them."""
     outbox = Outbox()
+    resent = {id(record) for record in result.skipped}  # forwarded again, counted when first applied
+    posted: Counter[str] = Counter()
     for record in result.forwarded():
         change = record.change
         if not isinstance(change, GroupChange):
@@ -212,7 +219,10 @@ async def forward(result: BatchResult, options: Mapping[str, object]) -> None:
                 category=int(group_type.category),
             )
             outbox.add(post_process_topic, key, encode(message), timestamp=change.t)
+        if id(record) not in resent:
+            posted[group_type.slug] += len(entries)
     await outbox.send()
+    count_post_process(posted)
 
 
 def _log_created_issues(result: BatchResult) -> None:

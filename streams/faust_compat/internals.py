@@ -130,6 +130,11 @@ def consumer_state(app: Any) -> str:
     )
 
 
+def read_positions(consumer: Any) -> tuple[Any, Any]:
+    """(offset last read, offset last committed) per partition, Faust's own bookkeeping: the consumer lag gauge."""
+    return consumer._read_offset, consumer._committed_offset  # noqa: SLF001
+
+
 def make_current(event: Any) -> None:
     """Make `event` Faust's current event in this task, as its stream iterator does for each event it yields.
 

@@ -43,6 +43,7 @@ from streams.web.issues import (
     parse_parked_status,
     searchable_type_ids,
 )
+from streams.web.metrics import readiness, worker_state
 from streams.web.mutations import IDEMPOTENCY_HEADER
 from streams.web.pagination import Page, link_header, read_page
 from streams.web.serialize import (
@@ -448,6 +449,21 @@ class HealthView(ApiView):
         healthy = kafka == "ok" and pg == "ok"
         return self.json_body({"status": "ok" if healthy else "unavailable", "checks": checks},
                               status=200 if healthy else 503)
+
+
+class ReadyView(ApiView):
+    """200 only when this worker has its assignment, finished table recovery and reaches Postgres; else 503
+    with the checks and the names of those missing (spec §20.4): a load balancer's or orchestrator's probe."""
+
+    async def read(self, request: Request) -> Response:  # type: ignore[override]
+        assigned, recovered = worker_state(app)
+        status, body = readiness(assigned=assigned, recovered=recovered, postgres=await _check(_postgres_answers()))
+        return self.json_body(body, status=status)
+
+
+async def _postgres_answers() -> None:
+    async with await _connection() as conn:
+        await conn.execute("SELECT 1")
 
 
 async def _check(probe: Any) -> str:
