@@ -17,6 +17,7 @@ from streams.agents.holes import install as install_hole_guard
 from streams.app import app, settings
 from streams.commands import audit, basics, flags, parked, validate
 from streams.commands import dlq as dlq_commands
+from streams.commands import projects as project_commands
 from streams.faust_compat import faults, seek
 from streams.faust_compat.diagnostics import install_task_dump_signal
 from streams.timers import housekeeping, idle_keys, input_topic, ledger, quota_retry
@@ -74,6 +75,7 @@ PAGES: tuple[tuple[str, type[View]], ...] = (
     ("/api/0/flags/", views.FlagsView),
     ("/api/0/options/", views.OptionsView),
     ("/api/0/dlq/", views.DeadLettersView),
+    ("/api/0/dlq/replay/", views.DeadLetterReplayView),  # before {entry_id}, which would take "replay"
     ("/api/0/dlq/{entry_id}/", views.DeadLetterView),
     ("/api/0/parked/", views.ParkedChangesView),
     ("/api/0/audit/", views.AuditView),
@@ -98,6 +100,7 @@ COMMANDS: tuple[click.Command, ...] = (
     flags.flag_group,
     flags.option_group,
     dlq_commands.dlq_group,
+    project_commands.project_group,
     parked.parked_group,
     audit.audit,
 )

@@ -17,9 +17,11 @@ from typing import Any
 
 from faust import EventT, StreamT
 
+from streams.agents import project_limits
 from streams.agents.dead_letter import dead_letter
 from streams.agents.failure import kill_point, stop_worker
 from streams.agents.holes import in_order
+from streams.agents.project_limits import RATE_LIMITS
 from streams.app import settings
 from streams.core.decide import (
     Decision,
@@ -59,6 +61,7 @@ async def grouping(stream: StreamT[bytes]) -> None:
     # noack_take: an input is acked only once its outputs are acknowledged and its state is written.
     async for events in stream.noack_take(settings.grouping_batch_size, within=settings.grouping_batch_seconds):
         batch = Batch()
+        project_limits.refresh()  # once a batch, never per occurrence (spec §11.2)
         try:
             for event in events:
                 await decide(batch, event)
@@ -231,6 +234,7 @@ async def on_occurrence(batch: Batch, event: EventT, message: dict[str, Any]) ->
                            reconcile=_reconciled(message)),
         group_key=key, offset=offset, t=message["t"], rules=rules, noise_before=noise_before,
         seen=batch.seen_record(key, facts.id, now), dedupe_seconds=DEDUPE_SECONDS,
+        rate_limit=RATE_LIMITS.get(facts.project_id),
     )
     if decision.count_noise is not None:
         assert rules.noise_seconds is not None

@@ -8,7 +8,9 @@ from faust import StreamT
 
 from storage.options import delete_option, upsert_option
 from streams.agents.failure import retry_transient, stop_worker
+from streams.agents.project_settings import apply_project_record
 from streams.core.options import InvalidOption, validate_option
+from streams.core.projects import option_project_id
 from streams.services import postgres, registry
 from streams.tables import options_table
 
@@ -33,6 +35,10 @@ async def apply_record(key: bytes | None, value: bytes | None, *, offset: int) -
     if not name:
         # The CLI and API always key by name; a record without one cannot be applied to anything.
         log.error("options: ignored the record at offset %s: its key is not an option name: %r", offset, key)
+        return
+    project_id = option_project_id(name)
+    if project_id is not None:  # a project's settings (spec §11.1): its row and the table, in topic order
+        await apply_project_record(name, project_id, value, offset=offset)
         return
     if value is None:
         # A tombstone puts the option back to its default (and lets compaction forget it).

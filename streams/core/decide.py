@@ -47,6 +47,7 @@ from streams.core.grouping import (
 )
 from streams.core.noise import NoiseCount, NoiseState, noise_gate
 from streams.core.payload import ID_NAMESPACE
+from streams.core.projects import RateLimit, take_rate_unit
 from streams.core.rejection import Reason, Rejection
 from streams.core.status import (
     StatusApplied,
@@ -153,6 +154,7 @@ def decide_occurrence(
     noise_before: NoiseState | None,
     seen: SeenRecord | None,
     dedupe_seconds: int,
+    rate_limit: RateLimit | None = None,
 ) -> Decision:
     facts = incoming.facts
     if offset <= state.offset:  # step 1: redelivery (spec §2.3.2); its outputs were acknowledged (§2.4.6)
@@ -168,6 +170,12 @@ def decide_occurrence(
             Outcome.DUPLICATE, advanced, now,
             changes=(_counted_drop(Outcome.DUPLICATE, facts, group_key=group_key, offset=offset, t=now),)
         )
+    if rate_limit is not None:  # step 3 (spec §11.2): exact, this key has one owner
+        rate = take_rate_unit(state.rate, rate_limit, now)
+        if rate is None:  # refused: counted, not stored, not recorded in the dedupe window (§12.3: steps 4-5 only)
+            return Decision(Outcome.RATE_LIMITED, advanced, now, changes=(
+                _counted_drop(Outcome.RATE_LIMITED, facts, group_key=group_key, offset=offset, t=now),))
+        advanced = replace(advanced, rate=rate)
 
     group = state.group
     if group is not None:  # step 4: a live group

@@ -190,6 +190,8 @@ class KeyState:
     # The grouping offset of the last API delete of this key's group (spec §20.9), -1 without one: noise counted
     # at or below it belonged to the deleted group, and a new group starts its noise gate afresh (spec §19).
     noise_floor: int = -1
+    # Occurrences counted per granule index by the project's occurrence rate limit (spec §11.2), while it is on.
+    rate: Mapping[int, int] = field(default_factory=dict)
 
     def noise_after_delete(self, window: NoiseState | None) -> NoiseState | None:
         """A noise window as the next group sees it: None when all it counted belonged to a deleted group."""
@@ -217,6 +219,8 @@ class KeyState:
         }
         if self.noise_floor >= 0:  # only a key whose group was deleted: every other value keeps its form
             data["noise_floor"] = self.noise_floor
+        if self.rate:  # only while a rate limit counts this key
+            data["rate"] = {str(granule): count for granule, count in self.rate.items()}
         return data
 
     @classmethod
@@ -232,6 +236,7 @@ class KeyState:
             inputs=data.get("inputs") or {},
             noise_seconds=data.get("noise_seconds"),
             noise_floor=data.get("noise_floor", -1),
+            rate={int(granule): count for granule, count in data["rate"].items()} if "rate" in data else {},
         )
 
 

@@ -36,6 +36,7 @@ class Outcome(StrEnum):
     STATUS_WAITING = "status_waiting"  # a status change held until the pending creation's answer (§13.2.5.5)
     QUOTA_REFUSED = "quota_refused"  # spec §13.2
     DUPLICATE = "duplicate"  # spec §12.3
+    RATE_LIMITED = "rate_limited"  # the project's occurrence rate limit refused it (spec §11.2)
     REDELIVERED = "redelivered"  # offset already applied to this key (spec §2.3.2)
     REREAD = "reread"  # an input record applied before, produced to grouping again (spec §2.4.10)
     # The reconciler re-submitted an input the ledger lacks, and the key had applied it: its outcome was

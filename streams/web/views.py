@@ -32,7 +32,8 @@ from streams.services import registry, trackers
 from streams.settings import get_settings
 from streams.tables import current_options
 from streams.trackers import Tracker, describe_tracker
-from streams.web import mutate
+from streams.web import dlq_replay, mutate
+from streams.web import projects as project_settings
 from streams.web.errors import ApiError, not_found, unavailable
 from streams.web.issues import (
     is_visible,
@@ -174,6 +175,17 @@ class ProjectsView(ApiView):
 
 
 class ProjectView(ApiView):
+    """One project (spec §20.11.1); PUT creates it or changes its settings through the options topic (§11.1)."""
+
+    allowed = ("GET", "PUT")
+
+    async def put(self, request: Request, **params: Any) -> Response:
+        return await self.answer(request, self._write(request, **params))
+
+    async def _write(self, request: Request, project_id: str) -> Response:
+        status, body = await project_settings.put_project(_connection, _project_id(project_id), await _body(request))
+        return self.json_body(body, status=status)
+
     async def read(self, request: Request, project_id: str) -> Response:  # type: ignore[override]
         project = _project_id(project_id)
         async with await _connection() as conn:
@@ -397,6 +409,22 @@ class DeadLettersView(ApiView):
             lambda conn, keyset, size: queries.fetch_dlq_entries(conn, selection.reason, selection.project_id,
                                                                  keyset, size),
             entry_json, params=params)
+
+
+class DeadLetterReplayView(ApiView):
+    """`POST /api/0/dlq/replay/` (spec §20.11.5): the CLI's `dlq replay` (streams.web.dlq_replay)."""
+
+    allowed = ("POST",)
+
+    async def read(self, request: Request) -> Response:  # type: ignore[override]
+        return self._not_allowed(request)
+
+    async def post(self, request: Request, **params: Any) -> Response:
+        return await self.answer(request, self._replay(request))
+
+    async def _replay(self, request: Request) -> Response:
+        status, body = await dlq_replay.replay(_connection, await _body(request))
+        return self.json_body(body, status=status)
 
 
 class DeadLetterView(ApiView):

@@ -20,6 +20,7 @@ EXPECTED = {
     "flag": {"set"},
     "option": {"set"},
     "dlq": {"list", "replay"},
+    "project": {"set"},  # spec §22
     "parked": {"list", "retry"},  # spec §2.4.12
     "audit": None,  # spec §2.4.13
 }
