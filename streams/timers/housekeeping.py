@@ -11,6 +11,7 @@ from datetime import timedelta
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
+from storage.api_requests import prune_api_requests
 from storage.sink_writer import prune_answered_waiters, prune_api_changes, prune_applied_changes, prune_counted_drops
 from streams.app import settings
 from streams.services import postgres
@@ -44,6 +45,8 @@ async def forget_old_count_ids() -> None:
         pool = await postgres.get()
         async with pool.connection() as conn:
             removed = await prune_api_changes(conn, API_CHANGES_RETENTION)
+            # Idempotency-Keys bind their request as long as its changes' outcomes are kept (streams.web.mutate).
+            await prune_api_requests(conn, API_CHANGES_RETENTION)
     except Exception as error:  # never let housekeeping stop the worker
         log.warning("api_changes pruning failed, retrying in an hour: %s", error)
     else:

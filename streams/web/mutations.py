@@ -6,6 +6,7 @@ answer `accepted_body`. Every error is the §20.1.3 body: `invalid_body` lists e
 """
 from __future__ import annotations
 
+import hashlib
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -267,6 +268,17 @@ def request_key(header: str | None) -> str:
         raise invalid_parameter(IDEMPOTENCY_HEADER, f"{IDEMPOTENCY_HEADER} must be 1-{MAX_IDEMPOTENCY_KEY_CHARS} "
                                                     "printable ASCII characters")
     return key
+
+
+def request_digest(method: str, target: str, params: Sequence[tuple[str, str]], raw: bytes) -> str:
+    """What an Idempotency-Key is bound to: the method, the resource, the query (but `wait`, which changes only
+    the answer) and the body as JSON (key order and spacing do not matter; a body that is no JSON as bytes)."""
+    try:
+        body: Any = orjson.loads(raw) if raw.strip() else None
+    except orjson.JSONDecodeError:
+        body = raw.decode("utf-8", "replace")
+    query = sorted([key, value] for key, value in params if key != "wait")
+    return hashlib.sha256(orjson.dumps([method, target, query, body], option=orjson.OPT_SORT_KEYS)).hexdigest()
 
 
 # ------------------------------------------------------------------------------------------------ changes
