@@ -87,6 +87,9 @@ class Settings(BaseSettings):
     log_format: Literal["text", "json"] = "text"
     # A deployment that serves real traffic: refuses test-only settings such as fault injection.
     production: bool = False
+    # Test only (issue 12 item 7): the timers' clock (spec §15, streams.timers.transitions) runs this many seconds
+    # ahead of the wall clock, so 24-hour, 7-day and daily rules are tested in seconds. Refused with PRODUCTION.
+    clock_offset_seconds: float = Field(0.0, ge=0, le=400 * 86_400)
     # Test only (issue 11 item 4): `fail_produce:<topic name without prefix>:<n>` makes the n-th record this
     # worker produces to that topic fail as a delivery timeout would, without sending it;
     # `drop_produce:<topic>:<n>` acknowledges it and never sends it (a record the broker lost);
@@ -142,6 +145,9 @@ class Settings(BaseSettings):
         if self.production and self.fault_injection:
             raise ValueError(
                 f"{ENV_PREFIX}FAULT_INJECTION is for tests only and is refused when {ENV_PREFIX}PRODUCTION is set")
+        if self.production and self.clock_offset_seconds:
+            raise ValueError(
+                f"{ENV_PREFIX}CLOCK_OFFSET_SECONDS is for tests only and is refused when {ENV_PREFIX}PRODUCTION is set")
         return self
 
     @field_validator("grouptype_modules", mode="before")

@@ -116,6 +116,14 @@ quota_answers = _ids_in_dedupe_windows("quota-answers",
                                        "The answer given to each creation-quota request (spec §13.2.3)")
 
 
+# "{check}|{project}|{ms}|{group key}" → the entry's time: the due-time index of spec §15.1 (streams.core.timers),
+# written by the grouping owner beside the key's state, read in time order by the timers' scan.
+timer_index = app.Table(
+    "timer-index", key_type=str, value_type=None, partitions=settings.partitions, options=table_store_options(),
+    extra_topic_configs=COMPACTED_CONFIG, help="Per group and timer check, when it is due (spec §15.1)",
+)
+
+
 async def _log_changelog_event(event: EventT) -> None:
     # Every worker reads the changelog, the writer too: this line shows when a change reached each of them.
     name = event.key if isinstance(event.key, str) else repr(event.message.key)  # never raise in recovery
@@ -146,7 +154,7 @@ options_table = app.GlobalTable(
 # Every table, whose changelogs `migrate` and a starting worker declare (streams.topic_admin); a windowed
 # table by the Table under its window wrapper.
 TABLES: tuple[Any, ...] = (groups, seen_ids.table, *(noise.table for noise in noise_tables.values()), quotas,
-                           quota_answers.table, options_table)
+                           quota_answers.table, options_table, timer_index)
 
 
 class _OptionsView(Mapping[str, object]):

@@ -43,7 +43,7 @@ def test_every_topic_of_the_spec_and_every_changelog_is_declared_with_8_mib_reco
     specs = specs_by_name()
     names = {settings.topic_prefix + name for name in SPEC_TOPICS}
     changelogs = {changelog(name) for name in ("groups", f"seen-ids-{DEDUPE_SECONDS}s", "quotas",
-                                               f"quota-answers-{DEDUPE_SECONDS}s", "options")}
+                                               f"quota-answers-{DEDUPE_SECONDS}s", "options", "timer-index")}
     changelogs |= {changelog(f"noise-{size}s") for size in noise_tables}
     assert set(specs) == names | changelogs
     assert all(spec.config["max.message.bytes"] == str(MAX_RECORD_BYTES) for spec in specs.values())  # §2.1.1
