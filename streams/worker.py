@@ -21,6 +21,7 @@ from streams.commands import projects as project_commands
 from streams.faust_compat import faults, seek
 from streams.faust_compat.diagnostics import install_task_dump_signal
 from streams.timers import housekeeping, idle_keys, input_topic, ledger, quota_retry
+from streams.timers import transitions as lifecycle_timers
 from streams.topics import (
     dlq_topic,
     group_changes_topic,
@@ -49,6 +50,8 @@ TIMERS = (
     (settings.idle_key_sweep_seconds, idle_keys.sweep_idle_keys, "idle_key_sweep", False),
     (settings.quota_retry_seconds / 2, quota_retry.quota_retry_tick, "quota_retry", False),
     (settings.input_topic_check_seconds, input_topic.check_input_topic, "input_topic_check", False),
+    # spec §15.1: wakes every few seconds, scans every timers.scan_interval_seconds (a runtime option)
+    (lifecycle_timers.POLL_SECONDS, lifecycle_timers.scan_timers, "lifecycle_timers", False),
     (housekeeping.INTERVAL_SECONDS, housekeeping.forget_old_count_ids, "forget_old_count_ids", True),
     (settings.ledger_mark_seconds, ledger.ledger_tick, "ledger_marks", True),
     (settings.ledger_reconcile_seconds, reconcile.reconcile_tick, "ledger_reconcile", True),

@@ -48,10 +48,13 @@ from streams.core.noise import NoiseCount, NoiseState, count_in_window, deciding
 from streams.core.payload import ID_NAMESPACE
 from streams.core.rejection import Reason, Rejection
 from streams.core.status import StatusRequest
+from streams.core.ticks import decide_tick
+from streams.core.timers import TickRules, index_writes, wanted_entries
 from streams.faust_compat.internals import make_current
 from streams.outbox import Outbox
+from streams.project_ages import resolve_age_hours
 from streams.services import registry
-from streams.tables import DEDUPE_SECONDS, groups, idle_keep_seconds, noise_tables, seen_ids
+from streams.tables import DEDUPE_SECONDS, groups, idle_keep_seconds, noise_tables, seen_ids, timer_index
 from streams.topics import group_changes_topic, quota_topic
 
 log = logging.getLogger(__name__)
@@ -94,6 +97,8 @@ class Batch:
     # back by the batch before that.
     noise: dict[str, list[tuple[EventT, int, NoiseCount]]] = field(default_factory=dict)
     outputs: Outbox = field(default_factory=Outbox)
+    # key → the timer checks a tick re-evaluated in this batch: their index entries are computed afresh.
+    ticked: dict[str, set[str]] = field(default_factory=dict)
 
     def state(self, key: str) -> KeyState:
         state = self.states.get(key)
@@ -151,7 +156,7 @@ class Batch:
             seen_ids.relative_to(now)[seen_key] = record
         for key in self.dirty:
             make_current(self.events[key])
-            groups[key] = self.states[key].to_dict()
+            groups[key] = self._indexed(key, self.states[key]).to_dict()
         for key in self.forgotten:
             make_current(self.events[key])
             del groups[key]
@@ -161,6 +166,27 @@ class Batch:
         self.forgotten.clear()
         self.seen.clear()
         self.noise.clear()
+        self.ticked.clear()
+
+    def _indexed(self, key: str, state: KeyState) -> KeyState:
+        """The key's state with its `timer-index` entries brought up to date and written (spec §15.1), under the
+        current event of the key's partition. An occurrence of a group leaves them as they are (no write)."""
+        group = state.group
+        if group is None and not state.timers:
+            return state
+        wanted: dict[str, float] = {}
+        if group is not None:
+            auto_resolve, escalation = _timer_flags(group.type_id)
+            wanted = wanted_entries(group, state.timers, t=state.last_t, auto_resolve=auto_resolve,
+                                    escalation_detection=escalation, refresh=frozenset(self.ticked.get(key, ())))
+        if wanted == state.timers:
+            return state
+        writes = index_writes(key, int(key.split(":", 1)[0]), state.timers, wanted)
+        for old in writes.delete:
+            del timer_index[old]
+        for new, at in writes.put.items():
+            timer_index[new] = at
+        return replace(state, timers=wanted)
 
 
 async def decide(batch: Batch, event: EventT) -> None:
@@ -199,6 +225,8 @@ async def decide(batch: Batch, event: EventT) -> None:
             state, request_id=message["request_id"], granted=message["granted"], group_key=key, offset=offset,
             t=message["t"], rules=rules,
         )
+    elif kind == "tick":  # spec §15.1
+        decision = on_tick(batch, event, message)
     elif kind == "forget":
         state = batch.state(key)
         if decide_forget(state, key_offset=message["key_offset"], t=message["t"],
@@ -235,6 +263,7 @@ async def on_occurrence(batch: Batch, event: EventT, message: dict[str, Any]) ->
         group_key=key, offset=offset, t=message["t"], rules=rules, noise_before=noise_before,
         seen=batch.seen_record(key, facts.id, now), dedupe_seconds=DEDUPE_SECONDS,
         rate_limit=RATE_LIMITS.get(facts.project_id),
+        resolve_age_hours=resolve_age_hours(facts.project_id) if _timer_flags(facts.type_id)[0] else None,
     )
     if decision.count_noise is not None:
         assert rules.noise_seconds is not None
@@ -242,6 +271,19 @@ async def on_occurrence(batch: Batch, event: EventT, message: dict[str, Any]) ->
     if decision.record_seen:
         batch.record_seen(event, key, facts.id, decision.t, offset)
     return decision
+
+
+def on_tick(batch: Batch, event: EventT, message: dict[str, Any]) -> Decision:
+    key: str = event.key
+    check: str = message["check"]
+    state = batch.state(key)
+    group = state.group
+    auto_resolve, escalation = _timer_flags(group.type_id) if group is not None else (False, False)
+    rules = TickRules(auto_resolve=auto_resolve, escalation_detection=escalation,
+                      resolve_age_hours=resolve_age_hours(group.project_id) if group is not None else None)
+    batch.ticked.setdefault(key, set()).add(check)
+    return decide_tick(state, check=check, tick_id=message["id"], group_key=key, offset=event.message.offset,
+                       t=message["t"], rules=rules, forecast=message.get("forecast"))
 
 
 def on_api_message(batch: Batch, event: EventT, message: dict[str, Any]) -> Decision | None:
@@ -311,6 +353,18 @@ def _rules(type_id: int) -> TypeRules:
     if rules is None:
         rules = _RULES[type_id] = type_rules(registry.get_by_type_id(type_id))
     return rules
+
+
+_TIMER_FLAGS: dict[int, tuple[bool, bool]] = {}
+
+
+def _timer_flags(type_id: int) -> tuple[bool, bool]:
+    """(enable_auto_resolve, enable_escalation_detection) of a type (spec §9.2, §15)."""
+    flags = _TIMER_FLAGS.get(type_id)
+    if flags is None:
+        group_type = registry.get_by_type_id(type_id)
+        flags = _TIMER_FLAGS[type_id] = (group_type.enable_auto_resolve, group_type.enable_escalation_detection)
+    return flags
 
 
 def _t_prime(message: dict[str, Any], state: KeyState) -> float:

@@ -55,6 +55,7 @@ from streams.core.status import (
     apply_ignored_rules,
     apply_status_change,
 )
+from streams.core.timers import auto_resolved, due_for_auto_resolve
 
 
 @dataclass(frozen=True)
@@ -155,7 +156,9 @@ def decide_occurrence(
     seen: SeenRecord | None,
     dedupe_seconds: int,
     rate_limit: RateLimit | None = None,
+    resolve_age_hours: int | None = None,
 ) -> Decision:
+    """`resolve_age_hours`: the project's A when the group's type auto-resolves, else None (spec §12.5.2)."""
     facts = incoming.facts
     if offset <= state.offset:  # step 1: redelivery (spec §2.3.2); its outputs were acknowledged (§2.4.6)
         return Decision(Outcome.REDELIVERED, state, max(t, state.last_t))
@@ -182,8 +185,14 @@ def decide_occurrence(
         if group.type_id != facts.type_id:  # spec §12.9
             return _type_mismatch(advanced, now, f"occurrence type {facts.type_id} differs from the group's type "
                                                  f"{group.type_id}")
+        due: tuple[Activity, ...] = ()
+        if resolve_age_hours is not None and due_for_auto_resolve(group, t=now, auto_resolve=True,
+                                                                  resolve_age_hours=resolve_age_hours):
+            # spec §12.5.2: auto-resolved at T first (§15.2), so that this occurrence regresses it (§12.5.1)
+            resolved = auto_resolved(group, t=now, resolve_age_hours=resolve_age_hours)
+            group, due = resolved.state, resolved.activities
         applied = apply_to_group(group, facts, t=now)
-        updated, activities, is_escalating = applied.state, applied.activities, False
+        updated, activities, is_escalating = applied.state, due + applied.activities, False
         if updated.status == GroupStatus.IGNORED:  # spec §12.7, after §12.6; one comparison for every other group
             ignored = apply_ignored_rules(updated, event_id=facts.event_id, t=now,
                                           escalation_detection=rules.escalation_detection)

@@ -192,6 +192,9 @@ class KeyState:
     noise_floor: int = -1
     # Occurrences counted per granule index by the project's occurrence rate limit (spec §11.2), while it is on.
     rate: Mapping[int, int] = field(default_factory=dict)
+    # The group's entries in the `timer-index` table (spec §15.1), check → the time each holds
+    # (streams.core.timers.wanted_entries): the owner knows them without reading the index.
+    timers: Mapping[str, float] = field(default_factory=dict)
 
     def noise_after_delete(self, window: NoiseState | None) -> NoiseState | None:
         """A noise window as the next group sees it: None when all it counted belonged to a deleted group."""
@@ -221,6 +224,8 @@ class KeyState:
             data["noise_floor"] = self.noise_floor
         if self.rate:  # only while a rate limit counts this key
             data["rate"] = {str(granule): count for granule, count in self.rate.items()}
+        if self.timers:  # only a live group's value has them
+            data["timers"] = dict(self.timers)
         return data
 
     @classmethod
@@ -237,6 +242,7 @@ class KeyState:
             noise_seconds=data.get("noise_seconds"),
             noise_floor=data.get("noise_floor", -1),
             rate={int(granule): count for granule, count in data["rate"].items()} if "rate" in data else {},
+            timers=data.get("timers") or {},
         )
 
 
