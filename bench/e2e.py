@@ -23,8 +23,18 @@ The run, step by step:
    `--stall-seconds`. At that moment the worker's CPU time and peak RSS (VmHWM) are read; the end of the
    run is the last sink commit (`sink_offsets.updated_at`), so the rate is produce start -> last commit.
 7. Postgres is compared with the ground truth group by group (times_seen, status), with the DLQ entries
-   by reason and the drop counters; JSON (and a PNG when matplotlib is installed) goes to bench/results/.
-   The deployment's topics and database are removed; its directory is kept when the outcome was not exact.
+   by reason and the drop counters.
+8. Latency at half load: occurrences of a project of their own (type 4001, a few hundred keys) are produced
+   at 50 % of the rate just measured for `--latency-seconds`; a deferred constraint trigger, added to this
+   deployment's `occurrences` table for the phase, notes the clock at each row's commit, so a latency is
+   produce -> the sink's commit of its row (p50, p90, p99, max).
+9. JSON (and a PNG when matplotlib is installed) goes to bench/results/. The deployment's topics and
+   database are removed; its directory is kept when the outcome was not exact.
+
+Before the deployment, two baselines run in processes of their own over the same firehose: the raw
+pass-through (bench/passthrough.py: the ceiling) and the per-message design of the reference
+(bench/per_message.py: one Postgres transaction per occurrence). ours / pass-through and ours /
+per-message are reported in throughput and in CPU per message.
 
 Worker CPU per occurrence is the figure to compare between runs: it holds on a machine shared with other
 work, where wall-clock rates do not. It counts every input message (duplicates, invalid messages and
@@ -50,17 +60,19 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from importlib import metadata
 from io import BytesIO
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
 import orjson
 import psycopg
+from aiokafka import AIOKafkaProducer
 
 from bench.firehose import Firehose, FirehoseConfig, GroundTruth, generate
 from bench.passthrough import fill
 from bench.topics import delete_topics_containing, topic_names
-from streams.settings import Settings
 from tests.integration.harness import (
+    BROKER,
     CLI,
     REPO_ROOT,
     Deployment,
@@ -74,8 +86,14 @@ RESULTS_DIR = REPO_ROOT / "bench" / "results"
 DEFAULT_OCCURRENCES = 10_000
 WARM_UP_PROJECT = 1_000_000  # outside every project of the firehose
 WARM_UP_TYPE = 4001  # no noise gate: one occurrence makes a group
+LATENCY_PROJECT = 1_000_001  # the latency phase's own project, outside the firehose and the ground truth
+LATENCY_KEYS = 300  # group keys of the latency phase: a few hundred groups, most seen many times
+LATENCY_LOAD = 0.5  # share of the sustained rate the latency phase produces at (issue 15: "at 50 % load")
 WORKER_LOG_LEVEL = "warn"  # Faust spells warning `warn`
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+# The test harness's settings that a deployment does not run with: the worker under test takes its own
+# defaults for them (those of `--commit`'s code when one is named).
+HARNESS_ONLY_SETTINGS = ("ISSUE_PLATFORM_SINK_BATCH_SECONDS",)
 
 
 # --- the worker process, read from /proc ------------------------------------------------------------------
@@ -99,10 +117,14 @@ def start_worker(deployment: Deployment) -> Worker:
     index = len(deployment.workers)
     port = free_port()
     log_path = deployment.root / f"worker-{index}.log"
+    env = deployment.env()
+    for name in HARNESS_ONLY_SETTINGS:
+        if name not in deployment.extra_env:
+            env.pop(name, None)
     process = subprocess.Popen(
         [CLI, "--datadir", str(deployment.root / f"data-{index}"), "worker", "-l", WORKER_LOG_LEVEL,
          "--web-host", "127.0.0.1", "--web-port", str(port)],
-        env=deployment.env(), cwd=deployment.root, stdout=log_path.open("wb"), stderr=subprocess.STDOUT,
+        env=env, cwd=deployment.root, stdout=log_path.open("wb"), stderr=subprocess.STDOUT,
     )
     worker = Worker(process, port, log_path)
     deployment.workers.append(worker)
@@ -229,6 +251,9 @@ class Measurement:
     timeline: list[Sample] = field(default_factory=list)
     worker_log_errors: int = 0
     worker_log_tracebacks: int = 0
+    latency: dict[str, Any] = field(default_factory=dict)
+    # (seconds since the latency phase started, produce -> commit in ms) of every occurrence of the phase
+    latency_timeline: list[tuple[float, float]] = field(default_factory=list)
 
 
 async def produce_all(topic: str, records: list[tuple[bytes, bytes]]) -> None:
@@ -281,8 +306,86 @@ class Poll:
             time.sleep(1)
 
 
+# --- latency at half load ---------------------------------------------------------------------------------
+
+COMMIT_CLOCK_SQL = f"""
+CREATE TABLE bench_commit_times (project_id bigint NOT NULL, id char(32) NOT NULL, committed_at float8 NOT NULL);
+CREATE FUNCTION bench_note_commit() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO bench_commit_times VALUES (NEW.project_id, NEW.id, extract(epoch FROM clock_timestamp()));
+    RETURN NULL;
+END $$;
+-- Deferred: it runs when the sink's transaction commits, so the clock it reads is the commit's.
+CREATE CONSTRAINT TRIGGER bench_commit_time AFTER INSERT ON occurrences DEFERRABLE INITIALLY DEFERRED
+    FOR EACH ROW WHEN (NEW.project_id = {LATENCY_PROJECT}) EXECUTE FUNCTION bench_note_commit();
+"""
+
+
+def latency_message(index: int) -> tuple[str, bytes, bytes]:
+    """(occurrence id, key, value) of the latency phase's `index`th occurrence; ids are unique, keys repeat."""
+    fingerprint = f"latency-{index % LATENCY_KEYS}"
+    occurrence_id = uuid.uuid4().hex
+    value = orjson.dumps(make_occurrence(LATENCY_PROJECT, fingerprint, type_id=WARM_UP_TYPE,
+                                         occurrence_id=occurrence_id))
+    return occurrence_id, f"{fingerprint}-{LATENCY_PROJECT}".encode(), value
+
+
+async def produce_at_rate(topic: str, rate: float, seconds: float) -> dict[str, float]:
+    """Occurrences at `rate` per second for `seconds`, in 10 ms slices; occurrence id -> the time it was handed
+    to the producer."""
+    producer = AIOKafkaProducer(bootstrap_servers=BROKER, acks="all")
+    await producer.start()
+    produced: dict[str, float] = {}
+    try:
+        started = time.monotonic()
+        index = 0
+        while (elapsed := time.monotonic() - started) < seconds:
+            due = int(elapsed * rate) + 1
+            while index < due:
+                occurrence_id, key, value = latency_message(index)
+                produced[occurrence_id] = time.time()
+                await producer.send(topic, value, key=key)
+                index += 1
+            await asyncio.sleep(0.01)
+        await producer.flush()
+    finally:
+        await producer.stop()
+    return produced
+
+
+def percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
+
+
+def measure_latency(deployment: Deployment, worker: Worker, conn: psycopg.Connection[Any], *, rate: float,
+                    seconds: float, result: Measurement) -> None:
+    """Step 8 of the module docstring; fills `result.latency` and `result.latency_timeline`."""
+    conn.execute(COMMIT_CLOCK_SQL)
+    started = time.time()
+    produced = asyncio.run(produce_at_rate(deployment.topic("ingest-occurrences"), rate, seconds))
+    committed: dict[str, float] = {}
+    deadline = time.monotonic() + 60
+    while len(committed) < len(produced) and time.monotonic() < deadline:
+        ensure_running(worker)
+        time.sleep(1)
+        committed = {row[0]: row[1] for row in conn.execute(
+            "SELECT id, committed_at FROM bench_commit_times WHERE project_id = %s", (LATENCY_PROJECT,))}
+    latencies = [(produced[key] - started, (committed[key] - produced[key]) * 1000)
+                 for key in produced if key in committed]
+    values = [latency for _, latency in latencies]
+    result.latency_timeline = sorted((round(at, 3), round(ms, 1)) for at, ms in latencies)
+    result.latency = {
+        "load_share": LATENCY_LOAD, "rate_per_second": round(rate, 1), "seconds": seconds,
+        "produced": len(produced), "committed": len(values), "missing": len(produced) - len(values),
+        **({f"p{share}_ms": round(percentile(values, share / 100), 1) for share in (50, 90, 99)} if values else {}),
+        "max_ms": round(max(values), 1) if values else None,
+        "measured": "produce -> commit of the occurrence's row (deferred constraint trigger, clock_timestamp())",
+    }
+
+
 def measure(deployment: Deployment, firehose: Firehose, *, ready_timeout: float, stall_seconds: float,
-            timeout: float) -> Measurement:
+            timeout: float, latency_seconds: float = 0) -> Measurement:
     """Steps 3 to 6 of the module docstring; the status changes go after the occurrences' outcome is in."""
     result = Measurement()
     truth = firehose.truth
@@ -323,6 +426,10 @@ def measure(deployment: Deployment, firehose: Firehose, *, ready_timeout: float,
             result.status_changes_done = finished is not None
             result.stalled = finished is None
         result.checks = compare(conn, truth)
+        if latency_seconds > 0 and result.occurrences_done:
+            rate = len(occurrences) / result.seconds_to_last_commit * LATENCY_LOAD
+            print(f"latency: {rate:,.0f} occurrences/s for {latency_seconds:.0f} s ...", file=sys.stderr)
+            measure_latency(deployment, worker, conn, rate=rate, seconds=latency_seconds, result=result)
     deployment.stop_workers()
     log = worker.log()
     result.worker_log_errors = sum(1 for line in log.splitlines() if "[ERROR]" in line)
@@ -330,14 +437,15 @@ def measure(deployment: Deployment, firehose: Firehose, *, ready_timeout: float,
     return result
 
 
-def run_passthrough(messages: int, config: FirehoseConfig) -> dict[str, Any]:
+def run_baseline(module: str, messages: int, config: FirehoseConfig) -> dict[str, Any]:
+    """bench.passthrough or bench.per_message in a process of its own, so that its CPU time is its own."""
     completed = subprocess.run(
-        [sys.executable, "-m", "bench.passthrough", "--json", "--messages", str(messages),
+        [sys.executable, "-m", module, "--json", "--messages", str(messages),
          "--occurrences", str(config.occurrences), "--seed", str(config.seed)],
         cwd=REPO_ROOT, capture_output=True, text=True, timeout=900, check=False,
     )
     if completed.returncode != 0:
-        raise RuntimeError(f"bench.passthrough failed:\n{completed.stderr[-4000:]}")
+        raise RuntimeError(f"{module} failed:\n{completed.stderr[-4000:]}")
     return orjson.loads(completed.stdout.strip().splitlines()[-1])
 
 
@@ -363,9 +471,9 @@ def bench_deployment(prefix: str, commit: str | None) -> Deployment:
     root = Path(tempfile.mkdtemp(prefix=prefix))
     deployment = Deployment(root=root, name=f"bench{uuid.uuid4().hex[:10]}")
     deployment.extra_env.update(
-        # The harness's test settings, back to what a deployment runs with: built-in types, default batching.
+        # The harness's test settings, back to what a deployment runs with: built-in types (and, in
+        # `start_worker`, default batching).
         ISSUE_PLATFORM_GROUPTYPE_MODULES="",
-        ISSUE_PLATFORM_SINK_BATCH_SECONDS=str(Settings.model_fields["sink_batch_seconds"].default),
     )
     if commit is not None:
         # First on the path: the editable install's finder comes after every sys.path entry.
@@ -398,8 +506,9 @@ def machine() -> dict[str, Any]:
     }
 
 
-def report(firehose: Firehose, result: Measurement, passthrough: dict[str, Any] | None, *, label: str,
-           load_before: tuple[float, float, float], deployment: Deployment, commit: str | None) -> dict[str, Any]:
+def report(firehose: Firehose, result: Measurement, passthrough: dict[str, Any] | None,
+           per_message: dict[str, Any] | None, *, label: str, load_before: tuple[float, float, float],
+           deployment: Deployment, commit: str | None) -> dict[str, Any]:
     produced = len(firehose.occurrence_messages)
     rate = produced / result.seconds_to_last_commit
     cpu_us = result.worker_cpu_seconds / produced * 1e6
@@ -435,7 +544,20 @@ def report(firehose: Firehose, result: Measurement, passthrough: dict[str, Any] 
         "settings": {key: value for key, value in deployment.env().items()
                      if key.startswith("ISSUE_PLATFORM_") and not key.endswith(("_URL", "_TOKEN"))},
         "timeline": [[sample.seconds, sample.accounted, sample.worker_cpu_seconds] for sample in result.timeline],
+        "latency": result.latency,
+        "p50_ms": result.latency.get("p50_ms"),
+        "p99_ms": result.latency.get("p99_ms"),
+        "latency_timeline": [list(point) for point in result.latency_timeline],
     }
+    if per_message is not None:
+        report.update(
+            per_message_messages_per_second=per_message["messages_per_second"],
+            per_message_cpu_us_per_message=per_message["cpu_us_per_message"],
+            # ours / per-message, in throughput (issue 15's figure) and in CPU per message
+            ratio_vs_per_message=round(rate / per_message["messages_per_second"], 3),
+            cpu_ratio_vs_per_message=round(per_message["cpu_us_per_message"] / cpu_us, 3),
+            per_message=per_message,
+        )
     if passthrough is not None:
         report.update(
             passthrough_messages_per_second=passthrough["messages_per_second"],
@@ -461,8 +583,11 @@ def plot(report: dict[str, Any], path: Path) -> bool:
     seconds = [row[0] for row in timeline]
     accounted = [row[1] for row in timeline]
     utilisation = [0.0] + [100 * (b[2] - a[2]) / (b[0] - a[0]) if b[0] > a[0] else 0.0
-                           for a, b in zip(timeline, timeline[1:], strict=False)]
-    figure, (top, bottom) = plt.subplots(2, 1, sharex=True, figsize=(8, 6))
+                           for a, b in pairwise(timeline)]
+    latency = report.get("latency_timeline") or []
+    rows = 3 if latency else 2
+    figure, axes = plt.subplots(rows, 1, figsize=(8, 3 * rows))
+    top, bottom = axes[0], axes[1]
     top.plot(seconds, accounted, label="occurrences with an outcome in Postgres")
     top.axhline(report["workload"]["occurrences"], color="grey", linestyle="--", label="produced")
     top.set_ylabel("occurrences")
@@ -472,6 +597,14 @@ def plot(report: dict[str, Any], path: Path) -> bool:
     bottom.plot(seconds, utilisation, color="tab:red")
     bottom.set_ylabel("worker CPU %")
     bottom.set_xlabel("seconds since the produce started")
+    if latency:
+        figures = report["latency"]
+        axes[2].scatter([point[0] for point in latency], [point[1] for point in latency], s=2, color="tab:purple")
+        axes[2].set_yscale("log")
+        axes[2].set_ylabel("produce -> commit (ms)")
+        axes[2].set_xlabel(f"seconds into the latency phase, {figures['rate_per_second']:,.0f} occ/s "
+                           f"(50 % load)")
+        axes[2].set_title(f"latency: p50 {figures.get('p50_ms')} ms, p99 {figures.get('p99_ms')} ms")
     figure.tight_layout()
     figure.savefig(path, dpi=100)
     plt.close(figure)
@@ -486,6 +619,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=FirehoseConfig.seed)
     parser.add_argument("--passthrough-messages", type=int, default=100_000,
                         help="records the pass-through forwards; 0 skips it")
+    parser.add_argument("--per-message-messages", type=int, default=None,
+                        help="records the per-message baseline handles (default: the occurrences, at most 5,000);"
+                             " 0 skips it")
+    parser.add_argument("--latency-seconds", type=float, default=20,
+                        help="length of the latency phase at 50 %% of the sustained rate; 0 skips it")
     parser.add_argument("--label", default="", help="what this run measures, kept in the JSON")
     parser.add_argument("--commit", help="run the worker on this commit's code instead of the working tree")
     parser.add_argument("--ready-timeout", type=float, default=300, help="seconds for the worker to start")
@@ -506,9 +644,17 @@ def main(argv: list[str] | None = None) -> int:
     passthrough = None
     if arguments.passthrough_messages:
         print(f"pass-through: {arguments.passthrough_messages:,} messages ...", file=sys.stderr)
-        passthrough = run_passthrough(arguments.passthrough_messages, config)
+        passthrough = run_baseline("bench.passthrough", arguments.passthrough_messages, config)
         print(f"pass-through: {passthrough['messages_per_second']:,.0f} msg/s, "
               f"{passthrough['cpu_us_per_message']} µs CPU per message", file=sys.stderr)
+    per_message = None
+    per_message_messages = (min(arguments.occurrences, 5000) if arguments.per_message_messages is None
+                            else arguments.per_message_messages)
+    if per_message_messages:
+        print(f"per-message baseline: {per_message_messages:,} messages ...", file=sys.stderr)
+        per_message = run_baseline("bench.per_message", per_message_messages, config)
+        print(f"per-message baseline: {per_message['messages_per_second']:,.0f} msg/s, "
+              f"{per_message['cpu_us_per_message']} µs CPU per message", file=sys.stderr)
 
     deployment = bench_deployment("bench-e2e-", commit)
     root = deployment.root
@@ -524,14 +670,15 @@ def main(argv: list[str] | None = None) -> int:
               f"{firehose.truth.status_changes} status changes ({len(firehose.truth.groups):,} groups expected)",
               file=sys.stderr)
         result = measure(deployment, firehose, ready_timeout=arguments.ready_timeout,
-                         stall_seconds=arguments.stall_seconds, timeout=arguments.timeout)
+                         stall_seconds=arguments.stall_seconds, timeout=arguments.timeout,
+                         latency_seconds=arguments.latency_seconds)
     finally:
         deployment.stop_workers()
         if not arguments.keep:
             deployment.drop_database()
             asyncio.run(delete_topics_containing(deployment.name))
 
-    results = report(firehose, result, passthrough, label=arguments.label, load_before=load_before,
+    results = report(firehose, result, passthrough, per_message, label=arguments.label, load_before=load_before,
                      deployment=deployment, commit=commit)
     arguments.results_dir.mkdir(parents=True, exist_ok=True)
     stem = f"e2e-{datetime.now(UTC):%Y%m%d-%H%M%S}-{results['git_commit'][:7]}"
@@ -554,6 +701,16 @@ def print_summary(results: dict[str, Any], json_path: Path, plotted: bool, root:
               f"{results['passthrough_cpu_us_per_message']} µs CPU per message")
         print(f"ours / pass-through: {results['ratio_vs_passthrough']:.4f} in throughput, "
               f"{results['cpu_ratio_vs_passthrough']:.4f} in CPU per message")
+    if "per_message_messages_per_second" in results:
+        print(f"per-message baseline: {results['per_message_messages_per_second']:,.0f} msg/s, "
+              f"{results['per_message_cpu_us_per_message']} µs CPU per message")
+        print(f"ours / per-message: {results['ratio_vs_per_message']:.2f} in throughput, "
+              f"{results['cpu_ratio_vs_per_message']:.2f} in CPU per message")
+    if results["latency"]:
+        latency = results["latency"]
+        print(f"latency at 50 % load ({latency['rate_per_second']:,.0f} occ/s for {latency['seconds']:.0f} s): "
+              f"p50 {latency.get('p50_ms')} ms, p90 {latency.get('p90_ms')} ms, p99 {latency.get('p99_ms')} ms, "
+              f"max {latency.get('max_ms')} ms ({latency['missing']} of {latency['produced']} not committed)")
     failed = [name for name, check in results["checks"].items() if not check["ok"]]
     print("Postgres matches the ground truth exactly" if results["exact"]
           else f"Postgres does NOT match the ground truth: {failed or 'no match before the stall'}; "
