@@ -11,11 +11,15 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+from datetime import timedelta
 from typing import Any
 
 import orjson
+import psycopg
 import pytest
 
+from storage.api_requests import bind_request_key, prune_api_requests
+from storage.projects import SettingsApplied, apply_project_settings, settings_offset
 from tests.integration.harness import Deployment, make_occurrence, produce, wait_for
 from tests.integration.test_api_auth_trackers import Answer, api_up, assert_error, call
 from tests.integration.test_api_mutations import AUTH, BULK, TOKEN, group_key, mutate, settled
@@ -190,3 +194,32 @@ def test_projects_rate_limit_and_dlq_replay(deployment: Deployment) -> None:
         assert late.json["details"]["ids"] == [str(doomed)]
         assert [change["outcome"] for change in late.json["details"]["changes"]] == ["group_not_found"]
     assert all(worker.process.poll() is None for worker in workers)
+
+
+async def test_a_slug_clash_that_slips_past_the_api_keeps_the_rest_and_never_fails(database: str) -> None:
+    """storage.projects against the real PostgreSQL: in options-topic order, the first record takes a slug; a later
+    record asking it keeps its project's slug and applies the rest; a record read again changes nothing (§2.4.2)."""
+    limit = {**RATE, "limit": 7}
+    async with await psycopg.AsyncConnection.connect(database) as conn:
+        assert await apply_project_settings(conn, 31, {"slug": "web", "resolve_age_hours": None,
+                                                       "occurrence_rate_limit": RATE}, 10) == SettingsApplied("web")
+        lost = await apply_project_settings(conn, 32, {"slug": "web", "resolve_age_hours": 12,
+                                                       "occurrence_rate_limit": limit}, 11)
+        assert lost == SettingsApplied("p32", slug_taken_by=31)
+        again = await apply_project_settings(conn, 31, {"slug": "other", "resolve_age_hours": 1,
+                                                        "occurrence_rate_limit": RATE}, 10)
+        assert again.redelivered and again.slug == "web"
+        assert await settings_offset(conn, 32) == 11 and await settings_offset(conn, 33) is None
+    with psycopg.connect(database) as conn:
+        rows = conn.execute("SELECT id, slug, resolve_age_hours, occurrence_rate_limit, settings_offset FROM projects "
+                            "ORDER BY id").fetchall()
+    assert rows == [(31, "web", None, RATE, 10), (32, "p32", 12, limit, 11)]
+
+
+async def test_an_idempotency_key_is_bound_to_its_first_request_for_a_day(database: str) -> None:
+    async with await psycopg.AsyncConnection.connect(database, autocommit=True) as conn:
+        assert await bind_request_key(conn, "k1", "a" * 64) == "a" * 64
+        assert await bind_request_key(conn, "k1", "b" * 64) == "a" * 64  # bound: the caller answers 422
+        await conn.execute("UPDATE api_requests SET created_at = now() - interval '25 hours'")
+        assert await prune_api_requests(conn, timedelta(days=1)) == 1
+        assert await bind_request_key(conn, "k1", "b" * 64) == "b" * 64
