@@ -15,6 +15,15 @@ def _datadir_from_argv(argv: Sequence[str]) -> str | None:
     return None
 
 
+def use_event_loop(name: str) -> None:
+    if name == "uvloop":
+        import asyncio
+
+        import uvloop
+
+        asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+
+
 def main() -> None:
     # Faust reads `--datadir` after the app module is imported, but the app is configured at import;
     # hand it over through our own setting so two workers on one host really get separate RocksDB dirs.
@@ -24,10 +33,11 @@ def main() -> None:
 
     from grouptypes import GroupTypeLoadError, GroupTypeRegistrationError
     from streams.faust_compat.versions import UnsupportedFrameworkVersion
-    from streams.settings import SettingsError
+    from streams.settings import SettingsError, get_settings
     from streams.trackers.errors import TrackerLoadError, TrackerRegistrationError
 
     try:
+        use_event_loop(get_settings().event_loop)  # before any module creates a loop
         from streams import faust_compat, lifecycle, worker
 
         faust_compat.apply()

@@ -45,6 +45,8 @@ class Settings(BaseSettings):
     web_port: int = Field(6066, ge=1, le=65535)
     api_token: str | None = None
     processing_guarantee: Literal["at_least_once", "exactly_once"] = "at_least_once"
+    # `uvloop` (libuv, less CPU per message) or Python's own `asyncio` loop; read before Faust starts.
+    event_loop: Literal["uvloop", "asyncio"] = "uvloop"
     # The grouping owner decides a batch in memory, then sends its outputs and writes its states (spec §2.4.6):
     # at most this many messages, gathered for at most this long.
     grouping_batch_size: int = Field(500, ge=1, le=100_000)
