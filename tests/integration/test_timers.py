@@ -7,6 +7,7 @@ daily forecast of an issue archived until escalating is stored at the first scan
 from __future__ import annotations
 
 import asyncio
+import time
 import urllib.error
 import urllib.request
 from datetime import UTC, datetime, timedelta
@@ -166,3 +167,34 @@ def test_auto_resolve_regression_ongoing_snooze_expiry_and_the_daily_forecast_on
                                                                                                  row[2])
     # Ticks sent again after each restart found nothing left to do: one transition each, no more.
     assert deployment.query("SELECT count(*) FROM activities WHERE type IN (2, 15, 24)")[0][0] == 3
+
+
+def test_a_worker_killed_as_it_sends_ticks_moves_the_group_once(deployment: Deployment) -> None:
+    """spec §15.1.2: a tick is re-evaluated where it is applied, so the ticks a restarted worker sends again (it
+    remembers no outstanding tick) find nothing left to do. kill -9 the moment the scan has sent its ticks, then
+    restart: one transition, one activity."""
+    assert deployment.cli("migrate").returncode == 0
+    assert deployment.cli("option", "set", "timers.scan_interval_seconds", "10").returncode == 0
+    started = datetime.now(UTC)
+    deployment.extra_env["ISSUE_PLATFORM_CLOCK_OFFSET_SECONDS"] = str(2 * HOUR)
+    worker = deployment.start_worker()
+    topic = deployment.topic("ingest-occurrences")
+    until = (started + timedelta(hours=1)).isoformat()
+    fingerprints = [f"killed-{n}" for n in range(5)]
+    asyncio.run(produce(topic, [(name.encode(), occurrence(3, name)) for name in fingerprints]))
+    for name in fingerprints:
+        in_state(deployment, 3, name, 0, 7, f"{name} created")
+    # Archived until a time the timers' clock has passed: due at the next scan (spec §15.4).
+    asyncio.run(produce(topic, [(name.encode(), status_change(3, name, f"{n:032x}", 2, 4, snooze_until=until))
+                                for n, name in enumerate(fingerprints)]))
+    wait_for(lambda: "ticks sent" in worker.log(), timeout=90, interval=0.2, what="the scan sending its ticks")
+    deployment.kill_worker(worker)
+
+    worker = deployment.restart_worker(worker)
+    for name in fingerprints:
+        in_state(deployment, 3, name, 0, 3, f"{name} ONGOING after the restart", timeout=120)
+    # Two more scans (10 s apart, polled every 5 s): a tick sent again after the restart has been applied by then.
+    time.sleep(30)
+    rows = deployment.query("SELECT a.type, count(*) FROM activities a JOIN groups g ON g.id = a.group_id "
+                            "WHERE g.project_id = 3 AND a.type = %s GROUP BY 1", (SET_UNRESOLVED,))
+    assert rows == [(SET_UNRESOLVED, len(fingerprints))]
