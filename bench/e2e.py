@@ -284,9 +284,9 @@ def wait_until_ready(deployment: Deployment, worker: Worker, conn: psycopg.Conne
 class Poll:
     """Postgres once a second until a condition holds or nothing has moved for `stall_seconds`."""
 
-    def __init__(self, worker: Worker, conn: psycopg.Connection[Any], *, stall_seconds: float,
+    def __init__(self, workers: list[Worker], conn: psycopg.Connection[Any], *, stall_seconds: float,
                  deadline: float) -> None:
-        self.worker, self.conn = worker, conn
+        self.workers, self.conn = workers, conn
         self.stall_seconds, self.deadline = stall_seconds, deadline
 
     def until(self, done: Callable[[Progress], bool], on_sample: Callable[[Progress], None]) -> Progress | None:
@@ -294,7 +294,8 @@ class Poll:
         last_counts: tuple[int, ...] | None = None
         moved_at = time.monotonic()
         while True:
-            ensure_running(self.worker)
+            for worker in self.workers:
+                ensure_running(worker)
             progress = read_progress(self.conn)
             on_sample(progress)
             if done(progress):
@@ -393,7 +394,7 @@ def measure(deployment: Deployment, firehose: Firehose, *, ready_timeout: float,
     worker = start_worker(deployment)
     with psycopg.connect(deployment.database_url, autocommit=True) as conn:
         wait_until_ready(deployment, worker, conn, ready_timeout)
-        poll = Poll(worker, conn, stall_seconds=stall_seconds, deadline=time.monotonic() + timeout)
+        poll = Poll([worker], conn, stall_seconds=stall_seconds, deadline=time.monotonic() + timeout)
         pid = worker.process.pid
         cpu_before = process_cpu_seconds(pid)
         started = time.time()
