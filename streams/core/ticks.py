@@ -8,7 +8,7 @@ from storage.changes import ActivityRecord, StatusChange
 from streams.core.decide import Decision, activity_id
 from streams.core.group_state import KeyState
 from streams.core.grouping import Outcome
-from streams.core.timers import SOURCES, TickRules, apply_tick
+from streams.core.timers import CHECKS, SOURCES, TickRules, apply_tick
 
 
 def decide_tick(state: KeyState, *, check: str, tick_id: str, group_key: str, offset: int, t: float,
@@ -23,7 +23,7 @@ def decide_tick(state: KeyState, *, check: str, tick_id: str, group_key: str, of
     now = max(t, state.last_t)  # T' (spec §0.2)
     advanced = replace(state, offset=offset, last_t=now)
     group = state.group
-    if group is None:
+    if group is None or check not in CHECKS:  # deleted since the scan; a check of a later version: nothing here
         return Decision(Outcome.NOOP, advanced, now)
     applied = apply_tick(group, check, t=now, rules=rules, forecast=forecast)
     if not applied.changed(group):

@@ -252,6 +252,8 @@ def test_a_redelivered_tick_and_a_tick_without_a_group_change_nothing() -> None:
     assert tick(state, AUTO_RESOLVE, t=1e9).outcome is Outcome.REDELIVERED
     empty = tick(KeyState(offset=5), ONGOING, t=1e9)
     assert (empty.outcome, empty.changes, empty.state.group) == (Outcome.NOOP, (), None)
+    unknown = tick(KeyState(offset=5, group=group()), "a_later_check", t=1e9)  # never stops the owner
+    assert (unknown.outcome, unknown.changes, unknown.state.group) == (Outcome.NOOP, (), group())
 
 
 def test_a_forecast_tick_stores_the_forecast_and_sends_nothing() -> None:  # spec §15.5.2
