@@ -359,9 +359,12 @@ _TIMER_FLAGS: dict[int, tuple[bool, bool]] = {}
 
 
 def _timer_flags(type_id: int) -> tuple[bool, bool]:
-    """(enable_auto_resolve, enable_escalation_detection) of a type (spec §9.2, §15)."""
+    """(enable_auto_resolve, enable_escalation_detection) of a type (spec §9.2, §15); neither for a type no longer
+    registered (a removed plugin's groups still take status changes, spec §9.5.5)."""
     flags = _TIMER_FLAGS.get(type_id)
     if flags is None:
+        if not registry.is_registered(type_id):
+            return False, False
         group_type = registry.get_by_type_id(type_id)
         flags = _TIMER_FLAGS[type_id] = (group_type.enable_auto_resolve, group_type.enable_escalation_detection)
     return flags
