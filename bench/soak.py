@@ -1,29 +1,40 @@
-"""Soak: windowed state stays flat under steady traffic (issue "Grouping engine", bounded state).
+"""Soak: memory, RocksDB and changelogs stay flat under steady traffic (issue 15 item 5, bounded state).
 
-Runs one real worker (services from `make services`) and produces new fingerprints of a type with
-NoiseConfig(3, 8 s) at a steady rate: every occurrence is held back and writes its noise windows, a
-dedupe record and its key's state in `groups`. Every sample counts the keys of those tables in the
-worker's RocksDB (opened read-only beside the running worker), the size of its data dir and how much of
-it is RocksDB's write-ahead log. With window expiry and the idle-key sweep working, the counts level off
-after a few windows instead of growing with the number of occurrences sent.
+Runs one real worker (services from `make services`) at a steady rate. Half the occurrences are new
+fingerprints of a type with NoiseConfig(3, 8 s): each is held back and writes its noise windows, a dedupe
+record and its key's state in `groups`, all of which must expire. The other half repeat a fixed set of
+hot group keys without a noise gate: their groups exist, so they exercise the group state, the sink and
+the hourly counts. Every sample reads the worker's RSS, counts the keys of those tables in the worker's
+RocksDB (opened read-only beside the running worker), the size of its data dir and of RocksDB's
+write-ahead log, and the bytes of the deployment's changelog topics in the broker's log directory. With
+window expiry, the idle-key sweep and compaction working, every figure levels off after the first windows
+instead of growing with the occurrences sent. JSON and a PNG go to bench/results/.
 
-    .venv/bin/python -m bench.soak --minutes 5 --rate 100
+    .venv/bin/python -m bench.soak --minutes 30 --rate 200
 """
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import tempfile
 import time
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import orjson
 from aiokafka import AIOKafkaProducer
 from rocksdict import AccessType, Options, Rdict
 
-from tests.integration.harness import BROKER, Deployment, make_occurrence
+from bench.e2e import RESULTS_DIR, git, machine
+from bench.topics import delete_topics_containing
+from tests.integration.harness import BROKER, REPO_ROOT, Deployment, make_occurrence
 
 SHORT_NOISE = 9803  # tests/integration/plugin_types.py: NoiseConfig(3, 8 s)
+HOT_TYPE = 4001  # no noise gate, a large creation quota
+HOT_KEYS = 200
+KAFKA_DATA = Path(os.environ.get("ISSUE_PLATFORM_CACHE", REPO_ROOT / ".cache")) / "kafka" / "data"
 DEDUPE_SECONDS = 60
 FAUST_OFFSET_KEY = b"__faust\x00offset__"
 
@@ -54,7 +65,10 @@ async def produce_steadily(topic: str, rate: int, seconds: float, sent: list[int
         while time.monotonic() - started < seconds:
             tick = time.monotonic()
             for _ in range(rate):
-                await producer.send(topic, orjson.dumps(make_occurrence(1, f"soak-{sent[0]}", type_id=SHORT_NOISE)))
+                index = sent[0]
+                occurrence = (make_occurrence(1, f"soak-{index}", type_id=SHORT_NOISE) if index % 2 else
+                              make_occurrence(2, f"hot-{index // 2 % HOT_KEYS}", type_id=HOT_TYPE))
+                await producer.send(topic, orjson.dumps(occurrence))
                 sent[0] += 1
             await asyncio.sleep(max(0.0, 1.0 - (time.monotonic() - tick)))
         await producer.flush()
@@ -65,6 +79,54 @@ async def produce_steadily(topic: str, rate: int, seconds: float, sent: list[int
 def log_bytes(path: Path) -> int:
     """RocksDB's write-ahead logs: what a memtable holds until it is flushed to a table file."""
     return sum(f.stat().st_size for f in path.glob("**/tables/*.db/*.log") if f.is_file())
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def changelog_bytes(deployment: Deployment) -> int | None:
+    """Bytes of the deployment's changelog partitions in the broker's log directory; None without access to it."""
+    if not KAFKA_DATA.is_dir():
+        return None
+    # Segment files only: the broker preallocates its index files (10 MB each, sparse).
+    return sum(segment.stat().st_size for path in KAFKA_DATA.iterdir()
+               if path.name.startswith(deployment.topic_prefix) and "changelog" in path.name
+               for segment in path.glob("*.log"))
+
+
+def plot(samples: list[dict[str, Any]], path: Path, title: str) -> bool:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return False
+    minutes = [sample["seconds"] / 60 for sample in samples]
+    figure, axes = plt.subplots(3, 1, sharex=True, figsize=(8, 8))
+    axes[0].plot(minutes, [sample["rss_mb"] for sample in samples], label="worker RSS")
+    axes[0].set_ylabel("MB")
+    axes[0].legend(loc="upper left")
+    axes[0].set_title(title)
+    axes[1].plot(minutes, [sample["data_dir_mb"] for sample in samples], label="RocksDB data dir")
+    axes[1].plot(minutes, [sample["wal_mb"] for sample in samples], label="of it write-ahead log")
+    if samples and samples[-1]["changelog_mb"] is not None:
+        axes[1].plot(minutes, [sample["changelog_mb"] for sample in samples], label="changelog topics (broker)")
+    axes[1].set_ylabel("MB")
+    axes[1].legend(loc="upper left")
+    for name in ("noise_keys", "seen_keys", "groups_keys"):
+        axes[2].plot(minutes, [sample[name] for sample in samples], label=name.replace("_", " "))
+    axes[2].set_ylabel("table keys")
+    axes[2].set_xlabel("minutes")
+    axes[2].legend(loc="upper left")
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+    return True
 
 
 async def main(minutes: float, rate: int, every: float, sweep_seconds: int) -> None:
@@ -83,28 +145,73 @@ async def main(minutes: float, rate: int, every: float, sweep_seconds: int) -> N
         sent = [0]
         producing = asyncio.create_task(
             produce_steadily(deployment.topic("ingest-occurrences"), rate, minutes * 60, sent))
-        print(f"{'t (s)':>6} {'sent':>8} {'noise-8s keys':>14} {f'seen-ids-{DEDUPE_SECONDS}s keys':>19} "
-              f"{'groups keys':>12} {'data dir MB':>12} {'of it WAL MB':>13}")
+        print(f"{'t (s)':>6} {'sent':>8} {'RSS MB':>7} {'noise-8s keys':>14} "
+              f"{f'seen-ids-{DEDUPE_SECONDS}s keys':>19} {'groups keys':>12} {'data dir MB':>12} "
+              f"{'of it WAL MB':>13} {'changelogs MB':>14}")
         started = time.monotonic()
+        samples: list[dict[str, Any]] = []
         while not producing.done():
             await asyncio.sleep(every)
-            noise = table_keys(data_dir, "noise-8s")
-            seen = table_keys(data_dir, f"seen-ids-{DEDUPE_SECONDS}s")
-            groups = table_keys(data_dir, "groups")
-            print(f"{time.monotonic() - started:>6.0f} {sent[0]:>8} {noise:>14} {seen:>19} {groups:>12} "
-                  f"{directory_bytes(data_dir) / 1e6:>12.1f} {log_bytes(data_dir) / 1e6:>13.1f}", flush=True)
+            changelogs = changelog_bytes(deployment)
+            sample = {
+                "seconds": round(time.monotonic() - started, 1), "sent": sent[0],
+                "rss_mb": round(rss_mb(worker.process.pid), 1),
+                "noise_keys": table_keys(data_dir, "noise-8s"),
+                "seen_keys": table_keys(data_dir, f"seen-ids-{DEDUPE_SECONDS}s"),
+                "groups_keys": table_keys(data_dir, "groups"),
+                "data_dir_mb": round(directory_bytes(data_dir) / 1e6, 2),
+                "wal_mb": round(log_bytes(data_dir) / 1e6, 2),
+                "changelog_mb": round(changelogs / 1e6, 2) if changelogs is not None else None,
+            }
+            samples.append(sample)
+            print(f"{sample['seconds']:>6.0f} {sample['sent']:>8} {sample['rss_mb']:>7.0f} {sample['noise_keys']:>14} "
+                  f"{sample['seen_keys']:>19} {sample['groups_keys']:>12} {sample['data_dir_mb']:>12.1f} "
+                  f"{sample['wal_mb']:>13.1f} {sample['changelog_mb'] if changelogs is not None else '-':>14}",
+                  flush=True)
         await producing
         worker.stop()
         print(f"after a clean stop: data dir {directory_bytes(data_dir) / 1e6:.1f} MB")
     finally:
         deployment.stop_workers()
         deployment.drop_database()
+        await delete_topics_containing(deployment.name)
+    write_results(samples, minutes=minutes, rate=rate)
+
+
+def trend(samples: list[dict[str, Any]], name: str) -> dict[str, Any]:
+    """The figure at the end of the first third (after the first windows) and at the end, and their ratio."""
+    if len(samples) < 3 or samples[-1][name] is None:
+        return {}
+    early, last = samples[len(samples) // 3][name], samples[-1][name]
+    return {"after_first_third": early, "at_end": last, "end_over_first_third": round(last / early, 3) if early else None}
+
+
+def write_results(samples: list[dict[str, Any]], *, minutes: float, rate: int) -> None:
+    commit = git("rev-parse", "HEAD")
+    report = {
+        "benchmark": "soak", "date": datetime.now(UTC).isoformat(timespec="seconds"), "git_commit": commit,
+        "machine": machine(), "minutes": minutes, "rate_per_second": rate,
+        "workload": "half new fingerprints of NoiseConfig(3, 8 s) (held back, expire), half repeats of "
+                    f"{HOT_KEYS} hot group keys of type {HOT_TYPE}",
+        "trends": {name: trend(samples, name) for name in
+                   ("rss_mb", "data_dir_mb", "changelog_mb", "noise_keys", "seen_keys", "groups_keys")},
+        "samples": samples,
+    }
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    stem = f"soak-{datetime.now(UTC):%Y%m%d-%H%M%S}-{commit[:7]}"
+    (RESULTS_DIR / f"{stem}.json").write_bytes(orjson.dumps(report, option=orjson.OPT_INDENT_2) + b"\n")
+    plotted = plot(samples, RESULTS_DIR / f"{stem}.png", f"soak: {minutes:g} min at {rate}/s, one worker "
+                                                         f"({report['date'][:10]})")
+    for name, figures in report["trends"].items():
+        if figures:
+            print(f"{name}: {figures['after_first_third']} after the first third, {figures['at_end']} at the end")
+    print(f"results: bench/results/{stem}.json" + (" (+ .png)" if plotted else ""))
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--minutes", type=float, default=5)
-    parser.add_argument("--rate", type=int, default=100, help="occurrences per second")
+    parser.add_argument("--minutes", type=float, default=30)
+    parser.add_argument("--rate", type=int, default=200, help="occurrences per second")
     parser.add_argument("--every", type=float, default=20, help="seconds between samples")
     parser.add_argument("--sweep", type=int, default=10, help="idle-key sweep interval, seconds (streams/timers/idle_keys.py)")
     arguments = parser.parse_args()
