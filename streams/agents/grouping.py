@@ -51,6 +51,7 @@ from streams.core.status import StatusRequest
 from streams.core.ticks import decide_tick
 from streams.core.timers import TickRules, index_writes, wanted_entries
 from streams.faust_compat.internals import make_current
+from streams.faust_compat.table_reads import table_get, windowed_get
 from streams.outbox import Outbox
 from streams.project_ages import resolve_age_hours
 from streams.services import registry
@@ -103,7 +104,7 @@ class Batch:
     def state(self, key: str) -> KeyState:
         state = self.states.get(key)
         if state is None:
-            state = self.states[key] = KeyState.from_dict(groups.get(key))
+            state = self.states[key] = KeyState.from_dict(table_get(groups, key))
         return state
 
     def decided(self, key: str, event: EventT, state: KeyState) -> None:
@@ -126,7 +127,7 @@ class Batch:
     def noise_window(self, key: str, seconds: int, at: float) -> NoiseState | None:
         """The key's noise window that contains `at`, with this batch's own counts, not written yet, in it."""
         table = noise_tables[seconds]
-        value = table.relative_to(at)[key].value() or None
+        value = windowed_get(table, key, at) or None
         counted = self.noise.get(key)
         if counted:
             window = table.table.window
@@ -383,7 +384,7 @@ def _stored_seen(key: str, item_id: str, now: float) -> dict[str, Any] | None:
     """The id's record in the window of T' or the one before (tumbling windows of the dedupe size, §12.3)."""
     seen_key = _seen_key(key, item_id)
     for t in (now, now - DEDUPE_SECONDS):
-        value = seen_ids.relative_to(t)[seen_key].value()
+        value = windowed_get(seen_ids, seen_key, t)
         if value:
             return value  # type: ignore[no-any-return]
     return None
