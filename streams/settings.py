@@ -68,10 +68,14 @@ class Settings(BaseSettings):
     # How long the ids of counted drops are kept (spec §2.4.1): an input re-read after a crash is counted
     # once only while its id is kept, so keep them at least as long as the input topics keep records.
     counted_drops_retention_hours: int = Field(168, ge=1, le=87_600)
-    # Per table and partition (one RocksDB each: 70+ with the defaults). Faust's own defaults, 3 x 64 MB of
-    # memtable and a 2 GiB block cache per database, let memory and write-ahead logs grow to gigabytes.
+    # One RocksDB per table and partition (80+ with the defaults). Faust's own defaults, 3 x 64 MB of memtable
+    # and a 2 GiB block cache per database, let memory and write-ahead logs grow to gigabytes. A memtable is
+    # at most `rocksdb_write_buffer_mb` (two per database); all of them together at most `rocksdb_memtables_mb`
+    # (the largest is flushed first); one block cache of `rocksdb_block_cache_mb` serves every database
+    # (streams/faust_compat/rocksdb_memory.py).
     rocksdb_write_buffer_mb: int = Field(8, ge=1, le=1024)
-    rocksdb_block_cache_mb: int = Field(32, ge=1, le=8192)
+    rocksdb_memtables_mb: int = Field(64, ge=8, le=65_536)
+    rocksdb_block_cache_mb: int = Field(64, ge=1, le=65_536)
     # How often each worker looks for idle keys of its `groups` partitions to forget (design §4).
     idle_key_sweep_seconds: float = Field(600.0, gt=0, le=86_400)
     # How often every worker compares the input topic's end offsets with the highest ones recorded, raising

@@ -16,6 +16,7 @@ from streams.app import app, settings
 from streams.core.decide import keep_seconds
 from streams.core.group_state import KeyState, type_rules
 from streams.core.noise import window_step
+from streams.faust_compat import rocksdb_memory
 from streams.faust_compat.window_expiry import expire_restored_windows
 from streams.services import registry
 from streams.topics import COMPACTED_CONFIG, windowed_changelog_config
@@ -23,6 +24,11 @@ from streams.topics import COMPACTED_CONFIG, windowed_changelog_config
 log = logging.getLogger(__name__)
 
 MIB = 1024 * 1024
+
+# One memtable budget and one block cache for every table partition of this worker, however many it owns
+# (applied by the faust_compat patch of RocksDBOptions.as_options; databases open after this line).
+rocksdb_memory.configure(block_cache_bytes=settings.rocksdb_block_cache_mb * MIB,
+                         memtable_bytes=settings.rocksdb_memtables_mb * MIB)
 
 
 def table_store_options() -> dict[str, int]:
@@ -35,6 +41,7 @@ def table_store_options() -> dict[str, int]:
         # rocksdict path (RocksDBOptions.as_options) builds the options from its own fields only, and
         # passes extra keys to python-rocksdb alone, which is not installed.
         "max_write_buffer_number": 2,
+        # Used only where the shared cache is not installed (rocksdb_memory patch off: unit tests).
         "block_cache_size": settings.rocksdb_block_cache_mb * MIB,
     }
 

@@ -15,6 +15,7 @@ from streams.faust_compat import (
     log_level,
     offset_trace,
     producer_flush,
+    rocksdb_memory,
     seek,
     shutdown,
     store_after_changelog,
@@ -27,7 +28,8 @@ __all__ = ["PATCHES", "UnsupportedFrameworkVersion", "apply"]
 
 PATCHES: tuple[Patch, ...] = (*producer_flush.PATCHES, *topic_ready.PATCHES, *seek.PATCHES, *idempotence.PATCHES,
                                *log_level.PATCHES, *shutdown.PATCHES, *eager_delivery.PATCHES,
-                               *changelog_batches.PATCHES, *store_after_changelog.PATCHES, *bulk_restore.PATCHES)
+                               *changelog_batches.PATCHES, *store_after_changelog.PATCHES, *bulk_restore.PATCHES,
+                               *rocksdb_memory.PATCHES)
 
 _applied = False
 

@@ -55,7 +55,20 @@ GUARDED: dict[str, tuple[str, str]] = {
     "faust.worker.Worker._setup_spinner_handler": (
         "18cb28ef5b3de2127fac784ae258415ebba037159d97beaed3cb10e1c499c949",
         "streams/faust_compat/log_level.py restores the root level after it: does it still set the root to DEBUG?"),
+    "faust.stores.rocksdb.RocksDBOptions.as_options": (
+        "d2a1bea17736d2eb2f8d2da592ef843f31bd9583b17b3fcbb2ebd84c15051660",
+        "streams/faust_compat/rocksdb_memory.py rebuilds its rocksdict options on a shared cache and write buffer "
+        "manager: carry over any new option, and drop the patch if Faust now shares them itself."),
     # Relied on by the patches.
+    "faust.stores.base.SerializedStore._encode_key": (
+        "70702b179cc3502835585f53bd6b91d2c34308489c2be8cda19ef3b8aa302925",
+        "streams/faust_compat/table_reads.py encodes a key with it once per read: still the store's key bytes?"),
+    "faust.stores.base.SerializedStore._decode_value": (
+        "5fe35164ec2e2032bbf746009720537e5f0a8cc35a3a81f8dd6e28e3f0fcb6ca",
+        "streams/faust_compat/table_reads.py decodes what the store's _get returned with it."),
+    "faust.tables.base.Collection._windowed_timestamp": (
+        "4d0d8a851d2e9e3fc80858b0cde2484102165f708a0d58b7c8f24a98c3fd3a20",
+        "streams/faust_compat/table_reads.py windowed_get reads (key, window.current(t)) as this does."),
     "faust.topics.Topic._on_published": (
         "7cfe9ebd65964b0a9e7845853f98d58b995907b0020493fa1d2fa3a52aa29f8f",
         "streams/agents/failure.py StopOnFailedProduce relies on it: a failed delivery must still reach "
