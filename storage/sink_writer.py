@@ -42,8 +42,10 @@ Commit protocol of a batch (the caller opens the transaction, commits it, and on
     `ledger_lost` too, unless the ledger already holds an outcome for its input: then the reconciler took an
     outcome still on its way for a lost one, and the `lost` is dropped.
 11d. Remove the groups an API delete names (spec §20.9, §19): the group row and, by its cascades, its hashes,
-    occurrences, environments, activities and hourly counts; then the events that no occurrence references any
-    more. Last, so a change of the group earlier in the batch is removed with it.
+    occurrences, environments, activities and hourly counts. Their events are only queued (`event_sweep`): the
+    hourly housekeeping deletes those no occurrence references any more, once no occurrence naming one can still
+    be on its way (storage.events.sweep_orphan_events). Last, so a change of the group earlier in the batch is
+    removed with it.
 11e. Record each API change's outcome in `api_changes` (spec §20.8.4): what `?wait=1` waits for.
 12. Park what step 1 set aside in `sink_parked`, then record the highest offset per partition that is applied
     or parked in `sink_offsets`: a parked change is done for the partition, which moves on.
@@ -523,8 +525,7 @@ _ACTIVITY_TYPES = ("text", "bigint", "bigint", "smallint", "jsonb", "timestamptz
 # ------------------------------------------------------------------------------------------------ 11d, 11e
 
 async def _delete_groups(cur: AsyncCursor[Any], identities: Sequence[GroupIdentity]) -> None:
-    """Remove the groups and what only they referenced (spec §19). Three statements: a data-modifying CTE would
-    not see its own cascade, and the events can only go once their occurrences are gone."""
+    """Remove the groups with everything that cascades from them, and queue their events for the sweep (spec §19)."""
     if not identities:
         return
     await cur.execute(
@@ -535,17 +536,15 @@ async def _delete_groups(cur: AsyncCursor[Any], identities: Sequence[GroupIdenti
     group_ids = [row[0] for row in await cur.fetchall()]
     if not group_ids:
         return  # removed already (a change applied again)
-    await cur.execute("SELECT DISTINCT project_id, event_id FROM occurrences WHERE group_id = ANY(%s)", (group_ids,))
-    events = await cur.fetchall()
+    # Its events only queued (storage.events.sweep_orphan_events deletes those left unreferenced, later): an
+    # occurrence naming one by event_id (spec §5.5) may be on its way still, and must find it when stored.
+    # In key order, so that concurrent sinks queue in one order and never deadlock.
+    await cur.execute(
+        "INSERT INTO event_sweep (project_id, event_id) SELECT DISTINCT project_id, event_id FROM occurrences"
+        " WHERE group_id = ANY(%s) ORDER BY project_id, event_id ON CONFLICT DO NOTHING",
+        (group_ids,),
+    )
     await cur.execute("DELETE FROM groups WHERE id = ANY(%s)", (group_ids,))
-    if events:
-        # An event another occurrence still names stays (spec §5.6: stored once per (project, event_id)).
-        await cur.execute(
-            "DELETE FROM events e USING unnest(%s::bigint[], %s::text[]) AS x(project_id, event_id)"
-            " WHERE e.project_id = x.project_id AND e.event_id = x.event_id AND NOT EXISTS"
-            " (SELECT 1 FROM occurrences o WHERE o.project_id = e.project_id AND o.event_id = e.event_id)",
-            ([row[0] for row in events], [row[1] for row in events]),
-        )
 
 
 _RECORD_API_CHANGE = (

@@ -1,5 +1,6 @@
 """Hourly housekeeping on the leader: keep `counted_drops` (spec §2.4.1), `sink_applied_changes` (§2.4.7),
-`quota_waiters` (§2.4.11) and `api_changes` (§20.8.4) bounded."""
+`quota_waiters` (§2.4.11) and `api_changes` (§20.8.4) bounded, and delete the events group deletions left
+unreferenced (§19)."""
 from __future__ import annotations
 
 import asyncio
@@ -12,6 +13,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
 from storage.api_requests import prune_api_requests
+from storage.events import sweep_orphan_events
 from storage.sink_writer import prune_answered_waiters, prune_api_changes, prune_applied_changes, prune_counted_drops
 from streams.app import settings
 from streams.services import postgres
@@ -27,6 +29,10 @@ SINK_WAIT_SECONDS = 120.0
 SINK_POLL_SECONDS = 5.0
 # Only `?wait=1` reads `api_changes`, for at most 10 s (spec §20.8.4): a day is plenty.
 API_CHANGES_RETENTION = timedelta(days=1)
+# How long an event a deletion left unreferenced stays marked (invisible to ingest's lookup) before it goes: longer
+# than any occurrence that found it can take to reach Postgres (seconds normally; an hour-long sink backlog after
+# an outage still fits). Nothing requires the events to go soon (spec §19 has no deadline), so a day, not an hour.
+ORPHAN_EVENT_GRACE = timedelta(days=1)
 
 
 async def forget_old_count_ids() -> None:
@@ -53,6 +59,21 @@ async def forget_old_count_ids() -> None:
         log.info("api_changes: forgot %d API change outcomes older than %s", removed, API_CHANGES_RETENTION)
     await forget_applied_change_ids()
     await forget_answered_waiters()
+    await forget_orphan_events()
+
+
+async def forget_orphan_events() -> None:
+    """Delete the events group deletions left unreferenced, once no occurrence naming one can still be on its way
+    (storage.events.sweep_orphan_events); a failure only delays the sweep to the next hour."""
+    try:
+        pool = await postgres.get()
+        async with pool.connection() as conn:
+            swept = await sweep_orphan_events(conn, ORPHAN_EVENT_GRACE)
+    except Exception as error:  # never let housekeeping stop the worker
+        log.warning("orphan events sweep failed, retrying in an hour: %s", error)
+        return
+    log.info("events: deleted %d left unreferenced by deletions, marked %d, kept %d referenced again",
+             swept.deleted, swept.marked, swept.kept)
 
 
 async def forget_answered_waiters() -> None:
