@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-stamp
 export PIP_CACHE_DIR ?= $(CURDIR)/.cache/pip
 PYTEST_ARGS ?=
 
-.PHONY: run test lint-imports unit integration venv services services-down services-status migrate worker clean bench chaos browser
+.PHONY: run test lint-imports unit integration venv services services-down services-status migrate worker clean bench bench-scale soak chaos browser
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -59,11 +59,21 @@ unit: venv
 integration: venv services browser
 	$(BIN)/python -m pytest tests/integration $(PYTEST_ARGS)
 
-# End to end on one worker beside a raw pass-through (bench/e2e.py): CPU per occurrence, occurrences/s, exactness.
-# BENCH_OCCURRENCES=2000 for a shorter run; BENCH_ARGS="--commit HEAD" to measure the last commit, not the tree.
+# End to end on one worker beside a raw pass-through and the per-message baseline (bench/e2e.py): CPU per occurrence,
+# occurrences/s, exactness, ratios, latency at half load. BENCH_OCCURRENCES=2000 for a shorter run;
+# BENCH_ARGS="--commit HEAD" to measure the last commit, not the tree.
 bench: venv services
 	@$(BIN)/python -c 'import matplotlib' 2>/dev/null || $(BIN)/pip install -q -e '.[test,bench]'
 	$(BIN)/python -m bench.e2e $(if $(BENCH_OCCURRENCES),--occurrences $(BENCH_OCCURRENCES)) $(BENCH_ARGS)
+
+# 1, 2 and 3 workers on the same firehose: rates and the proof that the outcome is the same (bench/scale_out.py).
+bench-scale: venv services
+	$(BIN)/python -m bench.scale_out $(if $(BENCH_OCCURRENCES),--occurrences $(BENCH_OCCURRENCES)) $(BENCH_ARGS)
+
+# 30 minutes of steady traffic: RSS, RocksDB and changelog sizes over time (bench/soak.py). SOAK_ARGS="--minutes 5".
+soak: venv services
+	@$(BIN)/python -c 'import matplotlib' 2>/dev/null || $(BIN)/pip install -q -e '.[test,bench]'
+	$(BIN)/python -m bench.soak $(SOAK_ARGS)
 
 # Three workers under the firehose while workers are killed, PostgreSQL stops and the broker restarts, then Postgres
 # against the ground truth (bench/chaos.py); exits non-zero on any loss or double count. It stops and restarts the
