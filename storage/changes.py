@@ -285,11 +285,7 @@ class StatusChange(GroupChange):
     KIND: ClassVar[str] = "status_change"
 
     def to_wire(self) -> dict[str, Any]:
-        # The occurrence keys of a group change, empty: the wire form has one shape for both kinds.
-        wire = _group_change_wire(self, occurrence=None, occurrence_stored=False, event=None, environment=None,
-                                  event_timestamp=None, is_new=False, is_regression=False,
-                                  is_new_group_environment=False, link=None)
-        return _identified(_replay_marked(wire, self.replay), self)
+        return _occurrence_free_wire(self)
 
     @classmethod
     def from_wire(cls, wire: dict[str, Any]) -> StatusChange:
@@ -304,10 +300,7 @@ class UpdateChange(GroupChange):
     KIND: ClassVar[str] = "update"
 
     def to_wire(self) -> dict[str, Any]:
-        wire = _group_change_wire(self, occurrence=None, occurrence_stored=False, event=None, environment=None,
-                                  event_timestamp=None, is_new=False, is_regression=False,
-                                  is_new_group_environment=False, link=None)
-        return _identified(_replay_marked(wire, self.replay), self)
+        return _occurrence_free_wire(self)
 
     @classmethod
     def from_wire(cls, wire: dict[str, Any]) -> UpdateChange:
@@ -608,6 +601,15 @@ def _group_change_wire(change: GroupChange, **occurrence_keys: Any) -> dict[str,
         "activities": [activity.to_wire() for activity in change.activities],
         **occurrence_keys,
     }
+
+
+def _occurrence_free_wire(change: GroupChange) -> dict[str, Any]:
+    """The wire form of a group change that carries no occurrence (a status change, an update): the occurrence
+    keys are there, empty, so that every group change has one shape."""
+    wire = _group_change_wire(change, occurrence=None, occurrence_stored=False, event=None, environment=None,
+                              event_timestamp=None, is_new=False, is_regression=False,
+                              is_new_group_environment=False, link=None)
+    return _identified(_replay_marked(wire, change.replay), change)
 
 
 def _replay_marked(wire: dict[str, Any], replay: bool) -> dict[str, Any]:
