@@ -308,6 +308,50 @@ class UpdateChange(GroupChange):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class ExternalLink:
+    """A ticket created in, linked from or unlinked from an external tracker (spec §24.4)."""
+
+    action: str  # "create", "link" or "unlink"
+    tracker: str
+    external_id: str
+    url: str | None
+    label: str
+    title: str | None
+    actor: str | None
+
+    def to_wire(self) -> dict[str, Any]:
+        return {"action": self.action, "tracker": self.tracker, "external_id": self.external_id, "url": self.url,
+                "label": self.label, "title": self.title, "actor": self.actor}
+
+    @classmethod
+    def from_wire(cls, wire: dict[str, Any]) -> ExternalLink:
+        return cls(action=wire["action"], tracker=wire["tracker"], external_id=wire["external_id"],
+                   url=wire.get("url"), label=wire["label"], title=wire.get("title"), actor=wire.get("actor"))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ExternalIssueChange(GroupChange):
+    """An `external_issue` message applied to its live group (spec §24.4): the group as it is (no new version),
+    a CREATE_ISSUE activity for create and link; the sink stores the link in `external_issues` and, after commit,
+    sends the `issue_tracker.used` analytics record. `api_change` is the request id."""
+
+    KIND: ClassVar[str] = "external_issue"
+
+    external: ExternalLink
+
+    def to_wire(self) -> dict[str, Any]:
+        wire = _group_change_wire(self, occurrence=None, occurrence_stored=False, event=None, environment=None,
+                                  event_timestamp=None, is_new=False, is_regression=False,
+                                  is_new_group_environment=False, link=None)
+        wire["external_issue"] = self.external.to_wire()
+        return _identified(_replay_marked(wire, self.replay), self)
+
+    @classmethod
+    def from_wire(cls, wire: dict[str, Any]) -> ExternalIssueChange:
+        return cls(**_group_change_fields(wire), external=ExternalLink.from_wire(wire["external_issue"]))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class GroupDeletion:
     """An API `delete` (spec §20.9): the sink removes the group row of (group key, generation) and every row
     of it (spec §19). No activity and no post-process message."""
@@ -546,7 +590,7 @@ class InputNoop:
 
 
 Change = (OccurrenceChange | StatusChange | UpdateChange | GrouplessOccurrence | CountedDrop | IngestDrop
-          | QuotaRefusal | InputNoop | GroupDeletion)
+          | QuotaRefusal | InputNoop | GroupDeletion | ExternalIssueChange)
 Drop = GrouplessOccurrence | CountedDrop | IngestDrop
 
 
@@ -561,6 +605,8 @@ def change_from_wire(wire: dict[str, Any]) -> Change:
         return UpdateChange.from_wire(wire)
     if kind == GroupDeletion.KIND:
         return GroupDeletion.from_wire(wire)
+    if kind == ExternalIssueChange.KIND:
+        return ExternalIssueChange.from_wire(wire)
     if kind == "drop":
         if wire["outcome"] in INGEST_DROP_OUTCOMES:
             return IngestDrop.from_wire(wire)

@@ -32,6 +32,7 @@ Commit protocol of a batch (the caller opens the transaction, commits it, and on
 9. Add hourly counts in the bucket of each linked occurrence's own T (spec §15.5.3) and register group
    environments (spec §12.8).
 10. Store activities under their deterministic ids (spec §18.2).
+10b. Store the tickets `external_issue` changes link to or unlink from groups (spec §24.4): no statement without one.
 11. Add counted drops (spec §7.4) to `drop_counters`, one statement per (project, type, outcome). A drop
     with a count id (ingest-stage drops, duplicates) is counted the first time its id is recorded.
 11b. Read the waiters of every creation the caller forwards (applied now or read again), for their
@@ -76,6 +77,7 @@ from psycopg import AsyncConnection, AsyncCursor
 
 from storage.changes import QuotaRefusal, decode_change
 from storage.errors import MissingGroupRow, is_change_failure
+from storage.external_issues import link_writes, write_links
 from storage.ledger import record_lost, record_outcomes, unrecorded
 from storage.sink_plan import (
     BatchPlan,
@@ -157,6 +159,9 @@ async def _apply(cur: AsyncCursor[Any], result: BatchResult, named: Sequence[Gro
     await _insert_rows(cur, _ADD_HOURLY_COUNT, _HOURLY_TYPES, hourly)
     await _insert_rows(cur, _ADD_GROUP_ENVIRONMENT, _ENVIRONMENT_TYPES, environments)
     await _insert_rows(cur, _INSERT_ACTIVITY, _ACTIVITY_TYPES, plan.activity_rows(result.groups))  # 10
+    links = link_writes(plan.grouped, result.groups)  # 10b: tickets linked to groups (spec §24.4), rare
+    if links:
+        await write_links(cur, links)
     first_counts = await _first_counts(cur, plan.count_ids)
     await _count_drops(cur, plan.drop_rows(first_counts, refused))  # 11
     outcomes = plan.ledger_inputs(first_counts)  # 11c

@@ -17,6 +17,7 @@ from typing import Any
 
 from faust import EventT, StreamT
 
+from storage.changes import ExternalLink
 from streams.agents import project_limits
 from streams.agents.dead_letter import dead_letter
 from streams.agents.failure import kill_point, stop_worker
@@ -43,7 +44,13 @@ from streams.core.messages import (
     quota_request_message,
     raw_key_bytes,
 )
-from streams.core.mutations import UpdateRequest, decide_api_status_change, decide_delete, decide_update
+from streams.core.mutations import (
+    UpdateRequest,
+    decide_api_status_change,
+    decide_delete,
+    decide_external_issue,
+    decide_update,
+)
 from streams.core.noise import NoiseCount, NoiseState, count_in_window, deciding_window_delta
 from streams.core.payload import ID_NAMESPACE
 from streams.core.rejection import Reason, Rejection
@@ -303,6 +310,9 @@ def on_api_message(batch: Batch, event: EventT, message: dict[str, Any]) -> Deci
         decision = decide_update(state, request=UpdateRequest.from_message(message), **common)
     elif kind == "delete":
         decision = decide_delete(state, **common)
+    elif kind == "external_issue":  # spec §24.4
+        decision = decide_external_issue(state, link=ExternalLink.from_wire(message["external_issue"]),
+                                         provider=message["provider"], **common)
     else:
         log.error("grouping: unknown API message kind %r at %s offset %s", kind, key, offset)
         return None

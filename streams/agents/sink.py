@@ -15,7 +15,7 @@ from faust import StreamT
 from faust.types import TP
 
 from grouptypes import gate_passes
-from storage.changes import GroupChange, OccurrenceChange, decode_change
+from storage.changes import ExternalIssueChange, GroupChange, OccurrenceChange, decode_change
 from storage.sink_plan import BatchResult, ChangeFailure, ChangeRecord, Coordinates
 from storage.sink_writer import advance_sink_offset, write_batch, write_or_park
 from streams.agents.failure import kill_point, retry_transient, stop_worker
@@ -29,11 +29,12 @@ from streams.core.postprocess import (
     waiter_entries,
 )
 from streams.core.short_id import display_short_id
+from streams.core.tracker_records import tracker_used_record
 from streams.metrics import count_post_process, count_sink_batch
 from streams.outbox import Outbox
 from streams.services import postgres, registry
 from streams.tables import current_options
-from streams.topics import activity_topic, group_changes_topic, post_process_topic
+from streams.topics import activity_topic, analytics_topic, group_changes_topic, post_process_topic
 
 log = logging.getLogger(__name__)
 
@@ -200,6 +201,9 @@ async def forward(result: BatchResult, options: Mapping[str, object]) -> None:
             message = activity_message(change=wire, activity=activity.to_wire(), group_id=persisted.id,
                                        short_id=persisted.short_id, project_slug=persisted.project_slug)
             outbox.add(activity_topic, key, encode(message), timestamp=change.t)
+        if isinstance(change, ExternalIssueChange):  # spec §24.4: after commit, like its activity
+            used = tracker_used_record(change, persisted.id)
+            outbox.add(analytics_topic, key, encode(used), timestamp=change.t)
         # Status changes never produce post-process messages (spec §14.3.2).
         waiters = result.waiters.get((record.partition, record.offset))
         entries = post_process_entries(wire) if waiters is None else waiter_entries(group.times_seen, waiters)

@@ -27,6 +27,7 @@ class ActivityType(IntEnum):  # spec §8.6
     SET_UNRESOLVED = 2
     SET_IGNORED = 3
     SET_REGRESSION = 6
+    CREATE_ISSUE = 7  # spec §24.4: a ticket created in or linked from a tracker
     FIRST_SEEN = 9
     ASSIGNED = 11
     UNASSIGNED = 12

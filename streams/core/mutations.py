@@ -12,7 +12,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-from storage.changes import ActivityRecord, GroupDeletion, InputNoop, StatusChange, UpdateChange
+from storage.changes import (
+    ActivityRecord,
+    ExternalIssueChange,
+    ExternalLink,
+    GroupDeletion,
+    InputNoop,
+    StatusChange,
+    UpdateChange,
+)
 from streams.core.decide import Decision, activity_id, is_duplicate
 from streams.core.enums import PRIORITY_NAMES, ActivityType
 from streams.core.group_state import KeyState, SeenRecord
@@ -167,3 +175,26 @@ def decide_delete(
     deletion = GroupDeletion(t=target.now, group_key=group.group_key, project_id=group.project_id,
                              generation=group.generation, api_change=change_id)
     return Decision(Outcome.DELETED, removed, target.now, changes=(deletion,), record_seen=True)
+
+
+def decide_external_issue(
+    state: KeyState, *, change_id: str, link: ExternalLink, provider: str, generation: int, group_key: str,
+    offset: int, t: float, seen: SeenRecord | None, dedupe_seconds: int,
+) -> Decision:
+    """An `external_issue` message (spec §24.4): the tracker call succeeded; the link is recorded on the live group
+    it was made for (a message for a deleted group is dropped and counted `group_not_found`), with a CREATE_ISSUE
+    activity for create and link (§8.6 value 7, data as the reference's). The group itself does not change."""
+    target = _target(state, change_id=change_id, generation=generation, group_key=group_key, offset=offset, t=t,
+                     seen=seen, dedupe_seconds=dedupe_seconds)
+    if isinstance(target, Decision):
+        return target
+    group = target.group
+    activities: tuple[ActivityRecord, ...] = ()
+    if link.action in ("create", "link"):
+        data = {"title": link.title, "provider": provider, "location": link.url, "label": link.label}
+        activities = (ActivityRecord(id=activity_id(change_id, 0), type=ActivityType.CREATE_ISSUE, data=data,
+                                     datetime=target.now, source=API_SOURCE, actor=link.actor),)
+    change = ExternalIssueChange(outcome=Outcome.APPLIED.value, t=target.now, group_key=group.group_key,
+                                 project_id=group.project_id, group=group, cause_id=change_id, activities=activities,
+                                 api_change=change_id, external=link)
+    return Decision(Outcome.APPLIED, target.advanced, target.now, changes=(change,), record_seen=True)

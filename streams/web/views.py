@@ -21,6 +21,7 @@ from psycopg import AsyncConnection
 from psycopg_pool import PoolTimeout
 
 from storage import queries
+from storage.external_issues import linked_issues
 from storage.parked import parked_count
 from storage.pool import PoolHolder
 from storage.tracker_configs import read_tracker_config, write_tracker_config
@@ -32,7 +33,7 @@ from streams.services import registry, trackers
 from streams.settings import get_settings
 from streams.tables import current_options
 from streams.trackers import Tracker, describe_tracker
-from streams.web import dlq_replay, mutate
+from streams.web import dlq_replay, mutate, tracker_actions
 from streams.web import projects as project_settings
 from streams.web.errors import ApiError, not_found, unavailable
 from streams.web.issues import (
@@ -278,6 +279,7 @@ class IssueDetailsView(ApiView):
             environments = await queries.group_environments(conn, row.id)
             latest = await queries.latest_occurrence(conn, row.id)
             activities = await queries.fetch_activities(conn, row.id, queries.Keyset(), 100)
+            links = await linked_issues(conn, row.id)
         hourly = counts.get(row.id, [])
         issue = issue_object(row, registry, {
             "24h": stats_series("24h", hourly, now), "14d": stats_series("14d", hourly, now),
@@ -289,6 +291,7 @@ class IssueDetailsView(ApiView):
             latestOccurrence=None if latest is None else occurrence_object(latest),
             environments=environments,
             activity=[activity_object(activity) for activity in activities],
+            externalIssues=tracker_actions.linked_issue_objects(links),  # spec §24.4
         )
         return self.json_body(issue)
 
@@ -589,6 +592,42 @@ def _tracker(slug: str) -> type[Tracker]:
 async def _known_project(conn: AsyncConnection[Any], project_id: int) -> None:
     if await queries.project_slug(conn, project_id) is None:
         raise not_found(f"no project {project_id}")
+
+
+def _base_url(request: Request) -> str:
+    """The worker's own origin: an issue's page, as a ticket links it (spec §24.1)."""
+    return str(request.url.origin())  # type: ignore[attr-defined]
+
+
+class IssueTrackersView(ApiView):
+    """`GET /api/0/issues/{id}/trackers/` (spec §24.3): the trackers configured for the issue's project."""
+
+    async def read(self, request: Request, issue_id: str) -> Response:  # type: ignore[override]
+        status, body = await tracker_actions.issue_trackers(_connection, issue_id, _base_url(request))
+        return self.json_body(body, status=status)
+
+
+class IssueTrackerActionView(ApiView):
+    """`…/trackers/{slug}/create/`, `link/` (GET: the form's fields; POST) and `unlink/` (POST), spec §24.3, §24.4.
+    POST needs the token, checked before routing (streams.web.guard)."""
+
+    allowed = ("GET", "POST")
+
+    async def read(self, request: Request, issue_id: str, slug: str, action: str) -> Response:  # type: ignore[override]
+        if action not in ("create", "link"):
+            raise not_found(f"no form {action}")
+        status, body = await tracker_actions.form_fields(_connection, issue_id, slug, action, _base_url(request))
+        return self.json_body(body, status=status)
+
+    async def post(self, request: Request, **params: Any) -> Response:
+        return await self.answer(request, self._act(request, **params))
+
+    async def _act(self, request: Request, issue_id: str, slug: str, action: str) -> Response:
+        if action not in ("create", "link", "unlink"):
+            raise not_found(f"no action {action}")
+        status, body = await tracker_actions.act(_connection, issue_id, slug, action, await _body(request),
+                                                 _base_url(request))
+        return self.json_body(body, status=status)
 
 
 # Registered last by streams.worker, so it matches only paths no resource above took (aiohttp tries routes in order).
