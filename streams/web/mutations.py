@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -315,24 +315,23 @@ def plan_updates(body: UpdateBody, targets: Sequence[Target], *, t: float, key: 
     for target in targets:
         ask = body.status
         if ask is not None:
-            cid = change_id(key, target, "status_change")
-            planned.append(PlannedChange(cid, "status_change", target, api_status_change_message(
-                change_id=cid, generation=target.generation, t=t, new_status=ask.new_status,
-                new_substatus=ask.new_substatus, snooze_count=ask.snooze_count, snooze_until=ask.until(t))))
+            planned.append(_planned(key, target, "status_change", api_status_change_message, t=t,
+                                    new_status=ask.new_status, new_substatus=ask.new_substatus,
+                                    snooze_count=ask.snooze_count, snooze_until=ask.until(t)))
         if body.update is not None:
-            cid = change_id(key, target, "update")
-            planned.append(PlannedChange(cid, "update", target, update_message(
-                change_id=cid, generation=target.generation, t=t, fields=body.update.to_message())))
+            planned.append(_planned(key, target, "update", update_message, t=t, fields=body.update.to_message()))
     return planned
 
 
 def plan_deletes(targets: Sequence[Target], *, t: float, key: str) -> list[PlannedChange]:
-    planned = []
-    for target in targets:
-        cid = change_id(key, target, "delete")
-        planned.append(PlannedChange(cid, "delete", target,
-                                     delete_message(change_id=cid, generation=target.generation, t=t)))
-    return planned
+    return [_planned(key, target, "delete", delete_message, t=t) for target in targets]
+
+
+def _planned(key: str, target: Target, kind: str, message: Callable[..., dict[str, Any]], *, t: float,
+             **fields: Any) -> PlannedChange:
+    """The change `kind` of one group under its deterministic id, its grouping message built by `message`."""
+    cid = change_id(key, target, kind)
+    return PlannedChange(cid, kind, target, message(change_id=cid, generation=target.generation, t=t, **fields))
 
 
 def accepted_body(targets: Sequence[Target], planned: Sequence[PlannedChange],
