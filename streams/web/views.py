@@ -134,12 +134,13 @@ class ApiView(View):
         return self.json_body(error.body(), status=error.status, headers=headers)
 
 
-async def _connection() -> AbstractAsyncContextManager[AsyncConnection[Any]]:
+async def connection() -> AbstractAsyncContextManager[AsyncConnection[Any]]:
+    """A connection of the API's read pool, through which the web UI reads too."""
     pool = await _reads.get()
     return pool.connection(timeout=_CONNECT_TIMEOUT)
 
 
-async def _visible_group(conn: AsyncConnection[Any], issue_id: str) -> queries.GroupRow:
+async def visible_group(conn: AsyncConnection[Any], issue_id: str) -> queries.GroupRow:
     """The group a path names, or 404 when there is none or its type is invisible for its project."""
     ref = parse_issue_ref(issue_id)
     if ref.group_id is not None:
@@ -153,6 +154,30 @@ async def _visible_group(conn: AsyncConnection[Any], issue_id: str) -> queries.G
     return row
 
 
+async def issue_details(
+    conn: AsyncConnection[Any], row: queries.GroupRow, now: datetime
+) -> tuple[dict[str, Any], queries.OccurrenceRow | None]:
+    """The §20.10 details of a visible issue (the issue object with both stats periods, evidence, latest
+    occurrence, environments, the latest 100 activities), and its latest occurrence: the API's and the web UI's."""
+    counts = await queries.hourly_counts(conn, [row.id], stats_start("14d", now))
+    environments = await queries.group_environments(conn, row.id)
+    latest = await queries.latest_occurrence(conn, row.id)
+    activities = await queries.fetch_activities(conn, row.id, queries.Keyset(), 100)
+    hourly = counts.get(row.id, [])
+    issue = issue_object(row, registry, {
+        "24h": stats_series("24h", hourly, now), "14d": stats_series("14d", hourly, now),
+    })
+    evidence = latest.evidence_display if latest is not None else []
+    issue.update(
+        evidence=evidence,
+        importantEvidence=important_evidence(evidence),
+        latestOccurrence=None if latest is None else occurrence_object(latest),
+        environments=environments,
+        activity=[activity_object(activity) for activity in activities],
+    )
+    return issue, latest
+
+
 def _project_id(text: str) -> int:
     if not (text.isascii() and text.isdigit()) or not 0 < int(text) <= 2**63 - 1:
         raise not_found(f"no project {text}")
@@ -164,7 +189,7 @@ class ProjectsView(ApiView):
 
     async def read(self, request: Request) -> Response:  # type: ignore[override]
         cursor, limit = parse_page_params(list(request.query.items()), queries.PROJECT_ORDER)  # type: ignore[attr-defined]
-        async with await _connection() as conn:
+        async with await connection() as conn:
 
             async def fetch(keyset: queries.Keyset, size: int) -> list[queries.ProjectRow]:
                 return await queries.fetch_projects(conn, keyset, size)
@@ -184,12 +209,12 @@ class ProjectView(ApiView):
         return await self.answer(request, self._write(request, **params))
 
     async def _write(self, request: Request, project_id: str) -> Response:
-        status, body = await project_settings.put_project(_connection, _project_id(project_id), await _body(request))
+        status, body = await project_settings.put_project(connection, _project_id(project_id), await _body(request))
         return self.json_body(body, status=status)
 
     async def read(self, request: Request, project_id: str) -> Response:  # type: ignore[override]
         project = _project_id(project_id)
-        async with await _connection() as conn:
+        async with await connection() as conn:
             row = await queries.project_by_id(conn, project)
             if row is None:
                 raise not_found(f"no project {project_id}")
@@ -210,13 +235,13 @@ class ProjectIssuesView(ApiView):
         return await self.answer(request, self._delete(request, **params))
 
     async def _update(self, request: Request, project_id: str) -> Response:
-        status, body = await mutate.update_many(_connection, _project_id(project_id), await _body(request),
+        status, body = await mutate.update_many(connection, _project_id(project_id), await _body(request),
                                                 list(request.query.items()),  # type: ignore[attr-defined]
                                                 request.headers.get(IDEMPOTENCY_HEADER))  # type: ignore[attr-defined]
         return self.json_body(body, status=status)
 
     async def _delete(self, request: Request, project_id: str) -> Response:
-        status, body = await mutate.delete_many(_connection, _project_id(project_id),
+        status, body = await mutate.delete_many(connection, _project_id(project_id),
                                                 list(request.query.items()),  # type: ignore[attr-defined]
                                                 request.headers.get(IDEMPOTENCY_HEADER))  # type: ignore[attr-defined]
         return self.json_body(body, status=status)
@@ -227,7 +252,7 @@ class ProjectIssuesView(ApiView):
         params = list(request.query.items())  # type: ignore[attr-defined]
         listing = parse_list_request(params, registry, now)
         options = current_options()
-        async with await _connection() as conn:
+        async with await connection() as conn:
             if await queries.project_slug(conn, project) is None:
                 raise not_found(f"no project {project}")
             search = listing.search(project, searchable_type_ids(registry, project, options, listing.query))
@@ -260,39 +285,23 @@ class IssueDetailsView(ApiView):
         return await self.answer(request, self._delete(request, **params))
 
     async def _update(self, request: Request, issue_id: str) -> Response:
-        status, body = await mutate.update_one(_connection, issue_id, await _body(request),
+        status, body = await mutate.update_one(connection, issue_id, await _body(request),
                                                list(request.query.items()),  # type: ignore[attr-defined]
                                                request.headers.get(IDEMPOTENCY_HEADER))  # type: ignore[attr-defined]
         return self.json_body(body, status=status)
 
     async def _delete(self, request: Request, issue_id: str) -> Response:
-        status, body = await mutate.delete_one(_connection, issue_id,
+        status, body = await mutate.delete_one(connection, issue_id,
                                                list(request.query.items()),  # type: ignore[attr-defined]
                                                request.headers.get(IDEMPOTENCY_HEADER))  # type: ignore[attr-defined]
         return self.json_body(body, status=status)
 
     async def read(self, request: Request, issue_id: str) -> Response:  # type: ignore[override]
-        now = datetime.now(UTC)
-        async with await _connection() as conn:
-            row = await _visible_group(conn, issue_id)
-            counts = await queries.hourly_counts(conn, [row.id], stats_start("14d", now))
-            environments = await queries.group_environments(conn, row.id)
-            latest = await queries.latest_occurrence(conn, row.id)
-            activities = await queries.fetch_activities(conn, row.id, queries.Keyset(), 100)
+        async with await connection() as conn:
+            row = await visible_group(conn, issue_id)
+            issue, _ = await issue_details(conn, row, datetime.now(UTC))
             links = await linked_issues(conn, row.id)
-        hourly = counts.get(row.id, [])
-        issue = issue_object(row, registry, {
-            "24h": stats_series("24h", hourly, now), "14d": stats_series("14d", hourly, now),
-        })
-        evidence = latest.evidence_display if latest is not None else []
-        issue.update(
-            evidence=evidence,
-            importantEvidence=important_evidence(evidence),
-            latestOccurrence=None if latest is None else occurrence_object(latest),
-            environments=environments,
-            activity=[activity_object(activity) for activity in activities],
-            externalIssues=tracker_actions.linked_issue_objects(links),  # spec §24.4
-        )
+        issue["externalIssues"] = tracker_actions.linked_issue_objects(links)  # spec §24.4
         return self.json_body(issue)
 
 
@@ -307,7 +316,7 @@ async def _list_page(
     """One keyset page of a list (spec §20.2): cursor and limit from the request, rows, the Link header."""
     query = params if params is not None else list(request.query.items())  # type: ignore[attr-defined]
     cursor, limit = parse_page_params(query, order)
-    async with await _connection() as conn:
+    async with await connection() as conn:
 
         async def fetch(keyset: queries.Keyset, size: int) -> list[Any]:
             return await fetch_rows(conn, keyset, size)
@@ -322,8 +331,8 @@ async def _issue_page(
 ) -> Response:
     """One keyset page of a visible issue's rows (activities, occurrences), newest first (spec §20.2)."""
     cursor, limit = parse_page_params(list(request.query.items()), order)  # type: ignore[attr-defined]
-    async with await _connection() as conn:
-        row = await _visible_group(conn, issue_id)
+    async with await connection() as conn:
+        row = await visible_group(conn, issue_id)
 
         async def fetch(keyset: queries.Keyset, size: int) -> list[Any]:
             return await fetch_rows(conn, row.id, keyset, size)
@@ -352,8 +361,8 @@ class LatestOccurrenceView(ApiView):
     """The issue's newest occurrence with its stored event (spec §20.4); 404 like the details."""
 
     async def read(self, request: Request, issue_id: str) -> Response:  # type: ignore[override]
-        async with await _connection() as conn:
-            row = await _visible_group(conn, issue_id)
+        async with await connection() as conn:
+            row = await visible_group(conn, issue_id)
             latest = await queries.latest_occurrence(conn, row.id)
             if latest is None:
                 raise not_found(f"issue {issue_id} has no stored occurrence")
@@ -365,7 +374,7 @@ class GroupTypesView(ApiView):
     """Every registered group type with its flags and drop totals (spec §20.11.2)."""
 
     async def read(self, request: Request) -> Response:  # type: ignore[override]
-        async with await _connection() as conn:
+        async with await connection() as conn:
             drops = await queries.drop_totals(conn)
         options = current_options()
         return self.json_body([
@@ -382,7 +391,7 @@ class GroupTypeView(ApiView):
             found = registry.get_by_slug(id_or_slug)
         if found is None:
             raise not_found(f"no group type {id_or_slug}")
-        async with await _connection() as conn:
+        async with await connection() as conn:
             drops = await queries.drop_totals(conn, found.type_id)
         return self.json_body(group_type_object(found, current_options(), drops.get(found.type_id, {})))
 
@@ -426,7 +435,7 @@ class DeadLetterReplayView(ApiView):
         return await self.answer(request, self._replay(request))
 
     async def _replay(self, request: Request) -> Response:
-        status, body = await dlq_replay.replay(_connection, await _body(request))
+        status, body = await dlq_replay.replay(connection, await _body(request))
         return self.json_body(body, status=status)
 
 
@@ -437,7 +446,7 @@ class DeadLetterView(ApiView):
         normalised = as_dlq_id(entry_id)
         if normalised is None:
             raise not_found(f"no DLQ entry {entry_id}")
-        async with await _connection() as conn:
+        async with await connection() as conn:
             found = await queries.dlq_entry(conn, normalised)
         if found is None:
             raise not_found(f"no DLQ entry {entry_id}")
@@ -462,7 +471,7 @@ class AuditView(ApiView):
     `ok` says whether every offset is accounted."""
 
     async def read(self, request: Request) -> Response:  # type: ignore[override]
-        async with await _connection() as conn:
+        async with await connection() as conn:
             report = await audit_report(conn)
         return self.json_body(report.to_json())
 
@@ -493,7 +502,7 @@ class ReadyView(ApiView):
 
 
 async def _postgres_answers() -> None:
-    async with await _connection() as conn:
+    async with await connection() as conn:
         await conn.execute("SELECT 1")
 
 
@@ -516,7 +525,7 @@ async def _postgres_and_parked() -> tuple[str, str | int]:
     count: list[int] = []
 
     async def answers() -> None:
-        async with await _connection() as conn:
+        async with await connection() as conn:
             count.append(await parked_count(conn))
 
     state = await _check(answers())
@@ -556,7 +565,7 @@ class ProjectTrackerView(ApiView):
 
     async def read(self, request: Request, project_id: str, slug: str) -> Response:  # type: ignore[override]
         project, tracker = _project_id(project_id), _tracker(slug)
-        async with await _connection() as conn:
+        async with await connection() as conn:
             await _known_project(conn, project)
             row = await read_tracker_config(conn, project, tracker.slug)
         if row is None:
@@ -570,7 +579,7 @@ class ProjectTrackerView(ApiView):
     async def write(self, request: Request, project_id: str, slug: str) -> Response:
         project, tracker = _project_id(project_id), _tracker(slug)
         raw = await _body(request)
-        async with await _connection() as conn:
+        async with await connection() as conn:
             await _known_project(conn, project)
             stored = await read_tracker_config(conn, project, tracker.slug, for_update=True)
             update = parse_tracker_config_body(tracker.config_fields, raw, {} if stored is None else stored.config)
@@ -603,7 +612,7 @@ class IssueTrackersView(ApiView):
     """`GET /api/0/issues/{id}/trackers/` (spec §24.3): the trackers configured for the issue's project."""
 
     async def read(self, request: Request, issue_id: str) -> Response:  # type: ignore[override]
-        status, body = await tracker_actions.issue_trackers(_connection, issue_id, _base_url(request))
+        status, body = await tracker_actions.issue_trackers(connection, issue_id, _base_url(request))
         return self.json_body(body, status=status)
 
 
@@ -616,7 +625,7 @@ class IssueTrackerActionView(ApiView):
     async def read(self, request: Request, issue_id: str, slug: str, action: str) -> Response:  # type: ignore[override]
         if action not in ("create", "link"):
             raise not_found(f"no form {action}")
-        status, body = await tracker_actions.form_fields(_connection, issue_id, slug, action, _base_url(request))
+        status, body = await tracker_actions.form_fields(connection, issue_id, slug, action, _base_url(request))
         return self.json_body(body, status=status)
 
     async def post(self, request: Request, **params: Any) -> Response:
@@ -625,7 +634,7 @@ class IssueTrackerActionView(ApiView):
     async def _act(self, request: Request, issue_id: str, slug: str, action: str) -> Response:
         if action not in ("create", "link", "unlink"):
             raise not_found(f"no action {action}")
-        status, body = await tracker_actions.act(_connection, issue_id, slug, action, await _body(request),
+        status, body = await tracker_actions.act(connection, issue_id, slug, action, await _body(request),
                                                  _base_url(request))
         return self.json_body(body, status=status)
 

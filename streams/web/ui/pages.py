@@ -51,7 +51,7 @@ from streams.web.ui.session import (
     request_scheme,
     usable_token,
 )
-from streams.web.views import _connection
+from streams.web.views import connection
 
 log = logging.getLogger(__name__)
 
@@ -172,7 +172,7 @@ class RootView(UiView):
         return await self.guarded(aio, self._root(aio))
 
     async def _root(self, request: web.Request) -> web.Response:
-        async with await _connection() as conn:
+        async with await connection() as conn:
             known = await reads.projects(conn)
         if known:
             return web.Response(status=303, headers={"Location": stream_url(known[0].id)})
@@ -191,7 +191,7 @@ class StreamView(UiView):
         if not (project_id.isascii() and project_id.isdigit()) or not 0 < int(project_id) < 2**63:
             raise ApiError(404, "not_found", f"no project {project_id}")
         params = [(key, value) for key, value in request.query.items() if isinstance(value, str)]
-        async with await _connection() as conn:
+        async with await connection() as conn:
             data = await reads.read_stream(conn, int(project_id), params, datetime.now(UTC))
         status = data.error.status if data.error is not None else 200
         return self.page(request, "stream.html", status=status, data=data, projects=data.projects,
@@ -206,7 +206,7 @@ class IssueView(UiView):
         return await self.guarded(aio, self._issue(aio, issue_id))
 
     async def _issue(self, request: web.Request, issue_id: str) -> web.Response:
-        async with await _connection() as conn:
+        async with await connection() as conn:
             issue = await reads.read_issue(conn, issue_id, datetime.now(UTC))
             known = await reads.projects(conn)
         project = next((p for p in known if str(p.id) == issue["project"]["id"]), None)

@@ -22,15 +22,8 @@ from streams.web.errors import ApiError, not_found
 from streams.web.issues import parse_list_request, searchable_type_ids
 from streams.web.pagination import Page, read_page
 from streams.web.query import DEFAULT_QUERY
-from streams.web.serialize import (
-    activity_object,
-    important_evidence,
-    issue_object,
-    occurrence_object,
-    stats_series,
-    stats_start,
-)
-from streams.web.views import _visible_group
+from streams.web.serialize import issue_object, stats_series, stats_start
+from streams.web.views import issue_details, visible_group
 
 _ENVIRONMENTS_TTL = 60.0  # seconds: the filter menu may lag a new environment by a minute, not a scan per page
 _environments: dict[int, tuple[float, list[str]]] = {}
@@ -119,25 +112,10 @@ async def read_stream(
 async def read_issue(conn: AsyncConnection[Any], issue_id: str, now: datetime) -> dict[str, Any]:
     """The §20.10 details of a visible issue, plus `latestEvent` (the latest occurrence's stored event).
 
-    The issue is found by the API's own lookup: unknown and invisible answer the same 404 (spec §10.3.3).
+    Found and read as the API reads it: unknown and invisible answer the same 404 (spec §10.3.3).
     """
-    row = await _visible_group(conn, issue_id)
-    counts = await queries.hourly_counts(conn, [row.id], stats_start("14d", now))
-    environments = await queries.group_environments(conn, row.id)
-    latest = await queries.latest_occurrence(conn, row.id)
-    activities = await queries.fetch_activities(conn, row.id, queries.Keyset(), 100)
-    event = None if latest is None else await queries.event_data(conn, latest.project_id, latest.event_id)
-    hourly = counts.get(row.id, [])
-    issue = issue_object(row, registry, {
-        "24h": stats_series("24h", hourly, now), "14d": stats_series("14d", hourly, now),
-    })
-    evidence = latest.evidence_display if latest is not None else []
-    issue.update(
-        evidence=evidence,
-        importantEvidence=important_evidence(evidence),
-        latestOccurrence=None if latest is None else occurrence_object(latest),
-        environments=environments,
-        activity=[activity_object(activity) for activity in activities],
-        latestEvent=event,
-    )
+    row = await visible_group(conn, issue_id)
+    issue, latest = await issue_details(conn, row, now)
+    issue["latestEvent"] = None if latest is None else await queries.event_data(conn, latest.project_id,
+                                                                                latest.event_id)
     return issue
