@@ -88,6 +88,7 @@ PAGES: tuple[tuple[str, type[View]], ...] = (
     ("/metrics", web_metrics.MetricsView),  # where Prometheus looks by default (spec §20.4, §23)
     ("/api/0/trackers/", views.TrackersView),
     ("/api/0/projects/{project_id}/trackers/{slug}/", views.ProjectTrackerView),
+    ("/api/0/projects/{project_id}/trackers/{slug}/webhook/", views.TrackerWebhookView),
     ("/api/0/issues/{issue_id}/trackers/", views.IssueTrackersView),
     ("/api/0/issues/{issue_id}/trackers/{slug}/{action}/", views.IssueTrackerActionView),
     ("/api/0/{path:.*}", views.UnknownResourceView),

@@ -304,8 +304,10 @@ def on_api_message(batch: Batch, event: EventT, message: dict[str, Any]) -> Deci
                               "offset": offset, "t": message["t"], "dedupe_seconds": DEDUPE_SECONDS,
                               "seen": batch.seen_record(key, change_id, _t_prime(message, state))}
     if kind == "status_change":
+        # A tracker's webhook names its activities' source and actor (spec §24.6); `source` is an input's coordinates.
+        origin = {name: message[f"activity_{name}"] for name in ("source", "actor") if f"activity_{name}" in message}
         decision = decide_api_status_change(state, request=StatusRequest.from_message(message["status_change"]),
-                                            **common)
+                                            **origin, **common)
     elif kind == "update":
         decision = decide_update(state, request=UpdateRequest.from_message(message), **common)
     elif kind == "delete":

@@ -108,19 +108,21 @@ def _noop(outcome: Outcome, change_id: str, group_key: str, project_id: int, t: 
     return InputNoop(outcome=outcome.value, t=t, group_key=group_key, project_id=project_id, api_change=change_id)
 
 
-def _records(change_id: str, activities: tuple[Activity, ...]) -> tuple[ActivityRecord, ...]:
+def _records(change_id: str, activities: tuple[Activity, ...], *, source: str = API_SOURCE,
+             actor: str = API_ACTOR) -> tuple[ActivityRecord, ...]:
     return tuple(
         ActivityRecord(id=activity_id(change_id, position), type=activity.type, data=activity.data,
-                       datetime=activity.datetime, source=API_SOURCE, actor=API_ACTOR)
+                       datetime=activity.datetime, source=source, actor=actor)
         for position, activity in enumerate(activities)
     )
 
 
 def decide_api_status_change(
     state: KeyState, *, change_id: str, request: StatusRequest, generation: int, group_key: str, offset: int,
-    t: float, seen: SeenRecord | None, dedupe_seconds: int,
+    t: float, seen: SeenRecord | None, dedupe_seconds: int, source: str = API_SOURCE, actor: str = API_ACTOR,
 ) -> Decision:
-    """A status change from the API (spec §20.8.2): the §14.3 row of the group's current state."""
+    """A status change from the API (spec §20.8.2), or from a tracker's webhook (§24.6: source "tracker", actor
+    "tracker:{slug}"): the §14.3 row of the group's current state."""
     target = _target(state, change_id=change_id, generation=generation, group_key=group_key, offset=offset, t=t,
                      seen=seen, dedupe_seconds=dedupe_seconds)
     if isinstance(target, Decision):
@@ -130,8 +132,8 @@ def decide_api_status_change(
     if applied.activities:
         change: StatusChange | InputNoop = StatusChange(
             outcome=applied.outcome.value, t=target.now, group_key=group.group_key, project_id=group.project_id,
-            group=applied.state, cause_id=change_id, activities=_records(change_id, applied.activities),
-            api_change=change_id)
+            group=applied.state, cause_id=change_id,
+            activities=_records(change_id, applied.activities, source=source, actor=actor), api_change=change_id)
     else:  # T1, T6b: nothing recorded
         change = _noop(applied.outcome, change_id, group.group_key, group.project_id, target.now)
     return Decision(applied.outcome, replace(target.advanced, group=applied.state), target.now, changes=(change,),

@@ -33,7 +33,7 @@ from streams.services import registry, trackers
 from streams.settings import get_settings
 from streams.tables import current_options
 from streams.trackers import Tracker, describe_tracker
-from streams.web import dlq_replay, mutate, tracker_actions
+from streams.web import dlq_replay, mutate, tracker_actions, tracker_webhook
 from streams.web import projects as project_settings
 from streams.web.errors import ApiError, not_found, unavailable
 from streams.web.issues import (
@@ -636,6 +636,24 @@ class IssueTrackerActionView(ApiView):
             raise not_found(f"no action {action}")
         status, body = await tracker_actions.act(connection, issue_id, slug, action, await _body(request),
                                                  _base_url(request))
+        return self.json_body(body, status=status)
+
+
+class TrackerWebhookView(ApiView):
+    """`POST /api/0/projects/{id}/trackers/{slug}/webhook/` (spec §24.6): signed by the tracker, no bearer token."""
+
+    allowed = ("POST",)
+
+    async def read(self, request: Request, project_id: str, slug: str) -> Response:  # type: ignore[override]
+        return self._not_allowed(request)
+
+    async def post(self, request: Request, **params: Any) -> Response:
+        return await self.answer(request, self._receive(request, **params))
+
+    async def _receive(self, request: Request, project_id: str, slug: str) -> Response:
+        headers = request.headers  # type: ignore[attr-defined]
+        status, body = await tracker_webhook.receive(connection, _project_id(project_id), slug, headers.get,
+                                                     await _body(request))
         return self.json_body(body, status=status)
 
 

@@ -5,6 +5,8 @@ served by a local HTTP server inside the test that records and checks what it re
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -199,3 +201,55 @@ def test_create_link_and_unlink_go_through_the_stream_and_are_read_back(
     assert [(u["type"], u["tracker"], u["action"], u["project_id"], u["group_id"], u["actor"]) for u in used] == [
         ("issue_tracker.used", "github", action, 1, issue, "api") for action in ("create", "link", "unlink")]
     assert len({u["id"] for u in used}) == 3
+
+
+def github_event(worker: Worker, body: dict[str, Any], secret: str, *, delivery: str) -> Answer:
+    """GitHub's `issues` webhook delivery: no bearer token, signed with the repository webhook's secret."""
+    raw = orjson.dumps(body)
+    signed = "sha256=" + hmac.new(secret.encode(), raw, hashlib.sha256).hexdigest()
+    return call(worker, "POST", "/api/0/projects/1/trackers/github/webhook/", raw,
+                {"X-GitHub-Event": "issues", "X-GitHub-Delivery": delivery, "X-Hub-Signature-256": signed})
+
+
+def test_a_signed_github_close_resolves_the_issue_and_a_bad_signature_changes_nothing(
+    deployment: Deployment, github: GitHubStub
+) -> None:  # spec §24.6
+    first, second = start(deployment)
+    asyncio.run(produce(deployment.topic("ingest-occurrences"),
+                        [(None, orjson.dumps(make_occurrence(1, "closable", type_id=BULK)))]))
+    wait_for(lambda: len(group_ids(deployment, 1)) == 1, timeout=120, interval=1, what="1 group in project 1")
+    issue = group_ids(deployment, 1)[group_key(1, "closable")]
+    secret = "whsec-closing-5e2a"
+    configured = call(first, "PUT", "/api/0/projects/1/trackers/github/", {"config": {
+        "base_url": github.url, "repo": REPO, "token": GH_TOKEN, "webhook_secret": secret}}, AUTH)
+    assert configured.status == 200 and configured.json["config"]["webhook_secret"] == "********"
+    assert post(first, f"issues/{issue}/trackers/github/link/", {"issue_id": "12"}).json["recorded"] is True
+
+    def status() -> tuple[Any, ...]:
+        return deployment.query("SELECT status, substatus FROM groups WHERE id = %s", (issue,))[0]
+
+    def tracker_activities() -> list[tuple[Any, ...]]:
+        return deployment.query("SELECT type, actor, source FROM activities WHERE group_id = %s AND source = "
+                                "'tracker' ORDER BY datetime, id", (issue,))
+
+    closed = {"action": "closed", "issue": {"number": 12, "state": "closed"}, "repository": {"full_name": REPO}}
+    # A bad signature, or none: 401 whatever the bearer token, and nothing produced.
+    assert_error(github_event(first, closed, "not-the-secret", delivery="d-0"), 401, "unauthorized")
+    unsigned = call(first, "POST", "/api/0/projects/1/trackers/github/webhook/", closed,
+                    {"X-GitHub-Event": "issues", **AUTH})
+    assert_error(unsigned, 401, "unauthorized")
+    # A ticket no issue links: 200, nothing changes.
+    other = {**closed, "issue": {"number": 99, "state": "closed"}}
+    assert github_event(second, other, secret, delivery="d-1").json == {"status": "resolved", "issues": []}
+
+    resolved = github_event(second, closed, secret, delivery="d-2")
+    assert (resolved.status, resolved.json) == (200, {"status": "resolved", "issues": [str(issue)]})
+    wait_for(lambda: status() == (1, None), what="the issue resolved by the closed ticket")
+    again = github_event(first, closed, secret, delivery="d-2")  # GitHub's redelivery: applied once
+    assert again.status == 200
+    reopened = github_event(first, {**closed, "action": "reopened"}, secret, delivery="d-3")
+    assert reopened.json == {"status": "unresolved", "issues": [str(issue)]}
+    wait_for(lambda: status() == (0, 3), what="the issue unresolved (ongoing) by the reopened ticket")
+    # Exactly the two changes of the signed deliveries, none of the refused ones (SET_RESOLVED, SET_UNRESOLVED).
+    assert tracker_activities() == [(1, "tracker:github", "tracker"), (2, "tracker:github", "tracker")]
+    assert call(second, "GET", f"/api/0/issues/{issue}/").json["status"] == "unresolved"
