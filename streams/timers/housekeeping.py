@@ -6,11 +6,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import timedelta
+from typing import Any, TypeVar
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
+from psycopg import AsyncConnection
 
 from storage.api_requests import prune_api_requests
 from storage.events import sweep_orphan_events
@@ -21,6 +23,7 @@ from streams.topic_admin import connect
 from streams.topics import group_changes_topic, grouping_topic
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 INTERVAL_SECONDS = 3600.0
 # How long the pruning of change ids waits for the sink to read the changes sent before it looked, and how
@@ -39,23 +42,18 @@ async def forget_old_count_ids() -> None:
     """Prune count ids older than the retention, then applied change ids (one hourly timer, registered in
     streams.worker); a failure only delays the pruning to the next hour."""
     retention = timedelta(hours=settings.counted_drops_retention_hours)
-    try:
-        pool = await postgres.get()
-        async with pool.connection() as conn:
-            removed = await prune_counted_drops(conn, retention)
-    except Exception as error:  # never let housekeeping stop the worker
-        log.warning("counted_drops pruning failed, retrying in an hour: %s", error)
-    else:
+    removed = await _prune("counted_drops pruning", lambda conn: prune_counted_drops(conn, retention))
+    if removed is not None:
         log.info("counted_drops: forgot %d count ids older than %s", removed, retention)
-    try:
-        pool = await postgres.get()
-        async with pool.connection() as conn:
-            removed = await prune_api_changes(conn, API_CHANGES_RETENTION)
-            # Idempotency-Keys bind their request as long as its changes' outcomes are kept (streams.web.mutate).
-            await prune_api_requests(conn, API_CHANGES_RETENTION)
-    except Exception as error:  # never let housekeeping stop the worker
-        log.warning("api_changes pruning failed, retrying in an hour: %s", error)
-    else:
+
+    async def api_changes(conn: AsyncConnection[Any]) -> int:
+        removed = await prune_api_changes(conn, API_CHANGES_RETENTION)
+        # Idempotency-Keys bind their request as long as its changes' outcomes are kept (streams.web.mutate).
+        await prune_api_requests(conn, API_CHANGES_RETENTION)
+        return removed
+
+    removed = await _prune("api_changes pruning", api_changes)
+    if removed is not None:
         log.info("api_changes: forgot %d API change outcomes older than %s", removed, API_CHANGES_RETENTION)
     await forget_applied_change_ids()
     await forget_answered_waiters()
@@ -65,12 +63,8 @@ async def forget_old_count_ids() -> None:
 async def forget_orphan_events() -> None:
     """Delete the events group deletions left unreferenced, once no occurrence naming one can still be on its way
     (storage.events.sweep_orphan_events); a failure only delays the sweep to the next hour."""
-    try:
-        pool = await postgres.get()
-        async with pool.connection() as conn:
-            swept = await sweep_orphan_events(conn, ORPHAN_EVENT_GRACE)
-    except Exception as error:  # never let housekeeping stop the worker
-        log.warning("orphan events sweep failed, retrying in an hour: %s", error)
+    swept = await _prune("orphan events sweep", lambda conn: sweep_orphan_events(conn, ORPHAN_EVENT_GRACE))
+    if swept is None:
         return
     log.info("events: deleted %d left unreferenced by deletions, marked %d, kept %d referenced again",
              swept.deleted, swept.marked, swept.kept)
@@ -89,6 +83,17 @@ async def forget_answered_waiters() -> None:
         log.warning("quota_waiters pruning failed, retrying in an hour: %s", error)
         return
     log.info("quota_waiters: forgot %d waiters of answered quota requests", removed)
+
+
+async def _prune(what: str, prune: Callable[[AsyncConnection[Any]], Awaitable[T]]) -> T | None:
+    """`prune` on a pooled connection; None when it failed, in one warning: the pruning waits for the next hour."""
+    try:
+        pool = await postgres.get()
+        async with pool.connection() as conn:
+            return await prune(conn)
+    except Exception as error:  # never let housekeeping stop the worker
+        log.warning("%s failed, retrying in an hour: %s", what, error)
+        return None
 
 
 async def sink_committed(servers: list[str], group: str, *, changes: str, partitions: int) -> dict[int, int]:
@@ -116,12 +121,8 @@ async def forget_applied_change_ids() -> None:
         log.info("sink_applied_changes: pruning nothing, retrying in an hour: the sink has not read every change "
                  "sent before the grouping offsets were read within %.0f s", SINK_WAIT_SECONDS)
         return
-    try:
-        pool = await postgres.get()
-        async with pool.connection() as conn:
-            removed = await prune_applied_changes(conn, committed)
-    except Exception as error:
-        log.warning("sink_applied_changes pruning failed, retrying in an hour: %s", error)
+    removed = await _prune("sink_applied_changes pruning", lambda conn: prune_applied_changes(conn, committed))
+    if removed is None:
         return
     log.info("sink_applied_changes: forgot %d change ids below the grouping group's committed offsets", removed)
 

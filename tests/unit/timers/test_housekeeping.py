@@ -42,3 +42,22 @@ async def test_a_sink_that_has_not_read_what_was_sent_prunes_nothing(
     with caplog.at_level(logging.INFO, logger=housekeeping.log.name):
         await housekeeping.forget_applied_change_ids()
     assert [record.levelname for record in caplog.records] == ["INFO"]
+
+
+async def test_a_pruning_that_fails_is_one_warning_and_the_next_still_runs(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def no_database() -> Any:
+        raise ConnectionRefusedError("PostgreSQL is down")
+
+    async def nothing() -> None:
+        return None
+
+    monkeypatch.setattr(housekeeping.postgres, "get", no_database)
+    monkeypatch.setattr(housekeeping, "forget_applied_change_ids", nothing)
+    monkeypatch.setattr(housekeeping, "forget_answered_waiters", nothing)
+    with caplog.at_level(logging.INFO, logger=housekeeping.log.name):
+        await housekeeping.forget_old_count_ids()
+    assert [(record.levelname, record.getMessage()) for record in caplog.records] == [
+        ("WARNING", f"{what} failed, retrying in an hour: PostgreSQL is down")
+        for what in ("counted_drops pruning", "api_changes pruning", "orphan events sweep")]
