@@ -270,6 +270,13 @@ def json_value(record: Any) -> Any:
     return orjson.loads(record.value)
 
 
+def status_change(project_id: int, fingerprint: str, change_id: str, new_status: int, new_substatus: int | None,
+                  **fields: Any) -> bytes:
+    """A status-change payload (spec §6) as a detector sends it to the ingest topic; `fields` adds or overrides."""
+    return orjson.dumps({"payload_type": "status_change", "fingerprint": [fingerprint], "project_id": project_id,
+                         "id": change_id, "new_status": new_status, "new_substatus": new_substatus, **fields})
+
+
 def make_occurrence(
     project_id: int,
     fingerprint: str,

@@ -16,6 +16,7 @@ from tests.integration.harness import (
     json_value,
     make_occurrence,
     produce,
+    status_change,
     wait_for,
 )
 
@@ -28,11 +29,6 @@ SET_ESCALATING, SET_PRIORITY = 25, 26
 
 def occurrence(fingerprint: str, **fields: Any) -> bytes:
     return orjson.dumps({**make_occurrence(1, fingerprint, type_id=BULK, **fields), "priority": 25})
-
-
-def status_change(fingerprint: str, change_id: str, new_status: int, new_substatus: int, **fields: Any) -> bytes:
-    return orjson.dumps({"payload_type": "status_change", "fingerprint": [fingerprint], "project_id": 1,
-                         "id": change_id, "new_status": new_status, "new_substatus": new_substatus, **fields})
 
 
 def group_row(deployment: Deployment, fingerprint: str) -> tuple[Any, ...] | None:
@@ -55,9 +51,9 @@ def test_archived_issues_escalate_on_a_burst_and_on_an_expired_snooze_count(depl
     two_days_ago = datetime.now(UTC) - timedelta(days=2)
     asyncio.run(produce(topic, [
         (b"burst", occurrence("burst", detected_at=two_days_ago)),
-        (b"burst", status_change("burst", "a" * 32, 2, 1)),  # T3: archived until escalating
+        (b"burst", status_change(1, "burst", "a" * 32, 2, 1)),  # T3: archived until escalating
         (b"snooze", occurrence("snooze")),
-        (b"snooze", status_change("snooze", "b" * 32, 2, 4, snooze_count=3)),  # T4: until 3 more occurrences
+        (b"snooze", status_change(1, "snooze", "b" * 32, 2, 4, snooze_count=3)),  # T4: until 3 more occurrences
     ]))
     burst = wait_for(lambda: (row := group_row(deployment, "burst")) and row[1:3] == (2, 1) and row,
                      timeout=120, interval=1, what="the burst group archived until escalating")

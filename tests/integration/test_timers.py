@@ -23,6 +23,7 @@ from tests.integration.harness import (
     json_value,
     make_occurrence,
     produce,
+    status_change,
     wait_for,
 )
 
@@ -35,12 +36,6 @@ SET_RESOLVED_BY_AGE, SET_REGRESSION, AUTO_SET_ONGOING, SET_UNRESOLVED, FIRST_SEE
 
 def occurrence(project_id: int, fingerprint: str, **fields: Any) -> bytes:
     return orjson.dumps(make_occurrence(project_id, fingerprint, type_id=BULK, **fields))
-
-
-def status_change(project_id: int, fingerprint: str, change_id: str, new_status: int, new_substatus: int,
-                  **fields: Any) -> bytes:
-    return orjson.dumps({"payload_type": "status_change", "fingerprint": [fingerprint], "project_id": project_id,
-                         "id": change_id, "new_status": new_status, "new_substatus": new_substatus, **fields})
 
 
 def group_row(deployment: Deployment, project_id: int, fingerprint: str) -> tuple[Any, ...] | None:
