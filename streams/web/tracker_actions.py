@@ -154,6 +154,22 @@ async def form_fields(connect: Connect, issue_id: str, slug: str, action: str, b
     return 200, [field.as_dict() for field in fields]
 
 
+async def issue_tracker_forms(connect: Connect, issue_id: str, base_url: str) -> list[dict[str, Any]]:
+    """What the issue page shows per configured tracker (spec §24.7): the linked ticket, and the fields of the
+    create and link forms with their defaults (`form_error` when they cannot be had, e.g. no stored event)."""
+    _, listed = await issue_trackers(connect, issue_id, base_url)
+    for entry in listed:
+        for action in ("create", "link"):
+            entry[f"{action}_fields"] = []
+            if action not in entry["allowed_actions"]:
+                continue
+            try:
+                _, entry[f"{action}_fields"] = await form_fields(connect, issue_id, entry["slug"], action, base_url)
+            except ApiError as error:
+                entry["form_error"] = error.message
+    return listed
+
+
 def _form(raw: bytes) -> dict[str, Any]:
     try:
         body = orjson.loads(raw) if raw.strip() else {}

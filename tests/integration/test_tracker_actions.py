@@ -12,8 +12,10 @@ from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+import aiohttp
 import orjson
 import pytest
+from yarl import URL
 
 from streams.core.decide import activity_id
 from tests.integration.harness import Deployment, Worker, consume_all, json_value, make_occurrence, produce, wait_for
@@ -203,6 +205,30 @@ def test_create_link_and_unlink_go_through_the_stream_and_are_read_back(
     assert len({u["id"] for u in used}) == 3
 
 
+async def create_through_the_issue_page(worker: Worker, issue: int) -> None:
+    """The issue page's Create form (spec §24.7): the session's token and CSRF token, as every form of the page."""
+    base = f"http://127.0.0.1:{worker.web_port}"
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
+        page = await (await http.get(f"{base}/issues/{issue}/")).text()
+        assert 'id="tracker-github"' in page and "No linked ticket." in page and 'name="field_title"' in page
+        csrf = http.cookie_jar.filter_cookies(URL(base))["ip_csrf"].value
+        signed_in = await http.post(f"{base}/ui/session/", headers={"Origin": base}, allow_redirects=False,
+                                    data={"csrf": csrf, "action": "signin", "next": f"/issues/{issue}/", "token": TOKEN})
+        assert signed_in.status == 303
+        form = {"csrf": csrf, "action": "tracker_create", "tracker": "github", "field_title": "From the page",
+                "field_description": "made in the UI"}
+        forged = await http.post(f"{base}/issues/{issue}/actions/", data={**form, "csrf": "forged"},
+                                 headers={"Origin": base}, allow_redirects=False)
+        assert forged.status == 403
+        done = await http.post(f"{base}/issues/{issue}/actions/", data=form, headers={"Origin": base},
+                               allow_redirects=False)
+        assert (done.status, done.headers["Location"]) == (303, f"/issues/{issue}/")
+        after = await (await http.get(base + done.headers["Location"])).text()
+        assert "Ticket created." in after
+        assert f'<a href="https://github.example/{REPO}/issues/7" rel="noopener noreferrer" class="ticket">GH-7</a>' \
+            in after and 'value="tracker_unlink"' in after
+
+
 def github_event(worker: Worker, body: dict[str, Any], secret: str, *, delivery: str) -> Answer:
     """GitHub's `issues` webhook delivery: no bearer token, signed with the repository webhook's secret."""
     raw = orjson.dumps(body)
@@ -223,6 +249,9 @@ def test_a_signed_github_close_resolves_the_issue_and_a_bad_signature_changes_no
     configured = call(first, "PUT", "/api/0/projects/1/trackers/github/", {"config": {
         "base_url": github.url, "repo": REPO, "token": GH_TOKEN, "webhook_secret": secret}}, AUTH)
     assert configured.status == 200 and configured.json["config"]["webhook_secret"] == "********"
+    asyncio.run(create_through_the_issue_page(first, issue))  # spec §24.7
+    assert links(deployment, issue) == [("github", f"{REPO}#7", f"https://github.example/{REPO}/issues/7", "GH-7",
+                                         "From the page", "api")]
     assert post(first, f"issues/{issue}/trackers/github/link/", {"issue_id": "12"}).json["recorded"] is True
 
     def status() -> tuple[Any, ...]:

@@ -6,6 +6,7 @@ stream stays the single writer of group state (spec §20.1.4).
 """
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -34,7 +35,7 @@ class FormError(ValueError):
 class ApiCall:
     """One request to the worker's own API, and how the flash names it."""
 
-    method: Literal["PUT", "DELETE"]
+    method: Literal["PUT", "DELETE", "POST"]
     path: str
     body: dict[str, Any] | None
     done: str  # past tense, for a success: "Resolved"
@@ -101,7 +102,29 @@ def action_call(issue_id: str, form: Mapping[str, str]) -> ApiCall:
         return ApiCall("PUT", path, {"assignedTo": assignee}, done, "Assign")
     if action == "delete":
         return ApiCall("DELETE", path, None, "Deleted", "Delete")
+    if action in TRACKER_ACTIONS:
+        return tracker_call(issue_id, action, form)
     raise FormError(f"Unknown action {action!r}.")
+
+
+# spec §24.7: the issue page's tracker forms; a form's own fields come as `field_<name>`.
+TRACKER_ACTIONS: dict[str, tuple[str, str, str]] = {  # form action → (API action, done, what)
+    "tracker_create": ("create", "Ticket created", "Create ticket"),
+    "tracker_link": ("link", "Ticket linked", "Link ticket"),
+    "tracker_unlink": ("unlink", "Ticket unlinked", "Unlink ticket"),
+}
+FIELD_PREFIX = "field_"
+_SLUG = re.compile(r"[a-z][a-z0-9_-]{1,31}")  # spec §24.1
+
+
+def tracker_call(issue_id: str, action: str, form: Mapping[str, str]) -> ApiCall:
+    """`POST /api/0/issues/{id}/trackers/{slug}/create|link|unlink/` (spec §24.3) with the form's fields."""
+    slug = form.get("tracker", "")
+    if not _SLUG.fullmatch(slug):
+        raise FormError("Choose a tracker.")
+    api_action, done, what = TRACKER_ACTIONS[action]
+    body = {name.removeprefix(FIELD_PREFIX): value for name, value in form.items() if name.startswith(FIELD_PREFIX)}
+    return ApiCall("POST", f"{issue_path(issue_id)}trackers/{slug}/{api_action}/", body, done, what)
 
 
 def answer_flash(call: ApiCall, status: int, body: bytes) -> Flash:
@@ -122,6 +145,8 @@ def error_text(status: int, body: bytes) -> str:
         error = orjson.loads(body)
     except orjson.JSONDecodeError:
         error = None
+    if isinstance(error, dict) and set(error) == {"message"} and isinstance(error["message"], str):
+        return f"HTTP {status}: {error['message']}"  # the tracker endpoints' reference form (spec §24.3)
     if not isinstance(error, dict) or not isinstance(error.get("code"), str):
         text = body.decode("utf-8", "replace").strip()[:200]
         return f"HTTP {status}" + (f": {text}" if text else "")

@@ -23,10 +23,12 @@ from aiohttp import web
 from faust.web import Request, View
 from psycopg_pool import PoolTimeout
 
+from streams.web import tracker_actions
 from streams.web.errors import ApiError
 from streams.web.ui import client, reads
 from streams.web.ui.actions import (
     ARCHIVE_MODES,
+    FIELD_PREFIX,
     PRIORITIES,
     FormError,
     action_call,
@@ -209,9 +211,13 @@ class IssueView(UiView):
         async with await connection() as conn:
             issue = await reads.read_issue(conn, issue_id, datetime.now(UTC))
             known = await reads.projects(conn)
+        # spec §24.7: the configured trackers, the linked ticket and the forms' fields
+        trackers = await tracker_actions.issue_tracker_forms(connection, issue_id,
+                                                             f"{_scheme(request)}://{request.host}")
         project = next((p for p in known if str(p.id) == issue["project"]["id"]), None)
         return self.page(request, "issue.html", issue=issue, issue_ref=issue_id, projects=known, project=project,
-                         priorities=PRIORITIES, archive_modes=ARCHIVE_MODES)
+                         priorities=PRIORITIES, archive_modes=ARCHIVE_MODES, trackers=trackers,
+                         field_prefix=FIELD_PREFIX)
 
 
 class IssueActionView(UiView):

@@ -86,3 +86,17 @@ def test_a_body_that_is_not_an_api_error_is_shown_briefly() -> None:
     assert answer_flash(RESOLVE, 502, b"<html>Bad Gateway</html>" + b"x" * 500).text == (
         "Resolve failed: HTTP 502: <html>Bad Gateway</html>" + "x" * 176)
     assert answer_flash(RESOLVE, 500, b"").text == "Resolve failed: HTTP 500"
+
+
+def test_the_tracker_forms_are_their_api_requests() -> None:  # spec §24.7, §24.3
+    create = action_call("42", {"action": "tracker_create", "tracker": "github", "field_title": "Boom",
+                                "field_description": "d", "csrf": "x", "project": "7"})
+    assert (create.method, create.path, create.body) == ("POST", "/api/0/issues/42/trackers/github/create/",
+                                                         {"title": "Boom", "description": "d"})
+    unlink = action_call("42", {"action": "tracker_unlink", "tracker": "github"})
+    assert (unlink.method, unlink.path, unlink.body, unlink.done) == (
+        "POST", "/api/0/issues/42/trackers/github/unlink/", {}, "Ticket unlinked")
+    with pytest.raises(FormError):
+        action_call("42", {"action": "tracker_link", "tracker": "../x"})
+    flash = answer_flash(unlink, 400, b'{"message": "No issues to unlink."}')
+    assert flash.text == "Unlink ticket failed: HTTP 400: No issues to unlink."

@@ -14,7 +14,7 @@ from streams.web.serialize import (
     occurrence_object,
     stats_series,
 )
-from streams.web.ui.actions import ARCHIVE_MODES, PRIORITIES
+from streams.web.ui.actions import ARCHIVE_MODES, FIELD_PREFIX, PRIORITIES
 from streams.web.ui.client import api_base
 from streams.web.ui.pages import safe_next
 from streams.web.ui.reads import Project, StreamData
@@ -110,10 +110,38 @@ def issue_details(**changes: object) -> dict[str, Any]:
     return issue
 
 
-def issue_page(signed_in: bool, **changes: object) -> str:
+def issue_page(signed_in: bool, trackers: list[dict[str, object]] | None = None, **changes: object) -> str:
     return render("issue.html", **page_context(
         signed_in=signed_in, issue=issue_details(**changes), issue_ref="42", projects=[Project(7, "checkout")],
-        project=Project(7, "checkout"), priorities=PRIORITIES, archive_modes=ARCHIVE_MODES))
+        project=Project(7, "checkout"), priorities=PRIORITIES, archive_modes=ARCHIVE_MODES, trackers=trackers or [],
+        field_prefix=FIELD_PREFIX))
+
+
+GITHUB = {"slug": "github", "title": "GitHub", "allowed_actions": ["create", "link", "unlink"], "issue": None,
+          "create_fields": [{"name": "title", "label": "Title", "type": "text", "required": True, "default": "Boom"},
+                            {"name": "description", "label": "Description", "type": "textarea", "required": True,
+                             "default": "<b>body</b>"}],
+          "link_fields": [{"name": "issue_id", "label": "Issue", "type": "text", "required": True}]}
+
+
+def test_issue_page_lists_trackers_with_create_and_link_forms() -> None:  # spec §24.7
+    html = issue_page(signed_in=True, trackers=[GITHUB])
+    assert 'id="tracker-github"' in html and "No linked ticket." in html
+    for value in ("tracker_create", "tracker_link"):
+        assert f'name="action" value="{value}"' in html
+    assert 'name="field_title" value="Boom"' in html and "&lt;b&gt;body&lt;/b&gt;</textarea>" in html
+    assert 'name="field_issue_id" value=""' in html and "tracker_unlink" not in html
+    assert html.count('name="csrf" value="CSRF-TOKEN"') == 11  # the 9 before, create and link
+
+
+def test_issue_page_shows_the_linked_ticket_and_unlink() -> None:
+    linked = {**GITHUB, "issue": {"issue_id": "acme/web#7", "url": "https://github.com/acme/web/issues/7",
+                                  "label": "GH-7"}}
+    html = issue_page(signed_in=False, trackers=[linked])
+    assert '<a href="https://github.com/acme/web/issues/7" rel="noopener noreferrer" class="ticket">GH-7</a>' in html
+    assert 'name="action" value="tracker_unlink"' in html and ' disabled>Unlink</button>' in html  # read-only
+    assert "No issue tracker is configured" not in html
+    assert "No issue tracker is configured" in issue_page(signed_in=True)
 
 
 def test_issue_page_shows_evidence_important_first_latest_occurrence_activity_and_charts() -> None:
