@@ -29,7 +29,14 @@ async def find_event(conn: AsyncConnection, project_id: int, event_id: str) -> S
     return StoredEventRef(timestamp=row[0], platform=row[1], environment=row[2])
 
 
-_UNREFERENCED = "NOT EXISTS (SELECT 1 FROM occurrences o WHERE o.project_id = e.project_id AND o.event_id = e.event_id)"
+# The queued events some occurrence references, in one hash join that scans the occurrences once (the queue is
+# hashed: the occurrences have no index by event, and a NOT EXISTS per queued event would scan them once each).
+_REFERENCED = (
+    "WITH referenced AS MATERIALIZED (SELECT DISTINCT o.project_id, o.event_id FROM occurrences o"
+    " JOIN event_sweep q ON q.project_id = o.project_id AND q.event_id = o.event_id) "
+)
+_IS_REFERENCED = "EXISTS (SELECT 1 FROM referenced r WHERE r.project_id = e.project_id AND r.event_id = e.event_id)"
+_QUEUED = "FROM event_sweep s WHERE e.project_id = s.project_id AND e.event_id = s.event_id"
 
 
 @dataclass(frozen=True)
@@ -46,37 +53,39 @@ async def sweep_orphan_events(conn: AsyncConnection, grace: timedelta) -> SweptE
     Race-free as long as no occurrence spends more than `grace` between ingest's lookup of its event (spec §5.5)
     and the sink storing it: one looked up before the mark is stored before the delete and keeps the event; after
     the mark, ingest does not find it (`find_event`). A change parked in `sink_parked` can wait longer than any
-    grace, so nothing is deleted while one waits. Each statement commits on its own; the occurrences are read
-    by one anti-join per statement, outside the sink's transaction (they have no index by event).
+    grace, so nothing is deleted while one waits. Outside the sink's transaction; each statement that needs the
+    occurrences scans them once (`_REFERENCED`), and none does when nothing is queued.
     """
+    if await (await conn.execute("SELECT NOT EXISTS (SELECT 1 FROM event_sweep)")).fetchone() == (True,):
+        return SweptEvents(deleted=0, kept=0, marked=0)  # no deletion since the last sweep: nothing to scan
     async with conn.transaction():
         cursor = await conn.execute(
-            "DELETE FROM events e USING event_sweep s"
+            f"{_REFERENCED}DELETE FROM events e USING event_sweep s"
             " WHERE e.project_id = s.project_id AND e.event_id = s.event_id AND e.orphaned_at < now() - %s"
-            f" AND {_UNREFERENCED}"
-            " AND NOT EXISTS (SELECT 1 FROM sink_parked p WHERE p.resolved_at IS NULL)",
+            f" AND NOT {_IS_REFERENCED} AND NOT EXISTS (SELECT 1 FROM sink_parked p WHERE p.resolved_at IS NULL)",
             (grace,),
         )
         deleted = cursor.rowcount
     async with conn.transaction():
         cursor = await conn.execute(
-            "UPDATE events e SET orphaned_at = NULL FROM event_sweep s"
-            " WHERE e.project_id = s.project_id AND e.event_id = s.event_id AND e.orphaned_at IS NOT NULL"
-            f" AND NOT {_UNREFERENCED}"
+            f"{_REFERENCED}UPDATE events e SET orphaned_at = NULL {_QUEUED} AND e.orphaned_at IS NOT NULL"
+            f" AND {_IS_REFERENCED}"
         )
         kept = cursor.rowcount
         cursor = await conn.execute(
-            "UPDATE events e SET orphaned_at = now() FROM event_sweep s"
-            " WHERE e.project_id = s.project_id AND e.event_id = s.event_id AND e.orphaned_at IS NULL"
-            f" AND {_UNREFERENCED}"
+            f"{_REFERENCED}UPDATE events e SET orphaned_at = now() {_QUEUED} AND e.orphaned_at IS NULL"
+            f" AND NOT {_IS_REFERENCED}"
         )
         marked = cursor.rowcount
         # Done with: the events gone, and those referenced (an unmarked event the statement finds unreferenced
         # lost its last occurrence to a deletion committed since the mark: it stays queued for the next sweep).
         await conn.execute(
-            "DELETE FROM event_sweep s WHERE NOT EXISTS (SELECT 1 FROM events e"
-            " WHERE e.project_id = s.project_id AND e.event_id = s.event_id) OR EXISTS (SELECT 1 FROM events e"
+            "DELETE FROM event_sweep s WHERE NOT EXISTS"
+            " (SELECT 1 FROM events e WHERE e.project_id = s.project_id AND e.event_id = s.event_id)"
+        )
+        await conn.execute(
+            f"{_REFERENCED}DELETE FROM event_sweep s USING events e"
             " WHERE e.project_id = s.project_id AND e.event_id = s.event_id AND e.orphaned_at IS NULL"
-            f" AND NOT {_UNREFERENCED})"
+            f" AND {_IS_REFERENCED}"
         )
     return SweptEvents(deleted=deleted, kept=kept, marked=marked)
