@@ -56,7 +56,9 @@ async def sweep_orphan_events(conn: AsyncConnection, grace: timedelta) -> SweptE
     grace, so nothing is deleted while one waits. Outside the sink's transaction; each statement that needs the
     occurrences scans them once (`_REFERENCED`), and none does when nothing is queued.
     """
-    if await (await conn.execute("SELECT NOT EXISTS (SELECT 1 FROM event_sweep)")).fetchone() == (True,):
+    async with conn.transaction():  # each step its own transaction, not one opened by a first read
+        empty = await (await conn.execute("SELECT NOT EXISTS (SELECT 1 FROM event_sweep)")).fetchone() == (True,)
+    if empty:
         return SweptEvents(deleted=0, kept=0, marked=0)  # no deletion since the last sweep: nothing to scan
     async with conn.transaction():
         cursor = await conn.execute(

@@ -38,7 +38,10 @@ def naming(event_id: str, fingerprint: str) -> dict[str, Any]:
 
 async def sweep(database_url: str, grace: timedelta = timedelta(0)) -> SweptEvents:
     async with await psycopg.AsyncConnection.connect(database_url) as conn:
-        return await sweep_orphan_events(conn, grace)
+        swept = await sweep_orphan_events(conn, grace)
+        # Committed step by step: nothing is left open for the pool's connection to commit or roll back.
+        assert conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+        return swept
 
 
 async def found(database_url: str, event_id: str) -> bool:
