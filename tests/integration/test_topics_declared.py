@@ -75,7 +75,7 @@ def assert_declared(deployment: Deployment, topics: dict[str, tuple[int, dict[st
         assert partitions == (1 if table == "options" else deployment.partitions)
         assert (config["cleanup.policy"], config["segment.ms"], config["segment.bytes"],
                 config["min.cleanable.dirty.ratio"], config["max.message.bytes"]) == (
-            "compact", "3600000", str(64 * 1024 * 1024), "0.1", EIGHT_MIB), table
+            "compact", "600000", str(64 * 1024 * 1024), "0.1", EIGHT_MIB), table
     windowed = [name for name in topics if "-noise-" in name or "-seen-ids-" in name or "-quota-answers-" in name]
     assert len(windowed) >= 3  # seen-ids, quota answers and a noise table (the plugin types have noise gates)
     for name in windowed:
@@ -118,7 +118,7 @@ def test_migrate_sets_a_differing_configuration_and_refuses_a_different_partitio
         "(ISSUE_PLATFORM_PARTITIONS): Kafka cannot remove partitions, and added ones would move keys away from "
         "their state; recreate the topic, or use another topic prefix")]
     [changed] = [line for line in migrated.stdout.splitlines() if line.startswith(f"topic {groups}: set ")]
-    assert "cleanup.policy delete → compact" in changed and "segment.ms 604800000 → 3600000" in changed
+    assert "cleanup.policy delete → compact" in changed and "segment.ms 604800000 → 600000" in changed
 
     def altered() -> dict[str, tuple[int, dict[str, str]]] | None:
         # The broker applies a configuration change from its metadata log a moment after the controller took it.
