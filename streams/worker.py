@@ -76,7 +76,9 @@ PAGES: tuple[tuple[str, type[View]], ...] = (
     ("/api/0/grouptypes/", views.GroupTypesView),
     ("/api/0/grouptypes/{id_or_slug}/", views.GroupTypeView),
     ("/api/0/flags/", views.FlagsView),
+    ("/api/0/flags/{name}/", views.FlagView),
     ("/api/0/options/", views.OptionsView),
+    ("/api/0/options/{name}/", views.OptionView),
     ("/api/0/dlq/", views.DeadLettersView),
     ("/api/0/dlq/replay/", views.DeadLetterReplayView),  # before {entry_id}, which would take "replay"
     ("/api/0/dlq/{entry_id}/", views.DeadLetterView),

@@ -33,7 +33,13 @@ from streams.services import registry, trackers
 from streams.settings import get_settings
 from streams.tables import current_options
 from streams.trackers import Tracker, describe_tracker
-from streams.web import dlq_replay, mutate, tracker_actions, tracker_webhook
+from streams.web import (
+    dlq_replay,
+    mutate,
+    runtime_options,
+    tracker_actions,
+    tracker_webhook,
+)
 from streams.web import projects as project_settings
 from streams.web.errors import ApiError, not_found, unavailable
 from streams.web.issues import (
@@ -408,6 +414,40 @@ class OptionsView(ApiView):
 
     async def read(self, request: Request) -> Response:  # type: ignore[override]
         return self.json_body(option_list(registry, current_options()))
+
+
+class FlagView(ApiView):
+    """One release flag (spec §20.11.3); PUT `{"stage", "projects"}` sets it through the options topic, as
+    `issue-platform flag set` does (streams.web.runtime_options)."""
+
+    allowed = ("GET", "PUT")
+
+    async def read(self, request: Request, name: str) -> Response:  # type: ignore[override]
+        return self.json_body(runtime_options.flag_object(name))
+
+    async def put(self, request: Request, **params: Any) -> Response:
+        return await self.answer(request, self._write(request, **params))
+
+    async def _write(self, request: Request, name: str) -> Response:
+        status, body = await runtime_options.put_flag(name, await _body(request))
+        return self.json_body(body, status=status)
+
+
+class OptionView(ApiView):
+    """One runtime option (spec §20.11.4); PUT `{"value"}` sets it through the options topic, as
+    `issue-platform option set` does (streams.web.runtime_options)."""
+
+    allowed = ("GET", "PUT")
+
+    async def read(self, request: Request, name: str) -> Response:  # type: ignore[override]
+        return self.json_body(runtime_options.option_object(name))
+
+    async def put(self, request: Request, **params: Any) -> Response:
+        return await self.answer(request, self._write(request, **params))
+
+    async def _write(self, request: Request, name: str) -> Response:
+        status, body = await runtime_options.put_option(name, await _body(request))
+        return self.json_body(body, status=status)
 
 
 class DeadLettersView(ApiView):
