@@ -77,6 +77,7 @@ async def test_mutations_need_the_token_before_routing_and_faust_views_need_it_o
         assert "WWW-Authenticate" not in disabled.headers
 
     # With the token, routing decides: a resource without that method is 405, an unknown path 404.
+    # (The list of flags takes no PUT; one flag, /api/0/flags/{name}/, does: test_flags_options_api.)
     not_allowed = call(guarded, "PUT", "/api/0/flags/", {}, AUTH)
     assert_error(not_allowed, 405, "method_not_allowed")
     assert not_allowed.headers["Allow"] == "GET"
