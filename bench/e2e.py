@@ -89,6 +89,7 @@ WARM_UP_TYPE = 4001  # no noise gate: one occurrence makes a group
 LATENCY_PROJECT = 1_000_001  # the latency phase's own project, outside the firehose and the ground truth
 LATENCY_KEYS = 300  # group keys of the latency phase: a few hundred groups, most seen many times
 LATENCY_LOAD = 0.5  # share of the sustained rate the latency phase produces at (issue 15: "at 50 % load")
+TIMELINE_POINTS = 2000
 WORKER_LOG_LEVEL = "warn"  # Faust spells warning `warn`
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 # The test harness's settings that a deployment does not run with: the worker under test takes its own
@@ -375,7 +376,10 @@ def measure_latency(deployment: Deployment, worker: Worker, conn: psycopg.Connec
     latencies = [(produced[key] - started, (committed[key] - produced[key]) * 1000)
                  for key in produced if key in committed]
     values = [latency for _, latency in latencies]
-    result.latency_timeline = sorted((round(at, 3), round(ms, 1)) for at, ms in latencies)
+    timeline = sorted((round(at, 3), round(ms, 1)) for at, ms in latencies)
+    # Every point for the percentiles, at most TIMELINE_POINTS for the JSON and the plot: a JSON of one point
+    # per occurrence was ~1 MB a run.
+    result.latency_timeline = timeline[::max(1, -(-len(timeline) // TIMELINE_POINTS))]
     result.latency = {
         "load_share": LATENCY_LOAD, "rate_per_second": round(rate, 1), "seconds": seconds,
         "produced": len(produced), "committed": len(values), "missing": len(produced) - len(values),
