@@ -27,13 +27,12 @@ from storage.tracker_configs import read_tracker_config
 from streams.core.messages import encode
 from streams.metrics import count_tracker_action
 from streams.outbox import Outbox
-from streams.services import registry, trackers
-from streams.tables import current_options
+from streams.services import trackers
 from streams.topics import grouping_topic
 from streams.trackers import ExternalIssue, Field, InvalidForm, TrackedEvent, TrackedIssue, Tracker, TrackerCallError
 from streams.trackers.fields import form_errors
 from streams.web.errors import ApiError, not_found, unavailable
-from streams.web.issues import is_visible, parse_issue_ref
+from streams.web.group_lookup import visible_group
 
 log = logging.getLogger(__name__)
 
@@ -58,14 +57,7 @@ class _Issue:
 
 
 async def _issue(conn: AsyncConnection[Any], issue_id: str, base_url: str) -> _Issue:
-    ref = parse_issue_ref(issue_id)
-    if ref.group_id is not None:
-        row = await queries.group_by_id(conn, ref.group_id)
-    else:
-        assert ref.slug is not None and ref.short_id is not None
-        row = await queries.group_by_short_id(conn, ref.slug, ref.short_id)
-    if row is None or not is_visible(registry, row.project_id, row.type, current_options()):
-        raise not_found(f"no issue {issue_id}")
+    row = await visible_group(conn, issue_id)
     targets = await queries.target_rows(conn, [row.id])
     if not targets:
         raise not_found(f"no issue {issue_id}")

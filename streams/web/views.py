@@ -42,10 +42,9 @@ from streams.web import (
 )
 from streams.web import projects as project_settings
 from streams.web.errors import ApiError, not_found, unavailable
+from streams.web.group_lookup import visible_group
 from streams.web.issues import (
-    is_visible,
     parse_dlq_filter,
-    parse_issue_ref,
     parse_list_request,
     parse_page_params,
     parse_parked_status,
@@ -144,20 +143,6 @@ async def connection() -> AbstractAsyncContextManager[AsyncConnection[Any]]:
     """A connection of the API's read pool, through which the web UI reads too."""
     pool = await _reads.get()
     return pool.connection(timeout=_CONNECT_TIMEOUT)
-
-
-async def visible_group(conn: AsyncConnection[Any], issue_id: str) -> queries.GroupRow:
-    """The group a path names, or 404 when there is none or its type is invisible for its project."""
-    ref = parse_issue_ref(issue_id)
-    if ref.group_id is not None:
-        row = await queries.group_by_id(conn, ref.group_id)
-    else:
-        assert ref.slug is not None and ref.short_id is not None
-        row = await queries.group_by_short_id(conn, ref.slug, ref.short_id)
-    # Invisible and missing answer alike, so a hidden type cannot be probed (§10.3.3).
-    if row is None or not is_visible(registry, row.project_id, row.type, current_options()):
-        raise not_found(f"no issue {issue_id}")
-    return row
 
 
 async def issue_details(
