@@ -98,6 +98,7 @@ def activity_message(
         "id": activity["id"],
         "group_id": group_id,
         "project_id": group["project_id"],
+        "type_id": group["type_id"],  # spec §18.2: what the `trackers` agent filters automatic tickets by (§24.5)
         "short_id": display_short_id(project_slug, short_id),
         "type": activity["type"],
         "type_name": ActivityType(activity["type"]).name.lower(),

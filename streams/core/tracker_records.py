@@ -21,3 +21,18 @@ def tracker_used_record(change: ExternalIssueChange, group_id: int) -> dict[str,
         "actor": change.external.actor,
         "datetime": format_epoch(change.t),
     }
+
+
+def external_issue_message(
+    *, request_id: str, generation: int, t: float, group_id: int, provider: str, action: str, tracker: str,
+    external_id: str, url: str | None, label: str, title: str | None, actor: str,
+) -> dict[str, Any]:
+    """The `external_issue` message to the grouping topic (spec §24.4), made by the API for a person's action and by
+    the automatic tickets' timer (§24.5, `request_id` the claim id): the owner applies it to the group's live
+    generation and dedupes it by `request_id`."""
+    return {
+        "kind": "external_issue", "id": request_id, "generation": generation, "t": t, "group_id": group_id,
+        "provider": provider,
+        "external_issue": {"action": action, "tracker": tracker, "external_id": external_id, "url": url,
+                           "label": label, "title": title, "actor": actor},
+    }

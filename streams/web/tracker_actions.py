@@ -25,6 +25,7 @@ from storage.api_requests import change_outcomes
 from storage.external_issues import LinkedIssue, linked_issues
 from storage.tracker_configs import read_tracker_config
 from streams.core.messages import encode
+from streams.core.tracker_records import external_issue_message
 from streams.metrics import count_tracker_action
 from streams.outbox import Outbox
 from streams.services import trackers
@@ -224,12 +225,10 @@ async def act(connect: Connect, issue_id: str, slug: str, action: str, raw: byte
             log.warning("api: %s %s of issue %s failed: %s", cls.slug, action, issue.row.id, error.message)
             return error.api_status, error.body()
         external = ExternalIssue(id=external.id, title=external.title or form.get("title"), url=url)
-    message = {
-        "kind": "external_issue", "id": request_id, "generation": issue.generation, "t": time.time(),
-        "group_id": issue.row.id, "provider": cls.title,
-        "external_issue": {"action": action, "tracker": cls.slug, "external_id": external.id, "url": external.url,
-                           "label": label, "title": external.title, "actor": API_ACTOR},
-    }
+    message = external_issue_message(
+        request_id=request_id, generation=issue.generation, t=time.time(), group_id=issue.row.id, provider=cls.title,
+        action=action, tracker=cls.slug, external_id=external.id, url=external.url, label=label,
+        title=external.title, actor=API_ACTOR)
     await _produce(issue.group_key, message, action != "unlink")
     count_tracker_action(cls.slug, action, "ok")
     recorded = await _recorded(connect, request_id)
