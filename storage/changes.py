@@ -82,8 +82,9 @@ class GroupState:
     times_seen_at_snooze: int | None = None
     snooze_until: float | None = None
     # IGNORED/UNTIL_ESCALATING only (spec §12.7, §15.5.4): the forecast §15.5.2 stored (14 daily values, the
-    # first for `forecast_date`, "YYYY-MM-DD"), and the occurrences counted since the group entered that
-    # substatus in the UTC hour that starts at `hour_start`. None otherwise, and in a state of the versions before.
+    # first for `forecast_date`, "YYYY-MM-DD"); None otherwise. And in every state, whatever the status: the
+    # occurrences of the UTC hour that starts at `hour_start` (§12.7 compares them); None before the first
+    # occurrence counted, and in a state of the versions before.
     forecast: tuple[int, ...] | None = None
     forecast_date: str | None = None
     hour_start: float | None = None

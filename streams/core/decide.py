@@ -342,6 +342,7 @@ def decide_quota_answer(
         first_seen=pending.first_seen,
         last_seen=pending.last_seen,
         environments=pending.environments,
+        first_t=min(pending.t, pending.link_window[0]) if pending.link_window else pending.t,
     )
     group, activities = create_group(candidate, group_key=group_key, generation=state.generation, t=now,
                                      default_priority=rules.default_priority)

@@ -15,6 +15,7 @@ from storage.changes import GroupState
 from streams.core.enums import PRIORITY_NAMES, ActivityType, GroupStatus, GroupSubStatus
 
 MESSAGE_MAX_CHARS = 255  # spec §13.3.3
+HOUR_SECONDS = 3600  # the hourly count of hour(T) every group state keeps (spec §12.4, §12.7)
 
 
 @cache
@@ -128,9 +129,14 @@ def apply_to_group(state: GroupState, occurrence: OccurrenceFacts, *, t: float) 
     """An occurrence of a live group (spec §12.4 update, §12.5 regression, §12.6 priority, §12.8 env)."""
     activities: list[Activity] = []
     is_new_environment = occurrence.environment not in state.environments
+    # The count of hour(T) (spec §12.4 "hourly count + 1"), kept whatever the status: §12.7 compares it, and it
+    # must include the hour's occurrences from before an archive. Two integer operations per occurrence.
+    hour = t - t % HOUR_SECONDS
     updated = replace(
         state,
         times_seen=state.times_seen + 1,
+        hour_start=hour,
+        hour_count=(state.hour_count or 0) + 1 if state.hour_start == hour else 1,
         first_seen=min(state.first_seen, occurrence.event_timestamp),
         last_seen=max(state.last_seen, occurrence.event_timestamp),
         # Processing order wins, not timestamp order (spec §12.4).
@@ -174,6 +180,10 @@ class Candidate:
     first_seen: float
     last_seen: float
     environments: tuple[str, ...]
+    # The earliest T of the counted occurrences (the first held back or the first that waited for the quota):
+    # when it lies in hour(T) of the creation, all `times_seen` of them count in that hour (spec §12.7).
+    # None: unknown, the hour's count starts with the next occurrence.
+    first_t: float | None = None
 
 
 def create_group(
@@ -182,6 +192,8 @@ def create_group(
     """A new group (spec §13.3.1) and its activities, in order: FIRST_SEEN, then ASSIGNED (§13.3.2)."""
     creator, latest = candidate.creator, candidate.latest
     priority = creator.priority if creator.priority is not None else default_priority  # spec §4.3
+    hour = t - t % HOUR_SECONDS
+    in_hour = candidate.first_t is not None and candidate.first_t >= hour
     state = GroupState(
         group_key=group_key,
         project_id=creator.project_id,
@@ -205,7 +217,10 @@ def create_group(
         platform=creator.platform,
         created_at=t,
         environments=candidate.environments,
+        hour_start=hour if in_hour else None,
+        hour_count=candidate.times_seen if in_hour else None,
     )
+
     activities = [Activity(ActivityType.FIRST_SEEN, {"priority": PRIORITY_NAMES[priority]}, t)]
     if creator.assignee:
         activities.append(Activity(ActivityType.ASSIGNED, assignee_activity_data(creator.assignee), t))

@@ -20,7 +20,7 @@ from streams.core.enums import (
     GroupStatus,
     GroupSubStatus,
 )
-from streams.core.grouping import Activity, Outcome
+from streams.core.grouping import HOUR_SECONDS, Activity, Outcome
 from streams.core.timestamps import format_epoch, parse_timestamp
 
 
@@ -125,7 +125,6 @@ def apply_status_change(group: GroupState, change: StatusRequest, *, t: float) -
 FALLBACK_FORECAST = 10
 # Spec §12.7: groups younger than this (T − first_seen) skip the forecast rule.
 ESCALATION_MIN_AGE_SECONDS = 24 * 3600
-_HOUR_SECONDS = 3600
 
 
 @dataclass(frozen=True)
@@ -151,25 +150,23 @@ def _utc_date(t: float) -> date:
 
 
 def apply_ignored_rules(group: GroupState, *, event_id: str, t: float, escalation_detection: bool) -> IgnoredApplied:
-    """Spec §12.7, after §12.4–§12.6 applied this occurrence (times_seen already counts it) at decision time T.
-
-    The hourly count of hour(T) is kept in the group state only while the group is IGNORED/UNTIL_ESCALATING
-    (PostgreSQL holds the full counts, §15.5.3), so the occurrences of the hour that came before the archive
-    are not in it: the rule can only be later than the spec's, never earlier."""
+    """Spec §12.7, after §12.4–§12.6 applied this occurrence at decision time T: times_seen and the count of
+    hour(T) already include it. Every group state keeps that count (streams.core.grouping.apply_to_group), so
+    the occurrences of the hour that came before the archive are in it. A state written before the count was
+    kept in every state starts it with its first occurrence after the upgrade: later than the spec's, for that
+    hour only, never earlier."""
     if group.status != GroupStatus.IGNORED:
         return IgnoredApplied(group)
     if group.substatus == GroupSubStatus.UNTIL_ESCALATING:
         if not escalation_detection:  # spec §15.5.4: such types never escalate through a forecast
             return IgnoredApplied(group)
-        hour = t - t % _HOUR_SECONDS
-        count = (group.hour_count or 0) + 1 if group.hour_start == hour else 1
-        counted = replace(group, hour_start=hour, hour_count=count)
         if t - group.first_seen < ESCALATION_MIN_AGE_SECONDS:
-            return IgnoredApplied(counted)
+            return IgnoredApplied(group)
+        count = (group.hour_count or 0) if group.hour_start == t - t % HOUR_SECONDS else 0
         forecast = todays_forecast(group, t)
         if count <= forecast:
-            return IgnoredApplied(counted)
-        return _escalated(counted, {"event_id": event_id, "forecast": forecast}, t)
+            return IgnoredApplied(group)
+        return _escalated(group, {"event_id": event_id, "forecast": forecast}, t)
     if group.substatus == GroupSubStatus.UNTIL_CONDITION_MET:
         if group.snooze_until is not None and group.snooze_until <= t:
             data = {"event_id": event_id, "snooze": {"until": format_epoch(group.snooze_until)}}
@@ -197,11 +194,12 @@ def escalation_priority(priority: int) -> int:
 def _moved(group: GroupState, status: int, substatus: int | None, *, t: float,
            resolved_at: float | None = None) -> GroupState:
     """A new (status, substatus): substatus_since = T (spec §8.3), and no snooze, which belongs to
-    IGNORED/UNTIL_CONDITION_MET only (T4 sets the new one), nor forecast and hourly count, which belong to
-    IGNORED/UNTIL_ESCALATING only (a change into it starts them afresh, spec §14.3)."""
+    IGNORED/UNTIL_CONDITION_MET only (T4 sets the new one), nor forecast, which belongs to
+    IGNORED/UNTIL_ESCALATING only (a change into it computes one afresh, spec §15.5.2). The count of hour(T)
+    stays: it counts occurrences, whatever the status (spec §12.7, §15.5.3)."""
     return replace(group, status=status, substatus=substatus, substatus_since=t, resolved_at=resolved_at,
                    snooze_count=None, times_seen_at_snooze=None, snooze_until=None, forecast=None,
-                   forecast_date=None, hour_start=None, hour_count=None, version=group.version + 1)
+                   forecast_date=None, version=group.version + 1)
 
 
 def _with_priority(group: GroupState, priority: int, reason: str, when: float,

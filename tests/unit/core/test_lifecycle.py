@@ -8,10 +8,14 @@ import orjson
 import pytest
 
 from storage.changes import GroupState, OccurrenceChange, change_from_wire
-from streams.core.decide import IncomingOccurrence, decide_occurrence
+from streams.core.decide import (
+    IncomingOccurrence,
+    decide_occurrence,
+    decide_status_change,
+)
 from streams.core.enums import ActivityType, GroupStatus, GroupSubStatus
 from streams.core.group_state import KeyState, TypeRules
-from streams.core.grouping import Outcome
+from streams.core.grouping import Candidate, Outcome, apply_to_group, create_group
 from streams.core.postprocess import post_process_entries, post_process_message
 from streams.core.status import (
     FALLBACK_FORECAST,
@@ -37,10 +41,11 @@ def ignored(substatus: int = GroupSubStatus.UNTIL_ESCALATING, **changes: object)
 
 
 def burst(group: GroupState, n: int, *, t: float = HOUR, escalation_detection: bool = True):
-    """n occurrences at T (times_seen counted by §12.4 before §12.7), the effect of the last one."""
+    """n occurrences at T (times_seen and the count of hour(T) counted by §12.4 before §12.7), the effect of the
+    last one."""
     applied = None
     for _ in range(n):
-        group = replace(group, times_seen=group.times_seen + 1)
+        group = apply_to_group(group, facts(1), t=t).state
         applied = apply_ignored_rules(group, event_id=EVENT_ID, t=t, escalation_detection=escalation_detection)
         group = applied.state
     assert applied is not None
@@ -64,14 +69,78 @@ def test_the_eleventh_occurrence_of_an_hour_escalates_against_the_fallback_forec
         (ActivityType.SET_PRIORITY, {"priority": "medium", "reason": "escalating"}),  # §17: LOW → MEDIUM
     ]
     assert state.priority == MEDIUM and state.initial_priority == LOW
-    assert (state.forecast, state.forecast_date, state.hour_start, state.hour_count) == (None, None, None, None)
-    assert state.version == ten.state.version + 1
+    # The forecast belonged to UNTIL_ESCALATING; the hour's count goes on (spec §12.7, §15.5.3).
+    assert (state.forecast, state.forecast_date, state.hour_start, state.hour_count) == (None, None, HOUR, 11)
+    assert state.version == ten.state.version + 2  # the occurrence's update (§12.4), then the move
 
 
 def test_a_new_hour_counts_from_one_again() -> None:  # the hourly count of hour(T) (spec §12.7)
     ten = burst(ignored(), 10)
     next_hour = burst(ten.state, 1, t=HOUR + 3600.0)
     assert (next_hour.state.status, next_hour.state.hour_start, next_hour.state.hour_count) == (2, HOUR + 3600.0, 1)
+
+
+def run(state: KeyState, steps: list[tuple[str, float]]) -> tuple[KeyState, list[bool]]:
+    """Occurrences ("o") and status changes archiving until escalating ("a") or forever ("f") at their T, through
+    the owner's decisions; the state after them and each occurrence's is_escalating."""
+    escalating = []
+    for offset, (kind, t) in enumerate(steps, start=state.offset + 1):
+        assert state.group is not None
+        if kind == "o":
+            decision = decide_occurrence(state, IncomingOccurrence(facts(offset), {"id": f"{offset:032x}"}, None),
+                                         group_key=state.group.group_key, offset=offset, t=t, rules=RULES,
+                                         noise_before=None, seen=None, dedupe_seconds=3600)
+            escalating.append(decision.changes[0].is_escalating)  # type: ignore[union-attr]
+        else:
+            substatus = GroupSubStatus.UNTIL_ESCALATING if kind == "a" else GroupSubStatus.FOREVER
+            decision = decide_status_change(state, change_id=f"{offset:032x}", request=StatusRequest(
+                GroupStatus.IGNORED, substatus), group_key=state.group.group_key,
+                offset=offset, t=t, seen=None, dedupe_seconds=3600)
+        assert decision.outcome == Outcome.APPLIED, decision.outcome
+        state = decision.state
+    return state, escalating
+
+
+def test_the_hours_occurrences_before_the_archive_count() -> None:  # spec §12.7: hour(T)'s count, §15.5.3
+    # Six before the archive and five after, all in one hour: the eleventh is above the fallback 10.
+    state, escalating = run(KeyState(offset=0, last_t=0.0, group=new_group()),
+                            [("o", HOUR + n) for n in range(6)] + [("a", HOUR + 10)]
+                            + [("o", HOUR + 20 + n) for n in range(5)])
+    assert escalating == [False] * 10 + [True]
+    assert state.group is not None and state.group.substatus == GroupSubStatus.ESCALATING
+
+
+def test_an_hour_boundary_resets_the_count_and_a_status_change_does_not() -> None:  # spec §12.7
+    # Ten in the hour before the archive's, then the archive: the new hour counts from one, so ten more stay
+    # below the forecast, and the eleventh of the hour escalates.
+    state, escalating = run(KeyState(offset=0, last_t=0.0, group=new_group()),
+                            [("o", HOUR - 10 + n) for n in range(10)] + [("a", HOUR)]
+                            + [("o", HOUR + 1 + n) for n in range(10)])
+    assert not any(escalating)
+    group = state.group
+    assert group is not None and (group.status, group.hour_start, group.hour_count) == (2, HOUR, 10)
+    # Archived forever, then until escalating again, mid-hour (T5, T3): the count stays.
+    state, _ = run(state, [("f", HOUR + 100), ("a", HOUR + 101)])
+    assert state.group is not None and (state.group.hour_start, state.group.hour_count) == (HOUR, 10)
+    state, escalating = run(state, [("o", HOUR + 3599)])
+    assert escalating == [True]
+
+
+def test_a_state_written_before_the_count_was_kept_starts_it_with_the_next_occurrence() -> None:
+    old = {key: value for key, value in ignored().to_dict().items() if not key.startswith("hour_")}
+    decoded = GroupState.from_dict(old)
+    assert (decoded.hour_start, decoded.hour_count) == (None, None)
+    counted = apply_to_group(decoded, facts(1), t=HOUR + 5).state
+    assert (counted.hour_start, counted.hour_count) == (HOUR, 1)
+
+
+@pytest.mark.parametrize(("first_t", "counted"), [(HOUR, (HOUR, 3)), (HOUR - 1, (None, None)), (None, (None, None))])
+def test_a_creation_counts_its_occurrences_when_all_are_in_its_hour(first_t: float | None,
+                                                                    counted: tuple[object, object]) -> None:
+    candidate = Candidate(creator=facts(1), latest=facts(3), times_seen=3, first_seen=1_001.0, last_seen=1_003.0,
+                          environments=("production",), first_t=first_t)
+    group, _ = create_group(candidate, group_key="1:" + "a" * 32, generation=0, t=HOUR + 60, default_priority=25)
+    assert (group.hour_start, group.hour_count) == counted
 
 
 @pytest.mark.parametrize(("age", "escalates"), [(DAY - 1.0, False), (DAY, True)])
@@ -86,7 +155,7 @@ def test_groups_younger_than_24_hours_skip_the_forecast_rule(age: float, escalat
 def test_a_type_without_escalation_detection_never_escalates_through_a_forecast() -> None:  # spec §15.5.4
     before = ignored()
     applied = burst(before, 100, escalation_detection=False)
-    assert (applied.state.status, applied.state.hour_count, applied.is_escalating) == (2, None, False)
+    assert (applied.state.status, applied.state.hour_count, applied.is_escalating) == (2, 100, False)
 
 
 @pytest.mark.parametrize(("day", "value"), [(-2, 100), (0, 100), (1, 101), (13, 113), (14, 113), (40, 113)])
@@ -147,7 +216,7 @@ def test_an_occurrence_at_or_after_snooze_until_makes_the_group_ongoing(until: f
 def test_without_a_snooze_or_forever_the_group_stays_ignored(substatus: int) -> None:  # spec §12.7
     applied = burst(ignored(substatus), 500)
     assert (applied.state.status, applied.state.substatus, applied.activities) == (2, substatus, ())
-    assert applied.state.hour_count is None
+    assert applied.state.hour_count == 500  # the counts still apply
 
 
 def test_groups_that_are_not_ignored_are_untouched() -> None:
@@ -188,13 +257,16 @@ def test_an_escalating_occurrence_reaches_post_process_with_is_escalating() -> N
 # ---------------------------------------------------------------------------------------- state and rows
 
 
-def test_the_forecast_and_hourly_count_survive_the_key_state_and_only_ignored_groups_carry_them() -> None:
+def test_the_forecast_and_hourly_count_survive_the_key_state_and_only_ignored_groups_carry_a_forecast() -> None:
     group = ignored(forecast=tuple(range(14)), forecast_date="1970-01-04", hour_start=HOUR, hour_count=7)
     assert GroupState.from_dict(orjson.loads(orjson.dumps(group.to_dict()))) == group
     assert not {"forecast", "forecast_date", "hour_start", "hour_count"} & set(new_group().to_dict())
+    counted = apply_to_group(new_group(), facts(1), t=HOUR).state
+    assert {"hour_start": HOUR, "hour_count": 1}.items() <= counted.to_dict().items()
+    assert not {"forecast", "forecast_date"} & set(counted.to_dict())
 
 
-def test_a_status_change_out_of_until_escalating_clears_forecast_and_count() -> None:  # spec §14.3
+def test_a_status_change_out_of_until_escalating_clears_the_forecast_not_the_count() -> None:  # spec §14.3, §12.7
     group = ignored(forecast=(5,) * 14, forecast_date="1970-01-04", hour_start=HOUR, hour_count=4)
     moved = apply_status_change(group, StatusRequest(2, GroupSubStatus.FOREVER), t=HOUR).state
-    assert (moved.forecast, moved.forecast_date, moved.hour_start, moved.hour_count) == (None, None, None, None)
+    assert (moved.forecast, moved.forecast_date, moved.hour_start, moved.hour_count) == (None, None, HOUR, 4)
