@@ -5,13 +5,16 @@ place, so any of them can be imported (and unit-tested) alone. `build()` is idem
 """
 from __future__ import annotations
 
+from functools import partial
+
 import click
 import faust
 from faust.cli.base import cli
 from faust.web import View
 
 from streams.agents import dlq, grouping, ingest, options, quota, reconcile, sink
-from streams.agents.failure import StopOnFailedProduce, arm_kill_point
+from streams.agents import trackers as tracker_agent
+from streams.agents.failure import StopOnFailedProduce, arm_kill_point, kill_point
 from streams.agents.holes import StopOnHole, gap_policies, isolation_level
 from streams.agents.holes import install as install_hole_guard
 from streams.app import app, settings
@@ -20,9 +23,17 @@ from streams.commands import dlq as dlq_commands
 from streams.commands import projects as project_commands
 from streams.faust_compat import faults, seek
 from streams.faust_compat.diagnostics import install_task_dump_signal
-from streams.timers import housekeeping, idle_keys, input_topic, ledger, quota_retry
+from streams.timers import (
+    housekeeping,
+    idle_keys,
+    input_topic,
+    ledger,
+    quota_retry,
+    tracker_tickets,
+)
 from streams.timers import transitions as lifecycle_timers
 from streams.topics import (
+    activity_topic,
     dlq_topic,
     group_changes_topic,
     grouping_topic,
@@ -43,6 +54,7 @@ AGENTS = (
     (group_changes_topic, sink.sink, "sink", 1),
     (options_topic, options.options, "options", 1),
     (dlq_topic, dlq.dlq, "dlq", 1),
+    (activity_topic, tracker_agent.auto_tickets, "trackers", 1),  # spec §24.5: claims only, never calls a tracker
 )
 
 # (seconds, timer, name, on_leader)
@@ -55,6 +67,8 @@ TIMERS = (
     (housekeeping.INTERVAL_SECONDS, housekeeping.forget_old_count_ids, "forget_old_count_ids", True),
     (settings.ledger_mark_seconds, ledger.ledger_tick, "ledger_marks", True),
     (settings.ledger_reconcile_seconds, reconcile.reconcile_tick, "ledger_reconcile", True),
+    # spec §24.5: every worker makes the claimed automatic tickets (one claim at a time, FOR UPDATE SKIP LOCKED)
+    (tracker_tickets.POLL_SECONDS, tracker_tickets.make_auto_tickets, "tracker_tickets", False),
 )
 
 
@@ -89,6 +103,7 @@ PAGES: tuple[tuple[str, type[View]], ...] = (
     ("/api/0/metrics/", web_metrics.MetricsView),
     ("/metrics", web_metrics.MetricsView),  # where Prometheus looks by default (spec §20.4, §23)
     ("/api/0/trackers/", views.TrackersView),
+    ("/api/0/trackers/failures/", views.TrackerFailuresView),
     ("/api/0/projects/{project_id}/trackers/{slug}/", views.ProjectTrackerView),
     ("/api/0/projects/{project_id}/trackers/{slug}/webhook/", views.TrackerWebhookView),
     ("/api/0/issues/{issue_id}/trackers/", views.IssueTrackersView),
@@ -145,6 +160,7 @@ def guard(app: faust.App) -> None:
     fault = faults.parse(settings.fault_injection)
     if isinstance(fault, faults.KillAt):
         arm_kill_point(fault.point, fault.nth)
+    tracker_tickets.after_call = partial(kill_point, "trackers.after_call")  # a no-op unless armed (§24.5 test)
     app.sensors.add(StopOnFailedProduce())
     guarantee = settings.processing_guarantee
     hole_guard = StopOnHole(app, gap_policies(guarantee), isolation_level=isolation_level(guarantee))

@@ -74,6 +74,7 @@ KILL_POINTS = frozenset({
     "grouping.after_outputs",  # every output of a batch acknowledged, none of its state written (§2.4.6)
     "grouping.after_state",  # the batch's states handed to the changelogs, its inputs not acked (§2.4.6)
     "sink.after_commit",  # the sink's transaction committed, its post-process messages not sent (§2.3.4)
+    "trackers.after_call",  # an automatic ticket created in the tracker, its claim not updated (§24.5)
 })
 _armed: dict[str, int] = {}  # point → times it may still be passed before the kill
 

@@ -47,3 +47,12 @@ class ExternalIssue:
         if self.url is not None:
             shown["url"] = self.url
         return shown
+
+
+def event_tags(raw: Any) -> tuple[tuple[str, str], ...]:
+    """A stored event's `tags` (a mapping or a list of pairs, spec §5) as the pairs a TrackedEvent holds."""
+    if isinstance(raw, Mapping):
+        return tuple((str(key), str(value)) for key, value in raw.items())
+    if isinstance(raw, list):
+        return tuple((str(pair[0]), str(pair[1])) for pair in raw if isinstance(pair, list | tuple) and len(pair) == 2)
+    return ()

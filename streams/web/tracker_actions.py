@@ -32,6 +32,7 @@ from streams.services import trackers
 from streams.topics import grouping_topic
 from streams.trackers import ExternalIssue, Field, InvalidForm, TrackedEvent, TrackedIssue, Tracker, TrackerCallError
 from streams.trackers.fields import form_errors
+from streams.trackers.issue import event_tags
 from streams.web.errors import ApiError, not_found, unavailable
 from streams.web.group_lookup import visible_group
 
@@ -75,15 +76,7 @@ async def _event(conn: AsyncConnection[Any], issue: _Issue) -> TrackedEvent:
     data = await queries.event_data(conn, issue.row.project_id, latest.event_id) if latest is not None else None
     if latest is None or data is None:
         raise ApiError(400, "no_event", NO_EVENT)
-    return TrackedEvent(event_id=latest.event_id, tags=_tags(data.get("tags")))
-
-
-def _tags(raw: Any) -> tuple[tuple[str, str], ...]:
-    if isinstance(raw, Mapping):
-        return tuple((str(key), str(value)) for key, value in raw.items())
-    if isinstance(raw, list):
-        return tuple((str(pair[0]), str(pair[1])) for pair in raw if isinstance(pair, list | tuple) and len(pair) == 2)
-    return ()
+    return TrackedEvent(event_id=latest.event_id, tags=event_tags(data.get("tags")))
 
 
 def _tracker(slug: str, action: str | None = None) -> type[Tracker]:

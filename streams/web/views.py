@@ -24,6 +24,7 @@ from storage import queries
 from storage.external_issues import linked_issues
 from storage.parked import parked_count
 from storage.pool import PoolHolder
+from storage.tracker_auto import failed_claims
 from storage.tracker_configs import read_tracker_config, write_tracker_config
 from streams.app import app
 from streams.core.dlq import as_dlq_id
@@ -59,6 +60,7 @@ from streams.web.serialize import (
     flag_list,
     group_type_object,
     important_evidence,
+    iso_datetime,
     issue_object,
     occurrence_object,
     option_list,
@@ -75,6 +77,7 @@ log = logging.getLogger(__name__)
 _CONNECT_TIMEOUT = 5.0  # seconds to wait for a pooled connection before answering 503
 _HEALTH_TIMEOUT = 3.0
 MAX_BODY_BYTES = 1024 * 1024  # spec §20.1.1
+FAILURES_LIMIT = 1000  # automatic tickets waiting for a person: a list to read, not to page through
 
 # A pool of its own, not the sink's: a burst of reads must never make the sink wait for a connection, since
 # the sink's commit is what lets the worker acknowledge its input (spec §2.4.3). Opened on the first request.
@@ -579,6 +582,17 @@ class TrackersView(ApiView):
 
     async def read(self, request: Request) -> Response:  # type: ignore[override]
         return self.json_body([describe_tracker(tracker) for tracker in trackers.all()])
+
+
+class TrackerFailuresView(ApiView):
+    """`GET /api/0/trackers/failures/` (spec §24.5): the automatic tickets waiting for a person, `failed` (retried for
+    24 h, never made) and `in_doubt` (may exist; the tracker cannot search for it), the latest first."""
+
+    async def read(self, request: Request) -> Response:  # type: ignore[override]
+        async with await connection() as conn:
+            claims = await failed_claims(conn, FAILURES_LIMIT)
+        return self.json_body([{**claim.as_dict(), "created_at": iso_datetime(claim.created_at),
+                                "updated_at": iso_datetime(claim.updated_at)} for claim in claims])
 
 
 class ProjectTrackerView(ApiView):
