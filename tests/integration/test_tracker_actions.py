@@ -31,10 +31,16 @@ BULK = 9801  # it_bulk: released, no noise (tests/integration/plugin_types.py)
 
 
 class GitHubStub:
-    """GitHub's issues endpoints: issue 7 is what a create makes, 12 exists, any other number is 404."""
+    """GitHub's issues endpoints: creates make issues 7, 8, …, 12 exists, any other number is 404; the repository's
+    issue list (`GET /repos/{owner}/{repo}/issues`, what `find_by_marker` reads, spec §24.5) holds the created ones.
+    `create_failures` are statuses the next creates answer instead (a 4xx makes nothing, a 5xx still makes the
+    issue, as an overloaded GitHub may). Any POST to `/hook…` answers 500: a webhook tracker's receiver in trouble."""
 
     def __init__(self) -> None:
         self.received: list[tuple[str, str, str | None, Any]] = []  # (method, path, Authorization, JSON body)
+        self.issues: list[dict[str, Any]] = []
+        self.create_failures: list[int] = []
+        self.lock = threading.Lock()
         stub = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -53,13 +59,25 @@ class GitHubStub:
                 length = int(self.headers.get("Content-Length", "0"))
                 body = orjson.loads(self.rfile.read(length)) if length else None
                 stub.received.append(("POST", self.path, self.headers.get("Authorization"), body))
+                if self.path.startswith("/hook"):
+                    return self._answer(500, {"message": "Internal Server Error"})
                 if self.path != f"/repos/{REPO}/issues":
                     return self._answer(404, {"message": "Not Found"})
-                self._answer(201, {"number": 7, "title": body["title"], "body": body["body"],
-                                   "html_url": f"https://github.example/{REPO}/issues/7"})
+                with stub.lock:
+                    failure = stub.create_failures.pop(0) if stub.create_failures else None
+                    if failure is not None and failure < 500:
+                        return self._answer(failure, {"message": "Validation Failed"})
+                    number = 7 + len(stub.issues)
+                    issue = {"number": number, "title": body["title"], "body": body["body"],
+                             "html_url": f"https://github.example/{REPO}/issues/{number}"}
+                    stub.issues.append(issue)
+                self._answer(failure or 201, issue if failure is None else {"message": "Server Error"})
 
             def do_GET(self) -> None:  # noqa: N802
                 stub.received.append(("GET", self.path, self.headers.get("Authorization"), None))
+                if self.path.split("?")[0] == f"/repos/{REPO}/issues":  # newest first, one page
+                    with stub.lock:
+                        return self._answer(200, list(reversed(stub.issues)))
                 if self.path == f"/repos/{REPO}/issues/12":
                     return self._answer(200, {"number": 12, "title": "Known crash",
                                               "html_url": f"https://github.example/{REPO}/issues/12"})
