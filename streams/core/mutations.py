@@ -26,6 +26,7 @@ from streams.core.enums import PRIORITY_NAMES, ActivityType
 from streams.core.group_state import KeyState, SeenRecord
 from streams.core.grouping import Activity, GroupState, Outcome, assignee_activity_data
 from streams.core.status import StatusRequest, apply_status_change
+from streams.core.tracker_auto import AUTO_ACTOR
 
 # spec §18.2: what an activity of an API mutation names as its source and actor.
 API_SOURCE = "api"
@@ -195,7 +196,8 @@ def decide_external_issue(
     if link.action in ("create", "link"):
         data = {"title": link.title, "provider": provider, "location": link.url, "label": link.label}
         activities = (ActivityRecord(id=activity_id(change_id, 0), type=ActivityType.CREATE_ISSUE, data=data,
-                                     datetime=target.now, source=API_SOURCE, actor=link.actor),)
+                                     datetime=target.now, source=AUTO_ACTOR if link.actor == AUTO_ACTOR else API_SOURCE,
+                                     actor=link.actor),)  # spec §24.6: source `auto` for an automatic ticket (§24.5)
     change = ExternalIssueChange(outcome=Outcome.APPLIED.value, t=target.now, group_key=group.group_key,
                                  project_id=group.project_id, group=group, cause_id=change_id, activities=activities,
                                  api_change=change_id, external=link)

@@ -192,7 +192,8 @@ async def _retry(claim: Claim, tracker: Tracker, error: str, *, in_doubt: bool) 
                            in_doubt=update.in_doubt, error=error)
     log.warning("trackers: the automatic %s ticket of group %s, attempt %d: %s; now %s%s", tracker.slug,
                 claim.group_id, claim.attempts, error, update.state,
-                f" (next attempt at {update.next_attempt_at:%H:%M:%S})" if update.state == "pending" else "")
+                f" (next attempt at {update.next_attempt_at:%H:%M:%S}"
+                f"{', searching for the ticket first' if update.in_doubt else ''})" if update.state == "pending" else "")
 
 
 async def _give_up(claim: Claim, error: str) -> None:

@@ -15,7 +15,14 @@ import pytest
 
 from streams.core.tracker_auto import claim_id
 from streams.trackers.issue_text import marker_line
-from tests.integration.harness import Deployment, make_occurrence, produce, wait_for
+from tests.integration.harness import (
+    Deployment,
+    consume_all,
+    json_value,
+    make_occurrence,
+    produce,
+    wait_for,
+)
 from tests.integration.test_api_auth_trackers import api_up, assert_error, call
 from tests.integration.test_api_mutations import group_ids, group_key
 from tests.integration.test_tracker_actions import (
@@ -77,6 +84,8 @@ def assert_one_auto_ticket(deployment: Deployment, stub: GitHubStub, group_id: i
     ((_, data, actor, cause),) = create_issue_activities(deployment, group_id)
     assert (data, actor, cause) == ({"title": "File I/O on Main Thread", "provider": "GitHub", "location": url,
                                      "label": f"GH-{number}"}, "auto", claim_id(group_id, "github"))
+    assert deployment.query("SELECT source FROM activities WHERE group_id = %s AND type = 7", (group_id,)) == [
+        ("auto",)]  # spec §24.6: actor and source `auto`
     wait_for(lambda: (claim(deployment, group_id) or ())[1:2] == ("done",), timeout=30, what="the claim done")
     made = [issue for issue in stub.issues if marker_line(claim_id(group_id, "github")) in issue["body"].splitlines()]
     assert [issue["number"] for issue in made] == [number]  # exactly one ticket carries the group's marker
@@ -149,3 +158,11 @@ def test_automatic_tickets_are_made_once_whatever_fails(deployment: Deployment, 
     assert_one_auto_ticket(deployment, github, killed, 10)
     assert len(creates(github)) == 5
     assert call(first, "GET", "/api/0/trackers/failures/").json[0]["tracker"] == "webhook"
+
+    # The activity messages carry the group's type_id (§18.2), what `auto_create.types` is matched against.
+    stored = deployment.query("SELECT count(*) FROM activities")[0][0]
+    activity = [json_value(r) for r in asyncio.run(consume_all(deployment.topic("issue-platform-activity"),
+                                                                expected=stored, timeout=30))]
+    assert {m["type_id"] for m in activity} == {BULK}
+    assert sorted((m["group_id"], m["actor"], m["source"]) for m in activity if m["type"] == 7) == sorted(
+        (group_id, "auto", "auto") for group_id in (high, retried, adopted, killed))

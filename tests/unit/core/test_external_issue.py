@@ -1,7 +1,7 @@
 """The owner's decision for an `external_issue` message, its change on the wire, and the sink's link rows (§24.4)."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from storage.changes import ExternalIssueChange, ExternalLink, change_from_wire
@@ -88,3 +88,12 @@ def test_the_analytics_record_is_keyed_by_the_request_id() -> None:  # §24.4, �
     assert record == {"id": REQUEST, "type": "issue_tracker.used", "tracker": "github", "action": "create",
                       "project_id": change.project_id, "group_id": 41, "actor": "api",
                       "datetime": "1970-01-01T01:23:20.000000Z"}
+
+
+def test_an_automatic_ticket_is_an_activity_of_actor_and_source_auto() -> None:  # spec §24.5, §24.6
+    decision = external(created_state(), replace(LINK, actor="auto"))
+    (change,) = decision.changes
+    (activity,) = change.activities
+    assert (activity.actor, activity.source) == ("auto", "auto")
+    (person,) = external(created_state()).changes[0].activities
+    assert (person.actor, person.source) == ("api", "api")
