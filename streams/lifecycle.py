@@ -45,6 +45,7 @@ from typing import Any
 
 from storage.migrate import SchemaUnavailable, migrate_schema
 from streams.faust_compat import shutdown
+from streams.gc_tuning import tune_garbage_collector
 from streams.input_topic import check_input_topic_at_start
 from streams.settings import get_settings
 from streams.topic_admin import prepare_worker_topics
@@ -194,6 +195,7 @@ def run_worker(app: Any) -> None:
           else "issue-platform: schema is up to date", file=sys.stderr)
     prepare_worker_topics()  # every topic declared with its configuration, or a one-line refusal (exit 2)
     check_input_topic_at_start()  # a recreated input topic is refused in one line (exit 2, spec §2.4.10)
+    tune_garbage_collector(settings.gc_young_threshold)  # last of start-up: its objects are frozen
     loop: asyncio.AbstractEventLoop | None = None  # the worker's, known once a stop signal has come
 
     def still_running() -> list[str]:

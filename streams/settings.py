@@ -47,6 +47,10 @@ class Settings(BaseSettings):
     processing_guarantee: Literal["at_least_once", "exactly_once"] = "at_least_once"
     # `uvloop` (libuv, less CPU per message) or Python's own `asyncio` loop; read before Faust starts.
     event_loop: Literal["uvloop", "asyncio"] = "uvloop"
+    # The garbage collector's youngest generation is collected after this many net allocations instead of
+    # Python's 700, and the objects of start-up are frozen (streams/gc_tuning.py: ~200 µs less CPU per
+    # occurrence in `make bench`); 0 keeps Python's defaults.
+    gc_young_threshold: int = Field(50_000, ge=0, le=10_000_000)
     # The grouping owner decides a batch in memory, then sends its outputs and writes its states (spec §2.4.6):
     # at most this many messages, gathered for at most this long.
     grouping_batch_size: int = Field(500, ge=1, le=100_000)

@@ -1,0 +1,54 @@
+"""The worker's garbage-collector settings (streams/gc_tuning.py)."""
+from __future__ import annotations
+
+import gc
+import weakref
+from collections.abc import Iterator
+
+import pytest
+
+from streams.gc_tuning import MIDDLE_THRESHOLD, OLD_THRESHOLD, tune_garbage_collector
+from streams.settings import Settings
+
+
+@pytest.fixture(autouse=True)
+def restore_collector() -> Iterator[None]:
+    thresholds = gc.get_threshold()
+    yield
+    gc.unfreeze()
+    gc.set_threshold(*thresholds)
+
+
+def test_the_young_generation_waits_for_the_threshold_and_start_up_objects_are_frozen() -> None:
+    alive_at_start_up: list[int] = []  # a container: tracked by the collector
+    tune_garbage_collector(50_000)
+    assert gc.get_threshold() == (50_000, MIDDLE_THRESHOLD, OLD_THRESHOLD)
+    assert gc.get_freeze_count() > 0
+    # Frozen: in the permanent generation, which no collection walks, not in any of the three.
+    assert not any(obj is alive_at_start_up for generation in range(3) for obj in gc.get_objects(generation))
+
+
+def test_cycles_made_after_start_up_are_still_collected() -> None:
+    tune_garbage_collector(50_000)
+
+    class Node:
+        other: object
+
+    collected: list[bool] = []
+    first, second = Node(), Node()
+    first.other, second.other = second, first
+    weakref.finalize(first, collected.append, True)
+    del first, second
+    gc.collect()
+    assert collected == [True]
+
+
+def test_zero_keeps_pythons_defaults() -> None:
+    before = gc.get_threshold()
+    tune_garbage_collector(0)
+    assert gc.get_threshold() == before
+    assert gc.get_freeze_count() == 0
+
+
+def test_the_default_setting_tunes_the_collector() -> None:
+    assert Settings().gc_young_threshold == 50_000
