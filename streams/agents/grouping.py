@@ -10,7 +10,6 @@ most once. A crash after it finds the watermarks past them: skipped, their outpu
 from __future__ import annotations
 
 import logging
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -52,7 +51,7 @@ from streams.core.mutations import (
     decide_update,
 )
 from streams.core.noise import NoiseCount, NoiseState, count_in_window, deciding_window_delta
-from streams.core.payload import ID_NAMESPACE
+from streams.core.payload import uuid5_hex
 from streams.core.rejection import Reason, Rejection
 from streams.core.status import StatusRequest
 from streams.core.ticks import decide_tick
@@ -87,7 +86,7 @@ async def grouping(stream: StreamT[bytes]) -> None:
 def output_id(event: EventT, position: int) -> str:
     """The id of the `position`-th output of a grouping message (spec §2.4.7): the same when it is decided again."""
     message = event.message
-    return uuid.uuid5(ID_NAMESPACE, f"{message.topic}:{message.partition}:{message.offset}:{position}").hex
+    return uuid5_hex(f"{message.topic}:{message.partition}:{message.offset}:{position}")
 
 
 @dataclass

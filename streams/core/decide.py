@@ -7,7 +7,6 @@ write the tables, emit `changes` to the sink, send a quota request, or dead-lett
 """
 from __future__ import annotations
 
-import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
@@ -46,7 +45,7 @@ from streams.core.grouping import (
     with_environment,
 )
 from streams.core.noise import NoiseCount, NoiseState, noise_gate
-from streams.core.payload import ID_NAMESPACE
+from streams.core.payload import uuid5_hex
 from streams.core.projects import RateLimit, take_rate_unit
 from streams.core.rejection import Reason, Rejection
 from streams.core.status import (
@@ -100,7 +99,7 @@ class IncomingOccurrence:
 
 def activity_id(cause_id: str, position: int) -> str:
     """Deterministic from the causing message's id and the activity's position among its own (§18.2)."""
-    return uuid.uuid5(ID_NAMESPACE, f"activity:{cause_id}:{position}").hex
+    return uuid5_hex(f"activity:{cause_id}:{position}")
 
 
 def is_duplicate(seen: SeenRecord | None, *, t: float, offset: int, window_seconds: int) -> bool:

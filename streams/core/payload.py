@@ -1,6 +1,7 @@
 """Ingest payloads: parse and validate raw occurrence/status-change bytes in spec §3.2 order (pure, no I/O)."""
 from __future__ import annotations
 
+import hashlib
 import uuid
 from collections.abc import Callable
 from datetime import datetime, timezone
@@ -36,6 +37,18 @@ SUBSTATUS_VALUES: Final = frozenset(range(1, 8))  # spec §8.2
 # spec §2.4.1: the product's one namespace, uuid5(NAMESPACE_URL, "issue-platform"), hard-coded so that a
 # change of that derivation can never silently change every id.
 ID_NAMESPACE: Final = uuid.UUID("16096cfa-8970-592a-afe7-fd6c2b7c4293")
+_NAMESPACE_SHA1: Final = hashlib.sha1(ID_NAMESPACE.bytes)
+
+
+def uuid5_hex(name: str) -> str:
+    """`uuid.uuid5(ID_NAMESPACE, name).hex`, the same 32 characters in a fifth of the time: no UUID object, and
+    the namespace's part of the hash done once. Output ids are made for every change (spec §2.4.7)."""
+    digest = _NAMESPACE_SHA1.copy()
+    digest.update(name.encode())
+    raw = bytearray(digest.digest()[:16])
+    raw[6] = (raw[6] & 0x0F) | 0x50  # version 5 (RFC 4122 §4.3)
+    raw[8] = (raw[8] & 0x3F) | 0x80  # the RFC 4122 variant
+    return raw.hex()
 
 _PAYLOAD_TYPES: Final = ("occurrence", "status_change")  # spec §3.2 row 3
 
@@ -176,7 +189,7 @@ Payload = Occurrence | StatusChange
 
 def derive_id(topic: str, partition: int, offset: int) -> str:
     """The deterministic id of an ingest outcome (§2.4.1), so a re-read input gets the same id again."""
-    return uuid.uuid5(ID_NAMESPACE, f"{topic}:{partition}:{offset}").hex
+    return uuid5_hex(f"{topic}:{partition}:{offset}")
 
 
 def validate_status_change_rules(

@@ -10,6 +10,8 @@ from typing import Any
 
 import orjson
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from streams.core.fingerprint import hash_fingerprint, hash_fingerprint_part
 from streams.core.payload import (
@@ -21,6 +23,7 @@ from streams.core.payload import (
     StatusChange,
     derive_id,
     parse_payload,
+    uuid5_hex,
     validate_status_change_rules,
 )
 from streams.core.rejection import Reason, Rejection
@@ -1005,6 +1008,14 @@ def test_derive_id_is_deterministic_32_hex_uuid5_of_the_coordinates() -> None:
     assert first == uuid.uuid5(ID_NAMESPACE, "ingest-occurrences:3:1234").hex
     assert len({first, derive_id("ingest-occurrences", 3, 1235), derive_id("ingest-occurrences", 4, 1234),
                 derive_id("other", 3, 1234)}) == 4
+
+
+@settings(max_examples=500)
+@given(st.text(max_size=300))
+def test_uuid5_hex_is_exactly_the_standard_librarys_uuid5(name: str) -> None:
+    # Ids made before this fast path (spec §2.4.7) must come out the same after it: a re-decided input
+    # re-sends the ids its first decision sent.
+    assert uuid5_hex(name) == uuid.uuid5(ID_NAMESPACE, name).hex
 
 
 def test_id_namespace_is_the_product_namespace() -> None:
