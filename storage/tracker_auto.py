@@ -86,11 +86,12 @@ async def take_due_claim(conn: AsyncConnection[Any], lease: timedelta) -> Claim 
     return None if row is None else Claim(*row)
 
 
-async def renew_lease(conn: AsyncConnection[Any], claim_id: str, lease: timedelta) -> bool:
-    """Extend the claim's lease right before a create; False if it is no longer ours to call (taken over)."""
+async def renew_lease(conn: AsyncConnection[Any], claim: Claim, lease: timedelta) -> bool:
+    """Extend the claim's lease right before a create; False if it is no longer ours to call: another worker took
+    it over once the lease ran out (during a long search), which `attempts`, raised by every take, tells."""
     cursor = await conn.execute(
         "UPDATE tracker_auto SET next_attempt_at = now() + %s, updated_at = now()"
-        " WHERE id = %s AND state = 'calling'", (lease, claim_id))
+        " WHERE id = %s AND state = 'calling' AND attempts = %s", (lease, claim.id, claim.attempts))
     return cursor.rowcount == 1
 
 
@@ -106,16 +107,17 @@ async def save_ticket(
 
 
 async def finish_claim(
-    conn: AsyncConnection[Any], claim_id: str, *, state: str, next_attempt_at: datetime | None = None,
+    conn: AsyncConnection[Any], claim: Claim, *, state: str, next_attempt_at: datetime | None = None,
     in_doubt: bool = False, error: str | None = None,
 ) -> bool:
     """End the attempt: `done`, or back to `pending` for a retry at `next_attempt_at`, or `failed` / `in_doubt`
-    for a person. Only while the claim is still `calling`: a worker whose lease ran out must not undo what the
-    worker that took the claim over did."""
+    for a person. Only while the claim is still this attempt's (`calling`, same `attempts`): a worker whose lease
+    ran out must not undo what the worker that took the claim over did."""
     cursor = await conn.execute(
         "UPDATE tracker_auto SET state = %s, next_attempt_at = coalesce(%s, next_attempt_at), in_doubt = %s,"
-        " last_error = coalesce(%s, last_error), updated_at = now() WHERE id = %s AND state = 'calling'",
-        (state, next_attempt_at, in_doubt, error, claim_id))
+        " last_error = coalesce(%s, last_error), updated_at = now()"
+        " WHERE id = %s AND state = 'calling' AND attempts = %s",
+        (state, next_attempt_at, in_doubt, error, claim.id, claim.attempts))
     return cursor.rowcount == 1
 
 

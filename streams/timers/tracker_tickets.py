@@ -142,7 +142,7 @@ async def _call(claim: Claim, tracker: Tracker, config: dict[str, Any], issue: _
                 raise InvalidForm(errors)
             pool = await postgres.get()
             async with pool.connection() as conn:
-                renewed = await renew_lease(conn, claim.id, CALL_LEASE)
+                renewed = await renew_lease(conn, claim, CALL_LEASE)
             if not renewed:
                 log.warning("trackers: the claim of group %s was taken over; not calling", claim.group_id)
                 return
@@ -177,7 +177,7 @@ async def _record(claim: Claim, tracker: Tracker, issue: _Issue, ticket: Externa
     await outbox.send()
     pool = await postgres.get()
     async with pool.connection() as conn:
-        await finish_claim(conn, claim.id, state=DONE)
+        await finish_claim(conn, claim, state=DONE)
     count_tracker_action(tracker.slug, "create", "ok")
     log.info("trackers: automatic %s ticket %s (%s) of group %s recorded", tracker.slug, ticket.id, label,
              claim.group_id)
@@ -188,7 +188,7 @@ async def _retry(claim: Claim, tracker: Tracker, error: str, *, in_doubt: bool) 
                            can_search=tracker.can_find_by_marker())
     pool = await postgres.get()
     async with pool.connection() as conn:
-        await finish_claim(conn, claim.id, state=update.state, next_attempt_at=update.next_attempt_at,
+        await finish_claim(conn, claim, state=update.state, next_attempt_at=update.next_attempt_at,
                            in_doubt=update.in_doubt, error=error)
     log.warning("trackers: the automatic %s ticket of group %s, attempt %d: %s; now %s%s", tracker.slug,
                 claim.group_id, claim.attempts, error, update.state,
@@ -199,7 +199,7 @@ async def _retry(claim: Claim, tracker: Tracker, error: str, *, in_doubt: bool) 
 async def _give_up(claim: Claim, error: str) -> None:
     pool = await postgres.get()
     async with pool.connection() as conn:
-        await finish_claim(conn, claim.id, state=IN_DOUBT if claim.in_doubt else FAILED, in_doubt=claim.in_doubt,
+        await finish_claim(conn, claim, state=IN_DOUBT if claim.in_doubt else FAILED, in_doubt=claim.in_doubt,
                            error=error)
     log.warning("trackers: the automatic %s ticket of group %s failed: %s", claim.tracker, claim.group_id, error)
 

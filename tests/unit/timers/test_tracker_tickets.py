@@ -87,14 +87,14 @@ def storage(monkeypatch: pytest.MonkeyPatch) -> Recorder:
     async def pool() -> Pool:
         return Pool()
 
-    async def renew_lease(conn: Any, claim_id: str, lease: timedelta) -> bool:
-        recorder.events.append(("renew", claim_id))
+    async def renew_lease(conn: Any, taken: Claim, lease: timedelta) -> bool:
+        recorder.events.append(("renew", taken.id))
         return recorder.lease
 
     async def save_ticket(conn: Any, claim_id: str, **ticket: Any) -> None:
         recorder.events.append(("save", ticket))
 
-    async def finish_claim(conn: Any, claim_id: str, **update: Any) -> bool:
+    async def finish_claim(conn: Any, taken: Claim, **update: Any) -> bool:
         recorder.events.append(("finish", (update["state"], update["in_doubt"])))
         return True
 
