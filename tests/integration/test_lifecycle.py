@@ -1,6 +1,7 @@
-"""Occurrences on archived issues through ingest on the real broker and database (spec §12.7): a burst above the
-fallback forecast escalates an issue archived until escalating, and a snooze count expires; each escalation is in
-PostgreSQL, on the activity topic (§18.2) and, as `is_escalating`, in post-process (§18.1)."""
+"""Occurrences on archived issues through ingest on the real broker and database, with two workers (spec §12.7):
+a burst above the fallback forecast escalates an issue archived until escalating, and a snooze count expires;
+each escalation is in PostgreSQL, on the activity topic (§18.2) and, as `is_escalating`, in post-process
+(§18.1)."""
 from __future__ import annotations
 
 import asyncio
@@ -45,6 +46,9 @@ def activities(deployment: Deployment, group_id: int) -> list[tuple[Any, ...]]:
 
 def test_archived_issues_escalate_on_a_burst_and_on_an_expired_snooze_count(deployment: Deployment) -> None:
     assert deployment.cli("migrate").returncode == 0
+    # Two workers, started together: the groups partitions are split between them (and move once the second
+    # joins), so each group's owner is either.
+    deployment.start_worker()
     deployment.start_worker()
     topic = deployment.topic("ingest-occurrences")
     # First seen two days ago, so the forecast rule applies (spec §12.7: groups younger than 24 h skip it).

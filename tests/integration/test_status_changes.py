@@ -1,8 +1,11 @@
-"""Status changes through ingest on the real broker and database: the §14.3 rows, their activities in PostgreSQL
-and on the activity topic (§18.2) under deterministic ids, and the snooze in `statusDetails` (§14.4, §20.3)."""
+"""Status changes through ingest on the real broker and database, with two workers: an occurrence followed at once
+by a status change of its fingerprint is applied in that order (§2.3.3); the §14.3 rows, their activities in
+PostgreSQL and on the activity topic (§18.2) under deterministic ids, and the snooze in `statusDetails` (§14.4,
+§20.3)."""
 from __future__ import annotations
 
 import asyncio
+import uuid
 from typing import Any
 
 import orjson
@@ -40,16 +43,21 @@ def group_row(deployment: Deployment) -> tuple[Any, ...] | None:
 
 def test_status_changes_move_the_group_and_record_their_activities(deployment: Deployment) -> None:
     assert deployment.cli("migrate").returncode == 0
-    worker = deployment.start_worker()
+    # Two workers, started together: the group's owner is either, and may change while the test runs.
+    deployment.start_worker()
+    worker = deployment.start_worker()  # the API is read on the second
     topic = deployment.topic("ingest-occurrences")
     occurrence = {**make_occurrence(1, "lifecycle", type_id=BULK), "priority": 25}
     snooze = status_change("a" * 32, 2, 4, snooze_count=5, activity_data={"by": "detector"}, detector_id=7,
                            update_date=UPDATE_DATE)
     asyncio.run(produce(topic, [(KEY, orjson.dumps(occurrence)), (KEY, snooze)]))
 
-    # T4: archived until 5 more occurrences, counted from times_seen 1, and shown as the API's statusDetails.
+    # The occurrence, then at once the status change (spec §2.3.3): the change found the group the occurrence
+    # created (never dead-lettered group_not_found) and counts its snooze from times_seen 1, after it.
+    # T4: archived until 5 more occurrences, and shown as the API's statusDetails.
     group_id = wait_for(lambda: (row := group_row(deployment)) and row[1:] == (2, 4, 25, 5, 1, False) and row[0],
                         timeout=120, interval=1, what="the group archived with a count snooze")
+    assert deployment.query("SELECT count(*) FROM dlq_entries") == [(0,)]
     wait_for(lambda: api_up(worker), what="the API")
     issue = get(worker, f"issues/{group_id}/")
     assert issue.status == 200 and issue.json["statusDetails"] == {"ignoreCount": 5}
@@ -99,6 +107,8 @@ def test_status_changes_move_the_group_and_record_their_activities(deployment: D
     assert (escalated["group_id"], escalated["status"], escalated["substatus"], escalated["priority"]) == (
         group_id, 0, 2, 50)
     assert messages[activity_id("a" * 32, 0)]["datetime"] == UPDATE_DATE
-    # Status changes are never post-processed (spec §14.3.2): only the occurrence's message.
+    # Status changes are never post-processed (spec §14.3.2): only the occurrence's message (sent again after a
+    # rebalance, it keeps its id, spec §18.1), with the group's state right after the occurrence: unresolved.
     post_process = asyncio.run(consume_all(deployment.topic("issue-platform-post-process"), expected=1))
-    assert len(post_process) == 1
+    messages = {message["id"]: message for message in map(json_value, post_process)}
+    assert [(m["id"], m["times_seen"], m["status"]) for m in messages.values()] == [(uuid.UUID(occurrence["id"]).hex, 1, 0)]

@@ -1,6 +1,7 @@
-"""Timers on the real broker and database with a moved clock (spec §15; issue 12 items 4 and 7): the worker's
-timers run `ISSUE_PLATFORM_CLOCK_OFFSET_SECONDS` ahead, and the test restarts it with a larger offset to let
-days pass in seconds. Auto-resolve after A hours (§15.2), then an occurrence regresses the issue (§12.5.1);
+"""Timers on the real broker and database with a moved clock, on two workers (spec §15; issue 12 items 4 and 7):
+the owner of each groups partition scans its keys, so both workers scan; their timers run
+`ISSUE_PLATFORM_CLOCK_OFFSET_SECONDS` ahead, and the test restarts both with a larger offset to let days pass
+in seconds. Auto-resolve after A hours (§15.2), then an occurrence regresses the issue (§12.5.1);
 7 days later it is ONGOING (§15.3); a snooze_until expires through a tick with no occurrence (§15.4); and the
 daily forecast of an issue archived until escalating is stored at the first scan of the next UTC day
 (§15.5.2). Each transition is in PostgreSQL and on the activity topic (§18.2) with its source."""
@@ -67,16 +68,40 @@ def key_state(worker: Worker, group_key: str) -> dict[str, Any] | None:
         return None
 
 
+def reads_no_age(worker: Worker) -> bool:
+    """The last `resolve_age_hours` its timers read is none (spec §15.2): it logs each change it reads."""
+    log = worker.log()
+    last = log.rfind("resolve_age_hours now ")
+    return last < 0 or log.startswith("resolve_age_hours now none", last)
+
+
+def routes(worker: Worker) -> dict[str, Any] | None:
+    """Faust's router view of the groups table: host → its partitions."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{worker.web_port}/router/groups/", timeout=10) as response:
+            return orjson.loads(response.read())  # type: ignore[no-any-return]
+    except (urllib.error.URLError, TimeoutError):
+        return None
+
+
 def days_at(started: datetime, offset: float) -> set[str]:
     """The UTC dates the timers' clock may show for a scan from `started` until now (a test may cross midnight)."""
     return {(moment + timedelta(seconds=offset)).date().isoformat()
             for moment in (started, datetime.now(UTC), datetime.now(UTC) + timedelta(minutes=5))}
 
 
-def restart_with_offset(deployment: Deployment, worker: Worker, offset: float) -> Worker:
-    worker.stop()
+def start_two_workers(deployment: Deployment, offset: float) -> list[Worker]:
+    """Two workers started together, their timers `offset` seconds ahead (the environment reaches both)."""
     deployment.extra_env["ISSUE_PLATFORM_CLOCK_OFFSET_SECONDS"] = str(offset)
-    return deployment.restart_worker(worker)
+    return [deployment.start_worker(), deployment.start_worker()]
+
+
+def restart_with_offset(deployment: Deployment, offset: float) -> list[Worker]:
+    """Both workers stopped together and started together again with the new offset: whichever owns a group,
+    its timers see the moved clock."""
+    deployment.stop_workers()
+    deployment.extra_env["ISSUE_PLATFORM_CLOCK_OFFSET_SECONDS"] = str(offset)
+    return [deployment.restart_worker(worker) for worker in list(deployment.workers)]
 
 
 def test_auto_resolve_regression_ongoing_snooze_expiry_and_the_daily_forecast_on_a_moved_clock(
@@ -84,8 +109,7 @@ def test_auto_resolve_regression_ongoing_snooze_expiry_and_the_daily_forecast_on
     assert deployment.cli("migrate").returncode == 0
     assert deployment.cli("option", "set", "timers.scan_interval_seconds", "10").returncode == 0
     started = datetime.now(UTC)
-    deployment.extra_env["ISSUE_PLATFORM_CLOCK_OFFSET_SECONDS"] = str(2 * HOUR)  # the timers run 2 h ahead
-    worker = deployment.start_worker()
+    workers = start_two_workers(deployment, 2 * HOUR)  # the timers run 2 h ahead
     topic = deployment.topic("ingest-occurrences")
     until = started + timedelta(hours=1)  # past for the timers' clock, an hour ahead of the wall clock
     asyncio.run(produce(topic, [
@@ -116,14 +140,16 @@ def test_auto_resolve_regression_ongoing_snooze_expiry_and_the_daily_forecast_on
     # spec §12.5.1: a new occurrence regresses it. A is removed first (the scan reads it every interval), or the
     # regressed group, last seen 2 h behind the timers' clock, would be auto-resolved again at once.
     deployment.execute("UPDATE projects SET resolve_age_hours = NULL WHERE id = 1")
-    wait_for(lambda: "resolve_age_hours now none" in worker.log(), timeout=60, what="the scan reading A = none")
+    # The owner read A = 1 to auto-resolve; a worker whose scans never read it has none all along.
+    wait_for(lambda: all(reads_no_age(worker) for worker in workers), timeout=60, what="both workers' A = none")
     asyncio.run(produce(topic, [(b"resolve", occurrence(1, "resolve"))]))
     in_state(deployment, 1, "resolve", 0, 6, "REGRESSED by the next occurrence")
 
     # spec §15.5.2 (a): the forecast computed when the group entered UNTIL_ESCALATING, from its hourly counts.
     forecast_key = in_state(deployment, 2, "forecast", 2, 1, "the forecast group archived until escalating")[4]
     first_day = days_at(started, 2 * HOUR)
-    entered = wait_for(lambda: (state := key_state(worker, forecast_key)) and state["group"].get("forecast_date")
+    # Faust's table view answers on either worker, proxying to the key's owner.
+    entered = wait_for(lambda: (state := key_state(workers[0], forecast_key)) and state["group"].get("forecast_date")
                        and state["group"], timeout=60, interval=1, what="the forecast of the archived group")
     assert entered["forecast_date"] in first_day and entered["forecast"] == [10] * 14  # one hour with 1 (§16.3.3)
     # Four more in the timers' hour (T' = the last tick's T): the busiest hour now has 4.
@@ -134,15 +160,15 @@ def test_auto_resolve_regression_ongoing_snooze_expiry_and_the_daily_forecast_on
     assert in_state_counted[1:3] == (2, 1)  # below 10 per hour: not escalated
 
     # spec §15.5.2 (b): a day later, the first scan of the new UTC day stores the daily forecast.
-    worker = restart_with_offset(deployment, worker, DAY + 3 * HOUR)
+    workers = restart_with_offset(deployment, DAY + 3 * HOUR)
     next_day = days_at(started, DAY + 3 * HOUR)
     assert not next_day & first_day
-    daily = wait_for(lambda: (state := key_state(worker, forecast_key)) and state["group"].get("forecast_date")
+    daily = wait_for(lambda: (state := key_state(workers[1], forecast_key)) and state["group"].get("forecast_date")
                      in next_day and state["group"], timeout=90, interval=1, what="the daily forecast")
     assert daily["forecast"] == [10 * busiest] * 14 and busiest >= 4
 
     # spec §15.3: 7 days after the regression, the group becomes ONGOING.
-    worker = restart_with_offset(deployment, worker, 7 * DAY + 3 * HOUR)
+    restart_with_offset(deployment, 7 * DAY + 3 * HOUR)
     in_state(deployment, 1, "resolve", 0, 3, "ONGOING 7 days after the regression")
     rows = activities(deployment, resolve[0])
     # The regression's T' is the auto-resolve tick's T (spec §0.2): the same time, so compared without order.
@@ -166,26 +192,29 @@ def test_auto_resolve_regression_ongoing_snooze_expiry_and_the_daily_forecast_on
 
 def test_a_worker_killed_as_it_sends_ticks_moves_the_group_once(deployment: Deployment) -> None:
     """spec §15.1.2: a tick is re-evaluated where it is applied, so the ticks a restarted worker sends again (it
-    remembers no outstanding tick) find nothing left to do. kill -9 the moment the scan has sent its ticks, then
-    restart: one transition, one activity."""
+    remembers no outstanding tick), and those of the other worker that takes over its partitions meanwhile, find
+    nothing left to do. kill -9 a worker the moment its scan has sent its ticks, then restart it: one transition,
+    one activity."""
     assert deployment.cli("migrate").returncode == 0
     assert deployment.cli("option", "set", "timers.scan_interval_seconds", "10").returncode == 0
     started = datetime.now(UTC)
-    deployment.extra_env["ISSUE_PLATFORM_CLOCK_OFFSET_SECONDS"] = str(2 * HOUR)
-    worker = deployment.start_worker()
+    workers = start_two_workers(deployment, 2 * HOUR)
     topic = deployment.topic("ingest-occurrences")
     until = (started + timedelta(hours=1)).isoformat()
     fingerprints = [f"killed-{n}" for n in range(5)]
     asyncio.run(produce(topic, [(name.encode(), occurrence(3, name)) for name in fingerprints]))
     for name in fingerprints:
         in_state(deployment, 3, name, 0, 7, f"{name} created")
+    # Both workers own groups partitions, so both scan theirs (spec §15.1.1).
+    wait_for(lambda: len(routes(workers[0]) or {}) == 2, timeout=60, what="the groups partitions on both workers")
     # Archived until a time the timers' clock has passed: due at the next scan (spec §15.4).
     asyncio.run(produce(topic, [(name.encode(), status_change(3, name, f"{n:032x}", 2, 4, snooze_until=until))
                                 for n, name in enumerate(fingerprints)]))
-    wait_for(lambda: "ticks sent" in worker.log(), timeout=90, interval=0.2, what="the scan sending its ticks")
-    deployment.kill_worker(worker)
+    sender = wait_for(lambda: next((worker for worker in workers if "ticks sent" in worker.log()), None), timeout=90,
+                      interval=0.2, what="a scan sending its ticks")
+    deployment.kill_worker(sender)
 
-    worker = deployment.restart_worker(worker)
+    deployment.restart_worker(sender)
     for name in fingerprints:
         in_state(deployment, 3, name, 0, 3, f"{name} ONGOING after the restart", timeout=120)
     # Two more scans (10 s apart, polled every 5 s): a tick sent again after the restart has been applied by then.
