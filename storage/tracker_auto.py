@@ -23,12 +23,16 @@ class AutoCreateConfig:
     auto_create: dict[str, Any]
 
 
-async def auto_create_configs(conn: AsyncConnection[Any], project_id: int) -> list[AutoCreateConfig]:
-    """The project's tracker configs that ask for automatic tickets."""
+async def auto_create_configs_of(conn: AsyncConnection[Any],
+                                 project_ids: list[int]) -> dict[int, list[AutoCreateConfig]]:
+    """project id → its tracker configs that ask for automatic tickets, for a batch of activities at once."""
     cursor = await conn.execute(
-        "SELECT tracker, config, auto_create FROM tracker_configs WHERE project_id = %s AND auto_create IS NOT NULL"
-        " ORDER BY tracker", (project_id,))
-    return [AutoCreateConfig(*row) for row in await cursor.fetchall()]
+        "SELECT project_id, tracker, config, auto_create FROM tracker_configs"
+        " WHERE project_id = ANY(%s) AND auto_create IS NOT NULL ORDER BY project_id, tracker", (project_ids,))
+    configs: dict[int, list[AutoCreateConfig]] = {}
+    for project_id, tracker, config, auto_create in await cursor.fetchall():
+        configs.setdefault(int(project_id), []).append(AutoCreateConfig(tracker, config, auto_create))
+    return configs
 
 
 async def insert_claim(

@@ -234,6 +234,31 @@ async def produce(topic: str, messages: Iterable[tuple[bytes | None, bytes]]) ->
         await producer.stop()
 
 
+async def committed_to_end(deployment: Deployment, topic: str, *, timeout: float = 30) -> None:
+    """Wait until the deployment's consumer group has committed every record now on `topic`: its workers are
+    done with them, not only past them (Faust commits every few seconds)."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=BROKER)
+    admin = AIOKafkaAdminClient(bootstrap_servers=BROKER)
+    await consumer.start()
+    await admin.start()
+    try:
+        (described,) = await admin.describe_topics([topic])
+        tps = [TopicPartition(topic, p["partition"]) for p in sorted(described["partitions"], key=lambda p: p["partition"])]
+        ends = await consumer.end_offsets(tps)
+        deadline = time.monotonic() + timeout
+        while True:
+            committed = await admin.list_consumer_group_offsets(deployment.consumer_group, partitions=tps)
+            behind = {tp.partition for tp in tps
+                      if ends[tp] and (tp not in committed or committed[tp].offset < ends[tp])}
+            if not behind:
+                return
+            assert time.monotonic() < deadline, f"{topic} partitions {sorted(behind)} never committed"
+            await asyncio.sleep(0.5)
+    finally:
+        await admin.close()
+        await consumer.stop()
+
+
 async def consume_all(topic: str, *, expected: int, timeout: float = 60) -> list[Any]:
     """Every record on `topic` from the beginning, waiting until at least `expected` have arrived."""
     consumer = AIOKafkaConsumer(bootstrap_servers=BROKER, enable_auto_commit=False,

@@ -1,7 +1,6 @@
 """Release flags at runtime on two workers: the ingest gate of an unreleased type (spec §3.2 row 8, §10)."""
 from __future__ import annotations
 
-import asyncio
 import time
 import urllib.request
 import uuid
@@ -11,10 +10,9 @@ from typing import Any
 
 import orjson
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka import AIOKafkaProducer
 
-from tests.integration.harness import BROKER, Deployment, Worker, wait_for
+from tests.integration.harness import BROKER, Deployment, Worker, committed_to_end, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -97,25 +95,7 @@ async def ingest_offsets_committed(deployment: Deployment) -> None:
     restart, and a re-read ingest drop is counted again (its id is the same, spec §2.4.1, but nothing
     dedupes it yet). This test is about the flag surviving the restart, so it restarts committed workers.
     """
-    topic = deployment.topic("ingest-occurrences")
-    tps = [TopicPartition(topic, partition) for partition in range(deployment.partitions)]
-    consumer = AIOKafkaConsumer(bootstrap_servers=BROKER)
-    admin = AIOKafkaAdminClient(bootstrap_servers=BROKER)
-    await consumer.start()
-    await admin.start()
-    try:
-        ends = await consumer.end_offsets(tps)
-        deadline = time.monotonic() + 30
-        while True:
-            committed = await admin.list_consumer_group_offsets(deployment.consumer_group, partitions=tps)
-            behind = {tp.partition for tp in tps if tp not in committed or committed[tp].offset < ends[tp]}
-            if not behind:
-                return
-            assert time.monotonic() < deadline, f"ingest partitions {sorted(behind)} never committed"
-            await asyncio.sleep(0.5)
-    finally:
-        await admin.close()
-        await consumer.stop()
+    await committed_to_end(deployment, deployment.topic("ingest-occurrences"))
 
 
 def both_workers_own_partitions(workers: list[Worker]) -> None:

@@ -17,6 +17,7 @@ from streams.core.tracker_auto import claim_id
 from streams.trackers.issue_text import marker_line
 from tests.integration.harness import (
     Deployment,
+    committed_to_end,
     consume_all,
     json_value,
     make_occurrence,
@@ -96,6 +97,9 @@ def test_automatic_tickets_are_made_once_whatever_fails(deployment: Deployment, 
     send(deployment, occurrence(1, "warm-up"), occurrence(2, "warm-up"))  # the projects exist from here
     group(deployment, 1, "warm-up")
     group(deployment, 2, "warm-up")
+    # The agent reads activities a batch at a time: the warm-ups' FIRST_SEEN are done with before any config exists.
+    asyncio.run(consume_all(deployment.topic("issue-platform-activity"), expected=2))  # sent after the groups' commit
+    asyncio.run(committed_to_end(deployment, deployment.topic("issue-platform-activity")))
 
     # auto_create is validated (§24.3, §24.5), then stored with the config.
     bad = call(first, "PUT", "/api/0/projects/1/trackers/github/", {
