@@ -1,6 +1,7 @@
 """The web UI in a real browser (spec §21; issue 13 item 5): headless Chromium, driven by Playwright, against a
 real worker, Kafka and Postgres. A person opens the stream, searches, opens an issue, enters the token, resolves
-it and sees it leave the unresolved stream, then archives it until escalating.
+it and sees it leave the unresolved stream, archives it until escalating, then creates a ticket in the project's
+GitHub (test_tracker_actions' stub) with the Trackers panel's Create form and sees it linked (spec §24.7).
 
 Debian's `chromium` is the browser (`make test` installs it when missing); Playwright only drives it, so no
 browser is downloaded. Screenshots of both pages go to tests/artifacts/ (git-ignored) on every run.
@@ -20,6 +21,8 @@ import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from tests.integration.harness import REPO_ROOT, Deployment, produce, wait_for
+from tests.integration.test_api_auth_trackers import call
+from tests.integration.test_tracker_actions import GH_TOKEN, REPO, GitHubStub
 from tests.integration.test_web_ui import TOKEN, occurrence, start
 
 pytestmark = pytest.mark.integration
@@ -73,11 +76,15 @@ def test_a_person_searches_opens_resolves_and_archives_an_issue(deployment: Depl
     (checkout_id,) = deployment.query("SELECT id FROM groups WHERE title = %s", ("Checkout total is wrong",))[0]
     base = f"http://127.0.0.1:{worker.web_port}"
     # Started after the produce above: Playwright's sync API keeps an event loop of its own in this thread.
-    with chromium() as browser:
-        look_and_act(browser, deployment, base, checkout_id)
+    with GitHubStub() as github, chromium() as browser:
+        configured = call(worker, "PUT", "/api/0/projects/1/trackers/github/",
+                          {"config": {"base_url": github.url, "repo": REPO, "token": GH_TOKEN}},
+                          {"Authorization": f"Bearer {TOKEN}"})
+        assert configured.status == 200, configured.json
+        look_and_act(browser, deployment, base, checkout_id, github)
 
 
-def look_and_act(browser: Browser, deployment: Deployment, base: str, checkout_id: int) -> None:
+def look_and_act(browser: Browser, deployment: Deployment, base: str, checkout_id: int, github: GitHubStub) -> None:
     page = browser.new_page(viewport={"width": 1280, "height": 800})
 
     # The stream: every issue, then a search narrows it.
@@ -120,6 +127,21 @@ def look_and_act(browser: Browser, deployment: Deployment, base: str, checkout_i
     assert deployment.query("SELECT status, substatus FROM groups WHERE id = %s", (checkout_id,)) == [(2, 1)]
     archived = page.context.request.get(f"{base}/api/0/issues/{checkout_id}/").json()
     assert (archived["status"], archived["substatus"]) == ("ignored", "archived_until_escalating")
+
+    # A ticket from the Trackers panel's Create form: the tracker called once, the link shown (spec §24.3, §24.7).
+    tracker = page.locator("#tracker-github")
+    expect(tracker).to_contain_text("No linked ticket.")
+    tracker.get_by_text("Create a ticket…").click()
+    tracker.get_by_label("Title").fill("Checkout total ignores discounts")
+    tracker.get_by_role("button", name="Create", exact=True).click()
+    expect(page.locator(".flash")).to_have_text("Ticket created.")
+    ticket = page.locator("#tracker-github a.ticket")
+    expect(ticket).to_have_text("GH-7")
+    expect(ticket).to_have_attribute("href", f"https://github.example/{REPO}/issues/7")
+    ((method, path, auth, body),) = github.received
+    assert (method, path, auth, body["title"]) == ("POST", f"/repos/{REPO}/issues", f"Bearer {GH_TOKEN}",
+                                                   "Checkout total ignores discounts")
+    assert f"/issues/{checkout_id}/" in body["body"]  # the form's default description links back to the issue
     page.reload()  # the flash is gone: the screenshot shows the page as a person returns to it
     shoot(page, "ui-issue.png")
 
