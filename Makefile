@@ -38,8 +38,12 @@ run: venv services migrate
 	@echo
 	exec $(BIN)/issue-platform worker -l info
 
+# Two test processes, a test file each at a time (TEST_PROCESSES=1 for one), then the tests marked `serial`
+# (they stop a service the others use) alone. Exit status 5 is "no test selected" (a PYTEST_ARGS without any).
+TEST_PROCESSES ?= 2
 test: venv lint-imports services browser
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_PROCESSES) --dist loadfile -m "not serial" $(PYTEST_ARGS) || [ $$? -eq 5 ]
+	$(BIN)/python -m pytest -m serial $(PYTEST_ARGS) || [ $$? -eq 5 ]
 
 # The web UI's browser test (tests/integration/test_web_ui_browser.py) drives Debian's chromium through Playwright:
 # installed here when missing (as root, or through sudo), never downloaded by Playwright itself.

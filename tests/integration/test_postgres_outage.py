@@ -16,7 +16,8 @@ from tests.integration.test_grouping_engine import (
     workload,
 )
 
-pytestmark = pytest.mark.integration
+# It stops the PostgreSQL cluster every other test uses: run alone (`make test` runs it after the others).
+pytestmark = [pytest.mark.integration, pytest.mark.serial]
 
 OUTAGE_SECONDS = 30
 
