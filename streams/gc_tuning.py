@@ -1,4 +1,5 @@
-"""The worker's garbage-collector settings: fewer collections of the young generation, none of start-up's objects.
+"""The worker's memory settings: fewer collections of the young generation, none of start-up's objects, and
+the C heap's free pages handed back (streams/timers/memory.py).
 
 Python collects its youngest generation after every 700 net allocations and, every hundred of those, walks
 the whole heap. A worker allocates a few hundred short-lived objects per occurrence (decoded records, pydantic
@@ -10,7 +11,10 @@ Cycles are still collected, only later: at most `young_threshold` objects wait f
 """
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import gc
+from collections.abc import Callable
 
 # Python's own defaults, kept for the older generations' ratio: each is collected after this many
 # collections of the one below it.
@@ -25,3 +29,26 @@ def tune_garbage_collector(young_threshold: int) -> None:
     gc.collect()  # what start-up left as garbage is freed, not frozen for ever
     gc.freeze()
     gc.set_threshold(young_threshold, MIDDLE_THRESHOLD, OLD_THRESHOLD)
+
+
+def _load_malloc_trim() -> Callable[[int], int] | None:
+    """glibc's `malloc_trim`, or None on a C library without it (musl, macOS)."""
+    name = ctypes.util.find_library("c")
+    try:
+        trim = ctypes.CDLL(name).malloc_trim if name else None
+    except (OSError, AttributeError):
+        return None
+    if trim is not None:
+        trim.argtypes, trim.restype = [ctypes.c_size_t], ctypes.c_int
+    return trim
+
+
+_malloc_trim = _load_malloc_trim()
+
+
+def trim_native_heap() -> bool:
+    """Give the C heap's free pages back to the system (glibc `malloc_trim(0)`); False where there is none."""
+    if _malloc_trim is None:
+        return False
+    _malloc_trim(0)
+    return True

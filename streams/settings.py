@@ -51,6 +51,9 @@ class Settings(BaseSettings):
     # Python's 700, and the objects of start-up are frozen (streams/gc_tuning.py: ~200 µs less CPU per
     # occurrence in `make bench`); 0 keeps Python's defaults.
     gc_young_threshold: int = Field(50_000, ge=0, le=10_000_000)
+    # How often the worker hands the C heap's free pages back to the system (glibc malloc_trim,
+    # streams/timers/memory.py); 0: never.
+    memory_trim_seconds: float = Field(60.0, ge=0, le=86_400)
     # The grouping owner decides a batch in memory, then sends its outputs and writes its states (spec §2.4.6):
     # at most this many messages, gathered for at most this long.
     grouping_batch_size: int = Field(500, ge=1, le=100_000)

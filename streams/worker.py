@@ -28,6 +28,7 @@ from streams.timers import (
     idle_keys,
     input_topic,
     ledger,
+    memory,
     quota_retry,
     tracker_tickets,
 )
@@ -69,6 +70,9 @@ TIMERS = (
     (settings.ledger_reconcile_seconds, reconcile.reconcile_tick, "ledger_reconcile", True),
     # spec §24.5: every worker makes the claimed automatic tickets (one claim at a time, FOR UPDATE SKIP LOCKED)
     (tracker_tickets.POLL_SECONDS, tracker_tickets.make_auto_tickets, "tracker_tickets", False),
+    # The C heap's free pages back to the system (streams/timers/memory.py); off with MEMORY_TRIM_SECONDS=0.
+    *(((settings.memory_trim_seconds, memory.trim_memory, "memory_trim", False),)
+      if settings.memory_trim_seconds else ()),
 )
 
 

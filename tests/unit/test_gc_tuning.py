@@ -1,13 +1,14 @@
-"""The worker's garbage-collector settings (streams/gc_tuning.py)."""
+"""The worker's memory settings (streams/gc_tuning.py): the garbage collector's, and the C heap's trim."""
 from __future__ import annotations
 
 import gc
+import os
 import weakref
 from collections.abc import Iterator
 
 import pytest
 
-from streams.gc_tuning import MIDDLE_THRESHOLD, OLD_THRESHOLD, tune_garbage_collector
+from streams.gc_tuning import MIDDLE_THRESHOLD, OLD_THRESHOLD, trim_native_heap, tune_garbage_collector
 from streams.settings import Settings
 
 
@@ -52,3 +53,20 @@ def test_zero_keeps_pythons_defaults() -> None:
 
 def test_the_default_setting_tunes_the_collector() -> None:
     assert Settings().gc_young_threshold == 50_000
+
+
+def _rss_mb() -> float:
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def test_free_pages_below_a_live_block_go_back_to_the_system() -> None:
+    # 1 KiB objects come from malloc, not Python's small-object allocator: 150 MB of them, then one live block
+    # above them, then the 150 MB freed. glibc trims its heap only from the top, so RSS stays up until trimmed.
+    chunks = [bytes(1024) + bytes([i % 256]) for i in range(150_000)]
+    above = bytes(1024) + b"above"
+    del chunks
+    before = _rss_mb()
+    assert trim_native_heap() is True
+    assert before - _rss_mb() > 100, (before, _rss_mb())
+    assert above
