@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 from faust import EventT, StreamT
 
 from storage.changes import ExternalLink
+from storage.frozen import replace_fields
 from streams.agents import project_limits
 from streams.agents.dead_letter import dead_letter
 from streams.agents.failure import kill_point, stop_worker
@@ -193,7 +194,7 @@ class Batch:
             del timer_index[old]
         for new, at in writes.put.items():
             timer_index[new] = at
-        return replace(state, timers=wanted)
+        return replace_fields(state, timers=wanted)
 
 
 async def decide(batch: Batch, event: EventT) -> None:
@@ -340,7 +341,7 @@ async def carry_out(batch: Batch, event: EventT, message: dict[str, Any], decisi
     for position, change in enumerate(decision.changes):
         input_record = (source["topic"], source["partition"], source["offset"]) if source and position == 0 \
             else change.input  # a held status change applied after its creation names its own input
-        identified = replace(change, change_id=output_id(event, position), cause=cause, input=input_record)
+        identified = replace_fields(change, change_id=output_id(event, position), cause=cause, input=input_record)
         batch.outputs.add(group_changes_topic, key, encode(identified.to_wire()), timestamp=decision.t)
     for held, rejection in decision.dead_letters:  # spec §13.2.5 step 5: held status changes of a refusal
         held_source = held.source

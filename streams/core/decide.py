@@ -8,7 +8,7 @@ write the tables, emit `changes` to the sink, send a quota request, or dead-lett
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 from storage.changes import (
@@ -23,6 +23,7 @@ from storage.changes import (
     QuotaRefusal,
     StatusChange,
 )
+from storage.frozen import replace_fields
 from streams.core.enums import GroupStatus
 from streams.core.group_state import (
     MAX_WAITING_STATUS_BYTES,
@@ -164,9 +165,9 @@ def decide_occurrence(
     if state.has_applied(incoming.source):  # the same input read again (spec §2.4.10): never moves T'
         if incoming.reconcile:
             return _lost(state, offset, group_key=group_key, project_id=facts.project_id)
-        return Decision(Outcome.REREAD, replace(state, offset=offset), state.last_t)
+        return Decision(Outcome.REREAD, replace_fields(state, offset=offset), state.last_t)
     now = max(t, state.last_t)  # T' (spec §0.2)
-    advanced = replace(state, offset=offset, last_t=now, inputs=state.with_input(incoming.source))
+    advanced = replace_fields(state, offset=offset, last_t=now, inputs=state.with_input(incoming.source))
     if is_duplicate(seen, t=t, offset=offset, window_seconds=dedupe_seconds):  # step 2 (spec §12.3)
         return Decision(
             Outcome.DUPLICATE, advanced, now,
@@ -177,7 +178,7 @@ def decide_occurrence(
         if rate is None:  # refused: counted, not stored, not recorded in the dedupe window (§12.3: steps 4-5 only)
             return Decision(Outcome.RATE_LIMITED, advanced, now, changes=(
                 _counted_drop(Outcome.RATE_LIMITED, facts, group_key=group_key, offset=offset, t=now),))
-        advanced = replace(advanced, rate=rate)
+        advanced = replace_fields(advanced, rate=rate)
 
     group = state.group
     if group is not None:  # step 4: a live group
@@ -204,7 +205,7 @@ def decide_occurrence(
             event_timestamp=facts.event_timestamp, is_regression=applied.is_regression, is_escalating=is_escalating,
             is_new_group_environment=applied.is_new_group_environment,
         )
-        return Decision(Outcome.APPLIED, replace(advanced, group=updated), now, changes=(change,), record_seen=True)
+        return Decision(Outcome.APPLIED, replace_fields(advanced, group=updated), now, changes=(change,), record_seen=True)
 
     return _new_group_path(advanced, incoming, group_key=group_key, offset=offset, t=t, now=now, rules=rules,
                            noise_before=noise_before)
@@ -214,7 +215,7 @@ def _lost(state: KeyState, offset: int, *, group_key: str, project_id: int) -> D
     """The reconciler re-submitted an input this key applied, yet the ledger has no outcome for it: whatever
     that decision sent was lost after it was acknowledged. Recorded as the input's outcome `lost` (spec
     §2.4.13), never applied a second time; like a re-read it does not move T'."""
-    return Decision(Outcome.LOST, replace(state, offset=offset), state.last_t, changes=(
+    return Decision(Outcome.LOST, replace_fields(state, offset=offset), state.last_t, changes=(
         InputNoop(outcome=Outcome.LOST.value, t=state.last_t, group_key=group_key, project_id=project_id),))
 
 
@@ -250,12 +251,12 @@ def _new_group_path(
         # Windows follow the message timestamp, which is T as ingest produced it (spec §0.2).
         verdict = noise_gate(noise_before, limit=rules.noise_limit, type_id=facts.type_id,
                              event_timestamp=facts.event_timestamp, t=now, offset=offset, floor=state.noise_floor)
-        state = replace(state, noise_seconds=_longest(state.noise_seconds, rules.noise_seconds))
+        state = replace_fields(state, noise_seconds=_longest(state.noise_seconds, rules.noise_seconds))
     contribution = verdict.contribution if verdict is not None else None
 
     if pending is not None:  # spec §13.2.5 step 3: counted, and waits for the answer
         waiting_ids, waiting_count = pending.with_waiter(facts.id)  # bounded (spec §2.4.11)
-        waiting = replace(
+        waiting = replace_fields(
             pending,
             latest=facts,
             times_seen=pending.times_seen + 1,
@@ -266,7 +267,7 @@ def _new_group_path(
             waiting_count=waiting_count,
         )
         return Decision(
-            Outcome.PENDING_QUOTA, replace(state, pending=waiting), now,
+            Outcome.PENDING_QUOTA, replace_fields(state, pending=waiting), now,
             changes=(_groupless(Outcome.PENDING_QUOTA, incoming, group_key=group_key, t=now,
                                 request_id=pending.request_id),),
             count_noise=contribution, record_seen=True,
@@ -299,7 +300,7 @@ def _new_group_path(
         waiting_ids=(facts.id,),
     )
     return Decision(
-        Outcome.PENDING_QUOTA, replace(state, pending=request), now,
+        Outcome.PENDING_QUOTA, replace_fields(state, pending=request), now,
         changes=(_groupless(Outcome.PENDING_QUOTA, incoming, group_key=group_key, t=now, request_id=facts.id),),
         count_noise=contribution, record_seen=True,
         quota_request=QuotaRequest(facts.id, group_key, facts.project_id, facts.type_id, now),
@@ -323,7 +324,7 @@ def decide_quota_answer(
     now = max(t, state.last_t)
     pending = state.pending
     if pending is None or pending.request_id != request_id or state.group is not None:
-        return Decision(Outcome.IGNORED_ANSWER, replace(state, offset=offset, last_t=now), now)
+        return Decision(Outcome.IGNORED_ANSWER, replace_fields(state, offset=offset, last_t=now), now)
     if not granted:
         refused = QuotaRefusal(t=now, group_key=group_key, project_id=pending.creator.project_id,
                                type_id=pending.creator.type_id, ids=pending.waiting_ids,
@@ -331,7 +332,7 @@ def decide_quota_answer(
         missing = Rejection(Reason.GROUP_NOT_FOUND, f"no live group for key {group_key}: its creation was refused "
                             "by the creation quota", "fingerprint")
         held_inputs = _held_inputs(state, pending)
-        return Decision(Outcome.QUOTA_REFUSED, replace(state, offset=offset, last_t=now, pending=None,
+        return Decision(Outcome.QUOTA_REFUSED, replace_fields(state, offset=offset, last_t=now, pending=None,
                                                        inputs=held_inputs), now,
                         changes=(refused,), dead_letters=tuple((held, missing) for held in pending.status_changes))
     candidate = Candidate(
@@ -357,7 +358,7 @@ def decide_quota_answer(
                           request_id=pending.request_id),
     )
     group, held_changes = _apply_held(group, pending, t=now)
-    return Decision(Outcome.CREATED, replace(state, offset=offset, last_t=now, group=group, pending=None,
+    return Decision(Outcome.CREATED, replace_fields(state, offset=offset, last_t=now, group=group, pending=None,
                                              inputs=_held_inputs(state, pending)), now,
                     changes=(change, *held_changes))
 
@@ -365,7 +366,7 @@ def decide_quota_answer(
 def _held_inputs(state: KeyState, pending: Pending) -> Mapping[str, int]:
     """The key's per-input watermarks once its held status changes have their outcome (spec §2.4.10)."""
     for held in pending.status_changes:
-        state = replace(state, inputs=state.with_input(held.source))
+        state = replace_fields(state, inputs=state.with_input(held.source))
     return state.inputs
 
 
@@ -383,18 +384,18 @@ def decide_status_change(
     pending = state.pending
     if source is not None and pending is not None and any(held.source == source for held in pending.status_changes):
         # Held for the creation (spec §13.2.5 step 5) and read again, or reconciled: its outcome is on its way.
-        return Decision(Outcome.REREAD, replace(state, offset=offset), state.last_t)
+        return Decision(Outcome.REREAD, replace_fields(state, offset=offset), state.last_t)
     if state.has_applied(source):  # spec §2.4.10
         if reconcile:
             return _lost(state, offset, group_key=group_key, project_id=int(group_key.split(":", 1)[0]))
-        return Decision(Outcome.REREAD, replace(state, offset=offset), state.last_t)
+        return Decision(Outcome.REREAD, replace_fields(state, offset=offset), state.last_t)
     now = max(t, state.last_t)
     if state.group is None and pending is not None and raw is not None:  # spec §13.2.5 step 5
         return _wait_for_creation(state, pending, WaitingStatusChange(
             change_id=change_id, new_status=request.new_status, new_substatus=request.new_substatus, t=t,
             source=source, raw_key=raw_key, raw=raw, extras=request.extras()), group_key=group_key, offset=offset,
             now=now)
-    advanced = replace(state, offset=offset, last_t=now, inputs=state.with_input(source))
+    advanced = replace_fields(state, offset=offset, last_t=now, inputs=state.with_input(source))
     if state.group is None:  # spec §14.3: no live group; the dead letter is its outcome (§2.4.10)
         missing = Rejection(Reason.GROUP_NOT_FOUND, f"no live group for key {group_key}", "fingerprint")
         return Decision(Outcome.GROUP_NOT_FOUND, advanced, now, rejection=missing)
@@ -405,7 +406,7 @@ def decide_status_change(
             InputNoop(outcome=Outcome.DUPLICATE.value, t=now, group_key=group_key, project_id=group.project_id),))
     applied = apply_status_change(group, request, t=now)
     change = _status_outcome(applied, change_id=change_id, group=group, t=now)
-    return Decision(applied.outcome, replace(advanced, group=applied.state), now, changes=(change,), record_seen=True)
+    return Decision(applied.outcome, replace_fields(advanced, group=applied.state), now, changes=(change,), record_seen=True)
 
 
 def _status_outcome(applied: StatusApplied, *, change_id: str, group: GroupState, t: float,
@@ -433,10 +434,10 @@ def _wait_for_creation(state: KeyState, pending: Pending, change: WaitingStatusC
                              f"quota answer, and {len(pending.status_changes)} status changes wait for it already "
                              f"(at most {MAX_WAITING_STATUS_CHANGES}, {MAX_WAITING_STATUS_BYTES} bytes)", "fingerprint")
         # Dead-lettered: that is its outcome, so its input counts as applied (spec §2.4.10).
-        advanced = replace(state, offset=offset, last_t=now, inputs=state.with_input(change.source))
+        advanced = replace_fields(state, offset=offset, last_t=now, inputs=state.with_input(change.source))
         return Decision(Outcome.GROUP_NOT_FOUND, advanced, now, rejection=too_many)
-    held = replace(pending, status_changes=(*pending.status_changes, change))
-    return Decision(Outcome.STATUS_WAITING, replace(state, offset=offset, last_t=now, pending=held), now)
+    held = replace_fields(pending, status_changes=(*pending.status_changes, change))
+    return Decision(Outcome.STATUS_WAITING, replace_fields(state, offset=offset, last_t=now, pending=held), now)
 
 
 def _apply_held(group: GroupState, pending: Pending, *, t: float) -> tuple[GroupState, list[Change]]:

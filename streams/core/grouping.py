@@ -6,12 +6,13 @@ with the group changes in storage.changes because every change carries it to the
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, fields
 from enum import StrEnum
 from functools import cache
 from typing import Any
 
 from storage.changes import GroupState
+from storage.frozen import replace_fields
 from streams.core.enums import PRIORITY_NAMES, ActivityType, GroupStatus, GroupSubStatus
 
 MESSAGE_MAX_CHARS = 255  # spec §13.3.3
@@ -132,7 +133,7 @@ def apply_to_group(state: GroupState, occurrence: OccurrenceFacts, *, t: float) 
     # The count of hour(T) (spec §12.4 "hourly count + 1"), kept whatever the status: §12.7 compares it, and it
     # must include the hour's occurrences from before an archive. Two integer operations per occurrence.
     hour = t - t % HOUR_SECONDS
-    updated = replace(
+    updated = replace_fields(
         state,
         times_seen=state.times_seen + 1,
         hour_start=hour,
@@ -151,7 +152,7 @@ def apply_to_group(state: GroupState, occurrence: OccurrenceFacts, *, t: float) 
     is_regression = False
     # IGNORED groups never regress (§12.5.3); there are no release resolutions that could veto (§12.5).
     if updated.status == GroupStatus.RESOLVED:
-        updated = replace(
+        updated = replace_fields(
             updated,
             status=GroupStatus.UNRESOLVED,
             substatus=GroupSubStatus.REGRESSED,
@@ -163,7 +164,7 @@ def apply_to_group(state: GroupState, occurrence: OccurrenceFacts, *, t: float) 
     # §12.6 runs after §12.5; a locked priority changes only through the API (§17).
     given = occurrence.priority
     if given is not None and given != updated.priority and updated.priority_locked_at is None:
-        updated = replace(updated, priority=given)
+        updated = replace_fields(updated, priority=given)
         activities.append(
             Activity(ActivityType.SET_PRIORITY, {"priority": PRIORITY_NAMES[given], "reason": "issue_platform"}, t)
         )
