@@ -12,9 +12,11 @@ _OUTPUT_FORM: Final = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:
 
 def format_datetime(value: datetime) -> str:
     """An aware datetime in the §0.4 form; a naive one is refused, as it names no instant (spec §0.3)."""
-    if value.tzinfo is None or value.utcoffset() is None:
-        raise ValueError(f"a §0.4 timestamp needs a timezone-aware datetime, got the naive {value!r}")
-    return value.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
+    if value.tzinfo is not UTC:  # the stored ones are UTC already: two conversions fewer (several per occurrence)
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError(f"a §0.4 timestamp needs a timezone-aware datetime, got the naive {value!r}")
+        value = value.astimezone(UTC)
+    return value.isoformat(timespec="microseconds")[:-6] + "Z"  # without its "+00:00"
 
 
 def format_epoch(epoch: float) -> str:
