@@ -17,6 +17,8 @@ from typing import Any, ClassVar
 
 import orjson
 
+from storage.frozen import construct
+
 # A JSON document stored and forwarded as it is: the normalised occurrence (spec §4), the event (spec §5.3).
 Document = dict[str, Any]
 
@@ -115,8 +117,8 @@ class GroupState:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> GroupState:
         forecast = data.get("forecast")
-        return cls(**{**data, "environments": tuple(data.get("environments", ())),
-                      "forecast": tuple(forecast) if forecast is not None else None})
+        return construct(cls, {**data, "environments": tuple(data.get("environments", ())),
+                               "forecast": tuple(forecast) if forecast is not None else None})
 
 
 _SNOOZE_FIELDS = ("snooze_count", "times_seen_at_snooze", "snooze_until")
@@ -263,20 +265,20 @@ class OccurrenceChange(GroupChange):
     def from_wire(cls, wire: dict[str, Any]) -> OccurrenceChange:
         link = wire.get("link")
         entries = wire.get("post_process")
-        return cls(
+        return construct(cls, {  # one per change the sink reads
             **_group_change_fields(wire),
-            occurrence=wire.get("occurrence"),
-            occurrence_stored=wire.get("occurrence_stored", False),
-            event=wire.get("event"),
-            environment=wire.get("environment"),
-            event_timestamp=wire.get("event_timestamp"),
-            is_new=wire.get("is_new", False),
-            is_regression=wire.get("is_regression", False),
-            is_escalating=wire.get("is_escalating", False),
-            is_new_group_environment=wire.get("is_new_group_environment", False),
-            link=CreationLink.from_wire(link) if link else None,
-            post_process=tuple(PostProcessEntry.from_wire(e) for e in entries) if entries is not None else None,
-        )
+            "occurrence": wire.get("occurrence"),
+            "occurrence_stored": wire.get("occurrence_stored", False),
+            "event": wire.get("event"),
+            "environment": wire.get("environment"),
+            "event_timestamp": wire.get("event_timestamp"),
+            "is_new": wire.get("is_new", False),
+            "is_regression": wire.get("is_regression", False),
+            "is_escalating": wire.get("is_escalating", False),
+            "is_new_group_environment": wire.get("is_new_group_environment", False),
+            "link": CreationLink.from_wire(link) if link else None,
+            "post_process": tuple(PostProcessEntry.from_wire(e) for e in entries) if entries is not None else None,
+        })
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

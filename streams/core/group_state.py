@@ -9,6 +9,7 @@ from typing import Any
 import orjson
 
 from grouptypes import GroupType
+from storage.frozen import construct
 from streams.core.grouping import GroupState, OccurrenceFacts, shallow_dict
 from streams.core.noise import NoiseState
 from streams.core.status import StatusRequest
@@ -232,18 +233,18 @@ class KeyState:
     def from_dict(cls, data: dict[str, Any] | None) -> KeyState:
         if not data:
             return cls()
-        return cls(
-            offset=data["offset"],
-            last_t=data["last_t"],
-            generation=data.get("generation", 0),
-            group=GroupState.from_dict(data["group"]) if data.get("group") else None,
-            pending=Pending.from_dict(data["pending"]) if data.get("pending") else None,
-            inputs=data.get("inputs") or {},
-            noise_seconds=data.get("noise_seconds"),
-            noise_floor=data.get("noise_floor", -1),
-            rate={int(granule): count for granule, count in data["rate"].items()} if "rate" in data else {},
-            timers=data.get("timers") or {},
-        )
+        return construct(cls, {  # once per key and batch in the grouping agent
+            "offset": data["offset"],
+            "last_t": data["last_t"],
+            "generation": data.get("generation", 0),
+            "group": GroupState.from_dict(data["group"]) if data.get("group") else None,
+            "pending": Pending.from_dict(data["pending"]) if data.get("pending") else None,
+            "inputs": data.get("inputs") or {},
+            "noise_seconds": data.get("noise_seconds"),
+            "noise_floor": data.get("noise_floor", -1),
+            "rate": {int(granule): count for granule, count in data["rate"].items()} if "rate" in data else {},
+            "timers": data.get("timers") or {},
+        })
 
 
 @dataclass(frozen=True)

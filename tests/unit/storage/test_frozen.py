@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from storage.changes import GroupState, OccurrenceChange
-from storage.frozen import replace_fields
+from storage.frozen import construct, replace_fields
 from streams.core.group_state import KeyState
 
 GROUP = GroupState(group_key="1:abc", project_id=1, type_id=1001, generation=2, status=0, substatus=7,
@@ -88,3 +88,40 @@ def test_post_init_checks_the_copy_as_init_would() -> None:
     with pytest.raises(ValueError) as by_copy:
         replace_fields(change, change_id="not an output id", cause=(1, 2))
     assert str(by_copy.value) == str(by_replace.value)
+
+
+@given(times_seen=st.integers(0, 10**9), environments=st.lists(st.text(max_size=5), max_size=3).map(tuple),
+       optional=st.fixed_dictionaries({}, optional={"resolved_at": st.floats(allow_nan=False), "hour_count": st.integers(),
+                                                    "forecast": st.tuples(st.integers())}))
+def test_construct_makes_what_the_constructor_makes(times_seen: int, environments: tuple[str, ...],
+                                                    optional: dict[str, Any]) -> None:
+    values = {f.name: getattr(GROUP, f.name) for f in dataclasses.fields(GroupState) if f.name not in optional} | {
+        "times_seen": times_seen, "environments": environments} | optional
+    for name in ("resolved_at", "version", "hour_count"):  # left to their defaults
+        if name not in optional:
+            values.pop(name)
+    _same(construct(GroupState, values), GroupState(**values))
+    state_values = {"offset": 3, "last_t": 1.5, "group": GROUP}  # the rest default, factories included
+    built, expected = construct(KeyState, state_values), KeyState(**state_values)
+    assert type(built) is KeyState and built == expected and list(built.__dict__) == list(expected.__dict__)
+    assert built.inputs == {} and built.inputs is not construct(KeyState, state_values).inputs  # a fresh dict each
+
+
+def test_construct_refuses_what_the_constructor_refuses() -> None:
+    values = {f.name: getattr(GROUP, f.name) for f in dataclasses.fields(GroupState)}
+    with pytest.raises(TypeError, match="no_such_field"):
+        construct(GroupState, values | {"no_such_field": 1})
+    del values["title"]
+    with pytest.raises(TypeError):
+        GroupState(**values)
+    with pytest.raises(TypeError, match="title"):
+        construct(GroupState, values)
+
+
+def test_construct_runs_post_init() -> None:
+    values = {"outcome": "applied", "t": 1.0, "group_key": "1:abc", "project_id": 1, "group": GROUP, "cause_id": "c",
+              "change_id": "not an output id", "cause": (1, 2)}
+    with pytest.raises(ValueError, match="32 lowercase hex"):
+        construct(OccurrenceChange, values)
+    values["change_id"] = "ab" * 16
+    _same(construct(OccurrenceChange, values), OccurrenceChange(**values))
