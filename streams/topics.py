@@ -54,14 +54,20 @@ def windowed_changelog_config(size: float, step: float, expires: float) -> dict[
     Faust removes a window from the table when its end is `expires` behind the clock, so a record written at
     t (into windows ending at most `size` later, rounded up to a `step`) is needed until t + size + step +
     expires. Faust's own default, retention.ms = expires, deletes records of windows still in use: a worker
-    restoring the table then would not see them. Faust writes no delete marker when a window expires, so
-    without `delete` the changelog would keep every window for good.
+    restoring the table then would not see them. An expired window gets a delete marker from the worker's
+    cleanup (streams/faust_compat/window_expiry.py; Faust writes none), which compaction acts on: `delete`
+    alone cannot be relied on, as the log cleaner merges old segments into newer ones (a merged segment
+    goes only once its newest record is older than the retention).
     """
     retention_ms = int((size + step + expires + WINDOW_CLOCK_MARGIN_SECONDS) * 1000)
     return {
         **COMPACTED_CONFIG,
         "cleanup.policy": "compact,delete",
         "retention.ms": str(retention_ms),
+        # An expired window's delete marker (streams/faust_compat/window_expiry.py) is kept as long as a
+        # window, not a day: the seen-ids table writes one per occurrence. A reader that misses one (a
+        # restore more than that behind) expires the window it restored itself (expire_restored_windows).
+        "delete.retention.ms": str(retention_ms),
         # Deletion removes whole segments only: a segment must roll well within the retention.
         "segment.ms": str(min(HOUR_MS, retention_ms // 4)),
     }

@@ -20,6 +20,7 @@ from streams.faust_compat import (
     shutdown,
     store_after_changelog,
     topic_ready,
+    window_expiry,
 )
 from streams.faust_compat.patch import Patch
 from streams.faust_compat.versions import UnsupportedFrameworkVersion, check_installed_versions
@@ -29,7 +30,7 @@ __all__ = ["PATCHES", "UnsupportedFrameworkVersion", "apply"]
 PATCHES: tuple[Patch, ...] = (*producer_flush.PATCHES, *topic_ready.PATCHES, *seek.PATCHES, *idempotence.PATCHES,
                                *log_level.PATCHES, *shutdown.PATCHES, *eager_delivery.PATCHES,
                                *changelog_batches.PATCHES, *store_after_changelog.PATCHES, *bulk_restore.PATCHES,
-                               *rocksdb_memory.PATCHES)
+                               *rocksdb_memory.PATCHES, *window_expiry.PATCHES)
 
 _applied = False
 

@@ -210,6 +210,14 @@ GUARDED: dict[str, tuple[str, str]] = {
     "faust.tables.base.Collection._maybe_set_key_ttl": (
         "39b7465fa58038998e628bf0fa80d95be76f5f5ffb851ed8ccbb6f7de83d1a35",
         "streams/faust_compat/window_expiry.py registers restored windows for expiry with it."),
+    "faust.tables.base.Collection._del_old_keys": (
+        "6ef742ec9ad52008ed3004bffe875ae47b3d055b0d231d5e750afe842d6a6f84",
+        "streams/faust_compat/window_expiry.py replaces it with the same expiry plus a changelog delete marker "
+        "per expired window: does Faust now write one itself (drop the patch), or expire differently?"),
+    "faust.assignor.partition_assignor.PartitionAssignor.assigned_actives": (
+        "cd131e5935099dda148d7e894332cc62fe94493bc99f86f42c4936daf4b6b3b5",
+        "streams/faust_compat/window_expiry.py writes delete markers only to changelog partitions in it: does it "
+        "still hold the changelog partitions this worker owns as active?"),
     "faust.transport.consumer.ThreadDelegateConsumer.__init__": (
         "7072ae80eac1ff62b52ce9503a8fe7b6ff44fbb390b8f6beba7161b31b8bb483",
         f"{_READS}: committed_offsets reads the consumer's _thread, set here."),
