@@ -88,14 +88,18 @@ def rss_mb(pid: int) -> float:
     return 0.0
 
 
-def changelog_bytes(deployment: Deployment) -> int | None:
-    """Bytes of the deployment's changelog partitions in the broker's log directory; None without access to it."""
+def changelog_bytes(deployment: Deployment) -> dict[str, int] | None:
+    """Bytes of each of the deployment's changelogs (all its partitions) in the broker's log directory, by
+    table; None without access to it. One total hides which table does not level off."""
     if not KAFKA_DATA.is_dir():
         return None
-    # Segment files only: the broker preallocates its index files (10 MB each, sparse).
-    return sum(segment.stat().st_size for path in KAFKA_DATA.iterdir()
-               if path.name.startswith(deployment.topic_prefix) and "changelog" in path.name
-               for segment in path.glob("*.log"))
+    sizes: dict[str, int] = {}
+    for path in KAFKA_DATA.iterdir():
+        if path.name.startswith(deployment.topic_prefix) and "changelog" in path.name:
+            table = path.name.rsplit("-", 1)[0].split(f"{deployment.name}-", 1)[-1].removesuffix("-changelog")
+            # Segment files only: the broker preallocates its index files (10 MB each, sparse).
+            sizes[table] = sizes.get(table, 0) + sum(segment.stat().st_size for segment in path.glob("*.log"))
+    return sizes
 
 
 def plot(samples: list[dict[str, Any]], path: Path, title: str) -> bool:
@@ -116,6 +120,11 @@ def plot(samples: list[dict[str, Any]], path: Path, title: str) -> bool:
     axes[1].plot(minutes, [sample["wal_mb"] for sample in samples], label="of it write-ahead log")
     if samples and samples[-1]["changelog_mb"] is not None:
         axes[1].plot(minutes, [sample["changelog_mb"] for sample in samples], label="changelog topics (broker)")
+        tables = sorted({table for sample in samples for table, size in (sample.get("changelog_mb_by_table") or {})
+                         .items() if size >= 1})
+        for table in tables:
+            axes[1].plot(minutes, [(sample.get("changelog_mb_by_table") or {}).get(table, 0) for sample in samples],
+                         label=f"of it {table}", linestyle="--", linewidth=1)
     axes[1].set_ylabel("MB")
     axes[1].legend(loc="upper left")
     for name in ("noise_keys", "seen_keys", "groups_keys"):
@@ -161,7 +170,9 @@ async def main(minutes: float, rate: int, every: float, sweep_seconds: int) -> N
                 "groups_keys": table_keys(data_dir, "groups"),
                 "data_dir_mb": round(directory_bytes(data_dir) / 1e6, 2),
                 "wal_mb": round(log_bytes(data_dir) / 1e6, 2),
-                "changelog_mb": round(changelogs / 1e6, 2) if changelogs is not None else None,
+                "changelog_mb": round(sum(changelogs.values()) / 1e6, 2) if changelogs is not None else None,
+                "changelog_mb_by_table": {table: round(size / 1e6, 2) for table, size in sorted(changelogs.items())}
+                if changelogs is not None else None,
             }
             samples.append(sample)
             print(f"{sample['seconds']:>6.0f} {sample['sent']:>8} {sample['rss_mb']:>7.0f} {sample['noise_keys']:>14} "
