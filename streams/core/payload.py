@@ -140,8 +140,8 @@ class Event(_StoredModel):
 _EVENT_ALWAYS_KEYS: Final = frozenset(
     {"event_id", "project_id", "platform", "timestamp", "received", "tags", "level", "metadata"}
 )
-_EVENT_OPTIONAL_KEYS: Final = frozenset(Event.model_fields) - _EVENT_ALWAYS_KEYS
-_EVENT_OPTIONAL_KEYS_IN_ORDER: Final = tuple(key for key in Event.model_fields if key in _EVENT_OPTIONAL_KEYS)
+# The optional keys (§5.3 "copied only when present"), in field order as model_dump wrote them.
+_EVENT_OPTIONAL_KEYS_IN_ORDER: Final = tuple(key for key in Event.model_fields if key not in _EVENT_ALWAYS_KEYS)
 
 
 class Occurrence(_StoredModel):
