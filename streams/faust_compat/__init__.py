@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 
 from streams.faust_compat import (
+    batch_delivery,
     bulk_restore,
     changelog_batches,
     eager_delivery,
@@ -30,7 +31,7 @@ __all__ = ["PATCHES", "UnsupportedFrameworkVersion", "apply"]
 PATCHES: tuple[Patch, ...] = (*producer_flush.PATCHES, *topic_ready.PATCHES, *seek.PATCHES, *idempotence.PATCHES,
                                *log_level.PATCHES, *shutdown.PATCHES, *eager_delivery.PATCHES,
                                *changelog_batches.PATCHES, *store_after_changelog.PATCHES, *bulk_restore.PATCHES,
-                               *rocksdb_memory.PATCHES, *window_expiry.PATCHES)
+                               *rocksdb_memory.PATCHES, *window_expiry.PATCHES, *batch_delivery.PATCHES)
 
 _applied = False
 

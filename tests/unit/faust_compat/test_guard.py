@@ -27,6 +27,7 @@ _IDEMPOTENT = "streams/faust_compat/idempotence.py"
 _SHUTDOWN = "streams/faust_compat/shutdown.py"
 _STORE = "streams/faust_compat/store_after_changelog.py"
 _BULK = "streams/faust_compat/bulk_restore.py"
+_INBOX = "streams/faust_compat/batch_delivery.py"
 
 # name: (sha256 of its source (of its value, for a constant), what to re-check when it changes)
 GUARDED: dict[str, tuple[str, str]] = {
@@ -345,6 +346,30 @@ GUARDED: dict[str, tuple[str, str]] = {
     "mode.threads.ServiceThread.__init__": (
         "82979878990cdff5826c9d27ce132ef9d728ce0e41faae70375da8717578cb2e",
         f"{_SHUTDOWN} (still_running) looks into the loop of a service's thread through thread_loop, set here."),
+    "faust.transport.conductor.Conductor._build_handler": (
+        "5c071d1277988c57e4bb62e25551981babd67d6544d85db9b14bdb0d8aa1b56d",
+        f"{_INBOX} wraps it: is a partition's handler still built here, from the set of channels reading it?"),
+    "faust.transport.conductor.ConductorCompiler.build": (
+        "837cf521368c1ee4b22c235a2b137f665eca03d0e3e01b5ddedb65232ee73bf2",
+        f"{_INBOX} mirrors its steps (flow control, producer ebb, incref, decode, pressure, decode errors acked)."),
+    "faust.topics.Topic.__aiter__": (
+        "838623ae001ec5d1cc42e4a0be92e3485144bc6ce5d3b15aca785f605ffe2dd1",
+        f"{_INBOX}: does iterating a topic still register the iterator (a clone) with the conductor?"),
+    "mode.utils.queues.FlowControlEvent.clear": (
+        "dda5e40d80288a8f4244cffdf3e7a648773579a72e64b40182bbbc2424752524",
+        f"{_INBOX}: a rebalance must still call clear() of every managed queue, which empties the inboxes too."),
+    "mode.utils.queues.FlowControlEvent.manage_queue": (
+        "a9a01679eaacf42cbecc5a8be55a3bf85af83fa95a251469bd56de24ef8d3018",
+        f"{_INBOX} registers each inbox with it, as a queue to clear."),
+    "faust.types.tuples.Message.ack": (
+        "4751b72c4ed84153a7b6c14fdfe41cc92e477b38a6c6089cb785532ef5771688",
+        f"{_INBOX} acks through it: still a decref, and the consumer's ack when the last reference goes?"),
+    "faust.transport.consumer.Consumer.on_buffer_full": (
+        "c8961679e0bcdce5c23b07143d687ec8814492012e176332552e81b8feb7862c",
+        f"{_INBOX} pauses a partition's fetching with it while the inbox is under pressure."),
+    "faust.transport.consumer.Consumer.on_buffer_drop": (
+        "4b57e8a418d5ad9c58632b13b58b377ae185855520fd1280870cf7141ac0d1d0",
+        f"{_INBOX} resumes a paused partition with it."),
 }
 
 
@@ -393,7 +418,12 @@ GUARDED_FILES: dict[str, tuple[str, str]] = {
     "faust/_cython/streams.pyx": (
         "0041622f4a251188f53d73e6d51d18d16f0f427512df1e96c043cfdeea4c3250",
         "streams/agents/holes.py: the stream iterator Faust runs when Cython is built; is sensors.on_message_in "
-        "still called once for every message of an acking topic, before the processors see it?"),
+        "still called once for every message of an acking topic, before the processors see it? "
+        f"{_INBOX} mirrors its skip (earlier generation, flow suspended: acked) and its tracking of a record."),
+    "faust/transport/_cython/conductor.pyx": (
+        "dde1f974267881cf8c5f7e4fd2b114a2c6d754633a2aa9a2a2fc92f93e143dba",
+        f"{_INBOX} mirrors the handler Faust runs when Cython is built (ConductorHandler): flow control, producer "
+        "ebb, one reference per channel, decode, pressure callbacks, decode errors acked."),
 }
 
 
