@@ -10,6 +10,7 @@ from faust import EventT, StreamT
 from storage.dlq import insert_entries
 from streams.agents.failure import retry_transient, stop_worker
 from streams.core.dlq import DeadLetterEntry, MalformedDeadLetter, entry_from_record
+from streams.faust_compat.batch_delivery import acknowledge, batches
 from streams.metrics import count_dead_letters
 from streams.services import postgres
 
@@ -21,16 +22,15 @@ BATCH_SECONDS = 0.5
 
 
 async def dlq(stream: StreamT[bytes]) -> None:
-    # noack_take: Faust would ack a batch even when the body raised; we ack only after the commit (design §4).
-    async for events in stream.noack_take(BATCH_SIZE, within=BATCH_SECONDS):
+    # Acked only after the commit (design §4): batches() leaves every ack to the agent.
+    async for events in batches(stream, BATCH_SIZE, within=BATCH_SECONDS):
         try:
             entries = entries_of(events)
             if entries:
                 await retry_transient(lambda: _commit(entries), what="dlq batch", log=log)
         except Exception as error:
             stop_worker(f"dlq batch of {len(events)} records", error)
-        for event in events:
-            event.ack()
+        acknowledge(events)
 
 
 def entries_of(events: Sequence[EventT]) -> list[DeadLetterEntry]:

@@ -57,6 +57,7 @@ from streams.core.rejection import Reason, Rejection
 from streams.core.status import StatusRequest
 from streams.core.ticks import decide_tick
 from streams.core.timers import TickRules, index_writes, wanted_entries
+from streams.faust_compat.batch_delivery import acknowledge, batches
 from streams.faust_compat.internals import make_current
 from streams.faust_compat.table_reads import table_get, windowed_get
 from streams.outbox import Outbox
@@ -69,8 +70,8 @@ log = logging.getLogger(__name__)
 
 
 async def grouping(stream: StreamT[bytes]) -> None:
-    # noack_take: an input is acked only once its outputs are acknowledged and its state is written.
-    async for events in stream.noack_take(settings.grouping_batch_size, within=settings.grouping_batch_seconds):
+    # An input is acked only once its outputs are acknowledged and its state is written (spec §2.4.6).
+    async for events in batches(stream, settings.grouping_batch_size, within=settings.grouping_batch_seconds):
         batch = Batch()
         project_limits.refresh()  # once a batch, never per occurrence (spec §11.2)
         try:
@@ -80,8 +81,7 @@ async def grouping(stream: StreamT[bytes]) -> None:
         except Exception as error:
             stop_worker(f"grouping of a batch of {len(events)} messages ({_describe(events)})", error)
         kill_point("grouping.after_state")
-        for event in events:
-            event.ack()
+        acknowledge(events)
 
 
 def output_id(event: EventT, position: int) -> str:

@@ -2,9 +2,9 @@
 
 Faust's own bookkeeping counts any forward jump in a partition's offsets as done (`Consumer._add_gap`), so a
 record it skipped (seen around rebalances: streams/faust_compat/seek.py) would be committed past in
-silence. This sensor is handed every record of every acking topic before any agent processes it: Faust's
-stream iterator calls `on_message_in` once per message as it takes it from the topic's queue, ahead of the
-stream's processors, which is where `noack_take` gathers its batches. streams.core.contiguity checks each
+silence. This sensor is handed every record of every acking topic before any agent processes it: the
+inbox an agent takes its batches from (streams/faust_compat/batch_delivery.py) calls `on_message_in` once
+per record as the agent takes it, as Faust's stream iterator does for a stream. streams.core.contiguity checks each
 offset against the position sought after each assignment (seek.add_seek_listener) and the offset before.
 
 On a hole:

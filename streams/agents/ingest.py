@@ -28,6 +28,7 @@ from streams.core.messages import (
 )
 from streams.core.payload import Occurrence, StatusChange, derive_id, parse_payload
 from streams.core.rejection import Reason, Rejection
+from streams.faust_compat.batch_delivery import acknowledge, batches
 from streams.input_topic import recorded_name
 from streams.metrics import count_inputs
 from streams.outbox import Outbox
@@ -39,7 +40,7 @@ log = logging.getLogger(__name__)
 
 
 async def ingest(stream: StreamT[bytes]) -> None:
-    async for events in stream.noack_take(settings.grouping_batch_size, within=settings.grouping_batch_seconds):
+    async for events in batches(stream, settings.grouping_batch_size, within=settings.grouping_batch_seconds):
         outbox = Outbox()
         source = SourceCoordinates("", None, None)
         kinds: Counter[tuple[str, str]] = Counter()  # (topic, payload_type) → inputs, for spec §23
@@ -56,8 +57,7 @@ async def ingest(stream: StreamT[bytes]) -> None:
         except Exception as error:
             stop_worker(f"ingest of a batch of {len(events)} inputs, up to {source.topic}:{source.partition}:"
                         f"{source.offset}", error)
-        for event in events:
-            event.ack()
+        acknowledge(events)
 
 
 async def handle_input(outbox: Outbox, key: bytes | None, value: bytes, source: SourceCoordinates, *,

@@ -19,6 +19,7 @@ from streams.agents.holes import in_order
 from streams.app import settings
 from streams.core.messages import decode, encode, quota_answer_message
 from streams.core.quota import QuotaRule, QuotaState, decide_quota
+from streams.faust_compat.batch_delivery import acknowledge, batches
 from streams.faust_compat.internals import make_current
 from streams.outbox import Outbox
 from streams.services import registry
@@ -29,7 +30,7 @@ log = logging.getLogger(__name__)
 
 
 async def quota(stream: StreamT[bytes]) -> None:
-    async for events in stream.noack_take(settings.grouping_batch_size, within=settings.grouping_batch_seconds):
+    async for events in batches(stream, settings.grouping_batch_size, within=settings.grouping_batch_seconds):
         batch = QuotaBatch()
         try:
             for event in events:
@@ -39,8 +40,7 @@ async def quota(stream: StreamT[bytes]) -> None:
             first = events[0].message
             stop_worker(f"quota decisions of a batch of {len(events)} requests from partition {first.partition} "
                         f"offset {first.offset}", error)
-        for event in events:
-            event.ack()
+        acknowledge(events)
 
 
 @dataclass

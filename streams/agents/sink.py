@@ -30,6 +30,7 @@ from streams.core.postprocess import (
 )
 from streams.core.short_id import display_short_id
 from streams.core.tracker_records import tracker_used_record
+from streams.faust_compat.batch_delivery import acknowledge, batches
 from streams.metrics import count_post_process, count_sink_batch
 from streams.outbox import Outbox
 from streams.services import postgres, registry
@@ -40,8 +41,8 @@ log = logging.getLogger(__name__)
 
 
 async def sink(stream: StreamT[bytes]) -> None:
-    # noack_take: Faust would ack a batch even when the body raised; we ack only after the commit (design §4).
-    async for events in stream.noack_take(settings.sink_batch_size, within=settings.sink_batch_seconds):
+    # Acked only after the commit (design §4): batches() leaves every ack to the agent.
+    async for events in batches(stream, settings.sink_batch_size, within=settings.sink_batch_seconds):
         try:
             changes = [ChangeRecord(e.message.partition, e.message.offset, decode_change(e.value)) for e in events]
             result = await _write(changes)
@@ -65,8 +66,7 @@ async def sink(stream: StreamT[bytes]) -> None:
                 raise RuntimeError(f"sink: offsets still missing after {MAX_FILLS} direct reads: {result.holes}")
         except Exception as error:
             stop_worker(f"sink batch of {len(events)} changes", error)
-        for event in events:
-            event.ack()
+        acknowledge(events)
 
 
 # A direct read that still leaves a hole (a timeout, a record appended meanwhile) is tried again this often.

@@ -139,9 +139,9 @@ def make_current(event: Any) -> None:
     """Make `event` Faust's current event in this task, as its stream iterator does for each event it yields.
 
     A table read or write finds its partition's RocksDB (and a write its changelog partition) through the
-    current event. An agent that takes a batch (`noack_take`) gets it from a background task, so its own
-    task has no current event, or the last one of the batch, whatever partition that was; the grouping
-    agent sets, before it touches a key, an event of that key's partition.
+    current event. An agent that takes a batch (faust_compat/batch_delivery.py) runs no stream, so its own
+    task has no current event; the grouping and quota agents set, before they touch a key, an event of that
+    key's partition.
     """
     _current_event.set(weakref.ref(event))
 
