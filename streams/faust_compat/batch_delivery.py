@@ -8,8 +8,9 @@ queue, its Cython stream iterator takes it off again in a background task, runs 
 grouping, sink), so that path was about a fifth of a worker's CPU (spec §2.4.6: decide a batch at a time).
 
 Here an agent's topic is read through an `Inbox` instead: the conductor's handler of each of its partitions
-decodes the record into the same Event and appends it to one list, and the agent takes the list. What the
-stream iterator did that matters is kept:
+decodes the record into the same Event and appends it to one list, and the agent takes the list (another
+stream reading the same topic is still fed by Faust's own handler). What the stream iterator did that
+matters is kept:
 - flow control: a record waits while flow is suspended (a rebalance) and while the producer's buffer is full;
 - back-pressure: a partition stops being fetched while the inbox holds `stream_buffer_maxsize / 1.25` records
   and resumes once it holds `0.4 ×` that many, as Faust's queue does; a full inbox blocks the delivery;
@@ -156,17 +157,23 @@ async def batches(stream: StreamT[Any], max_: int, *, within: float) -> AsyncIte
 
 
 def _build_handler(self: Conductor, tp: TP, channels: Any) -> Callable[[Any], Any]:
-    inbox = _inbox_of(channels)
-    if inbox is None:
+    inboxed = [channel for channel in channels if getattr(channel, "inbox", None) is not None]
+    if not inboxed:
         return _original_build_handler(self, tp, channels)
-    return _inbox_handler(self.app, tp, next(iter(channels)), inbox)
+    handlers = [_inbox_handler(self.app, tp, channel, channel.inbox) for channel in inboxed]
+    others = {channel for channel in channels if getattr(channel, "inbox", None) is None}
+    if others:
+        # Another stream reads the same topic: Faust's own handler feeds it (a queue nobody reads would fill
+        # and stop the partition), and each inbox gets the record too, as every channel does in Faust.
+        handlers.insert(0, _original_build_handler(self, tp, others))
+    if len(handlers) == 1:
+        return handlers[0]
 
+    async def on_message(message: Any) -> None:
+        for handler in handlers:
+            await handler(message)
 
-def _inbox_of(channels: Any) -> Inbox | None:
-    """The inbox of a partition read by exactly one channel, an inbox's; None otherwise (Faust's own path)."""
-    if len(channels) != 1:
-        return None
-    return getattr(next(iter(channels)), "inbox", None)
+    return on_message
 
 
 def _inbox_handler(app: Any, tp: TP, channel: Any, inbox: Inbox) -> Callable[[Any], Any]:

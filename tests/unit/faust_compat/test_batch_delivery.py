@@ -255,15 +255,36 @@ async def test_a_record_that_does_not_decode_is_acked_and_reported_to_its_channe
     assert len(inbox) == 0 and app.consumer.acked == [7] and channel.value_errors == [7]
 
 
-def test_only_a_partition_read_by_one_inbox_channel_goes_through_an_inbox() -> None:
+async def test_a_partition_read_by_inbox_channels_only_goes_through_their_inboxes_else_faust_feeds_the_rest(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     app = App()
-    inbox = Inbox(app, 10)
-    marked, plain = Channel(app), Channel(app)
-    marked.inbox = inbox  # type: ignore[attr-defined]
-    assert batch_delivery._inbox_of({marked}) is inbox
-    assert batch_delivery._inbox_of({plain}) is None
-    assert batch_delivery._inbox_of({marked, plain}) is None
-    assert batch_delivery._inbox_of(set()) is None
+    app.producer = Producer()
+    fed: list[tuple[frozenset[Any], int]] = []
+
+    def faust_handler(conductor: Any, tp: TP, channels: Any) -> Any:
+        async def on_message(message: Any) -> None:
+            fed.append((frozenset(channels), message.offset))
+        return on_message
+
+    monkeypatch.setattr(batch_delivery, "_original_build_handler", faust_handler)
+    conductor = type("Conductor", (), {"app": app})()
+    first, second, plain = Channel(app), Channel(app), Channel(app)
+    first.inbox, second.inbox = Inbox(app, 10), Inbox(app, 10)  # type: ignore[attr-defined]
+    tp = TP(TOPIC, 0)
+
+    await batch_delivery._build_handler(conductor, tp, {plain})(message(1))  # type: ignore[arg-type]
+    assert fed == [(frozenset({plain}), 1)]
+
+    only_inbox = message(2)
+    await batch_delivery._build_handler(conductor, tp, {first})(only_inbox)  # type: ignore[arg-type]
+    assert len(first.inbox) == 1 and fed == [(frozenset({plain}), 1)]  # type: ignore[attr-defined]
+
+    shared = message(3)
+    await batch_delivery._build_handler(conductor, tp, {first, second, plain})(shared)  # type: ignore[arg-type]
+    assert fed[-1] == (frozenset({plain}), 3)  # Faust's handler for the plain stream only
+    assert len(first.inbox) == 2 and len(second.inbox) == 1  # type: ignore[attr-defined]
+    assert shared.refcount == 2  # one reference per inbox (Faust's handler adds its own)
 
 
 async def test_batches_marks_the_topic_iterator_and_registers_the_inbox_for_clearing() -> None:
