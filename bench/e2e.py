@@ -390,7 +390,7 @@ def measure_latency(deployment: Deployment, worker: Worker, conn: psycopg.Connec
 
 
 def measure(deployment: Deployment, firehose: Firehose, *, ready_timeout: float, stall_seconds: float,
-            timeout: float, latency_seconds: float = 0) -> Measurement:
+            timeout: float, latency_seconds: float = 0, latency_rate: float | None = None) -> Measurement:
     """Steps 3 to 6 of the module docstring; the status changes go after the occurrences' outcome is in."""
     result = Measurement()
     truth = firehose.truth
@@ -432,7 +432,7 @@ def measure(deployment: Deployment, firehose: Firehose, *, ready_timeout: float,
             result.stalled = finished is None
         result.checks = compare(conn, truth)
         if latency_seconds > 0 and result.occurrences_done:
-            rate = len(occurrences) / result.seconds_to_last_commit * LATENCY_LOAD
+            rate = latency_rate or len(occurrences) / result.seconds_to_last_commit * LATENCY_LOAD
             print(f"latency: {rate:,.0f} occurrences/s for {latency_seconds:.0f} s ...", file=sys.stderr)
             measure_latency(deployment, worker, conn, rate=rate, seconds=latency_seconds, result=result)
     deployment.stop_workers()
@@ -631,6 +631,9 @@ def main(argv: list[str] | None = None) -> int:
                              " 0 skips it")
     parser.add_argument("--latency-seconds", type=float, default=20,
                         help="length of the latency phase at 50 %% of the sustained rate; 0 skips it")
+    parser.add_argument("--latency-rate", type=float, default=None,
+                        help="occurrences/s of the latency phase instead of 50 %% of the sustained rate: the same "
+                             "load for two commits")
     parser.add_argument("--label", default="", help="what this run measures, kept in the JSON")
     parser.add_argument("--commit", help="run the worker on this commit's code instead of the working tree")
     parser.add_argument("--ready-timeout", type=float, default=300, help="seconds for the worker to start")
@@ -678,7 +681,7 @@ def main(argv: list[str] | None = None) -> int:
               file=sys.stderr)
         result = measure(deployment, firehose, ready_timeout=arguments.ready_timeout,
                          stall_seconds=arguments.stall_seconds, timeout=arguments.timeout,
-                         latency_seconds=arguments.latency_seconds)
+                         latency_seconds=arguments.latency_seconds, latency_rate=arguments.latency_rate)
     finally:
         deployment.stop_workers()
         if not arguments.keep:
@@ -715,7 +718,8 @@ def print_summary(results: dict[str, Any], json_path: Path, plotted: bool, root:
               f"{results['cpu_ratio_vs_per_message']:.2f} in CPU per message")
     if results["latency"]:
         latency = results["latency"]
-        print(f"latency at 50 % load ({latency['rate_per_second']:,.0f} occ/s for {latency['seconds']:.0f} s): "
+        load = "a fixed rate" if arguments.latency_rate else "50 % load"
+        print(f"latency at {load} ({latency['rate_per_second']:,.0f} occ/s for {latency['seconds']:.0f} s): "
               f"p50 {latency.get('p50_ms')} ms, p90 {latency.get('p90_ms')} ms, p99 {latency.get('p99_ms')} ms, "
               f"max {latency.get('max_ms')} ms ({latency['missing']} of {latency['produced']} not committed)")
     failed = [name for name, check in results["checks"].items() if not check["ok"]]
