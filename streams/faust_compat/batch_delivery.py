@@ -21,8 +21,11 @@ matters is kept:
   partition back to the committed offset, so it is fetched again, and an ack of the stale copy could let a
   commit pass it before the fresh copy is processed;
 - a taken record is tracked (the consumer's `unacked`, which a rebalance waits to drain, and the
-  `on_message_in` sensor), and `acknowledge` acks it and calls the `on_message_out` sensor.
-Only Faust's per-stream sensors (`on_stream_event_in/out`) are not called: no stream runs.
+  `on_message_in` sensor), and `acknowledge` acks it and calls the `on_message_out` sensor;
+- the monitor's `stream_inbound_time` of the record's partition is set as the stream sensor sets it: the
+  consumer's liveness check (`verify_event_path`) reads it, and without it logs "Stream has not started
+  processing" for every partition with unread records once the worker has run `stream_processing_timeout`.
+Faust's per-stream sensors (`on_stream_event_in/out`) are not called otherwise: no stream runs.
 
 Upstream: faust-streaming has no batch delivery; its newest code (181b1840, 2026-08-20) still hands every
 record to a stream one at a time.
@@ -31,6 +34,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+from time import monotonic
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterable
 from typing import Any
@@ -115,6 +119,7 @@ class Inbox:
         acking_topics = app.topics.acking_topics
         track = consumer.unacked.add
         on_message_in = app.sensors.on_message_in
+        inbound: set[TP] = set()
         kept: list[EventT] = []
         for event in taken:
             message = event.message
@@ -124,7 +129,11 @@ class Inbox:
                 message.tracked = True
                 track(message)
                 on_message_in(message.tp, message.offset, message)
+            inbound.add(message.tp)
             kept.append(event)
+        if inbound and app.monitor is not None:
+            now = monotonic()
+            app.monitor.stream_inbound_time.update(dict.fromkeys(inbound, now))
         return kept
 
 

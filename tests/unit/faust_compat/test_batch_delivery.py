@@ -83,6 +83,7 @@ class App:
         self.topics = type("Topics", (), {"acking_topics": {TOPIC}})()
         self.conf = type("Conf", (), {"stream_buffer_maxsize": maxsize})()
         self.should_stop = False
+        self.monitor = type("Monitor", (), {"stream_inbound_time": {}})()
 
 
 def message(offset: int, *, partition: int = 0, generation: int = 3, topic: str = TOPIC) -> ConsumerMessage:
@@ -135,6 +136,8 @@ async def test_taken_records_are_tracked_and_acknowledged_once() -> None:
     assert {m.offset for m in app.consumer.unacked} == {0, 1, 2}  # a rebalance waits for these
     assert all(e.message.tracked for e in taken)
     assert app.sensors.calls == [("in", 0), ("in", 1), ("in", 2)]  # the hole guard sees each, before the agent
+    # What the consumer's liveness check reads: without it, "Stream has not started processing" after 300 s.
+    assert set(app.monitor.stream_inbound_time) == {TP(TOPIC, 0)}
     acknowledge(taken)
     acknowledge(taken)
     assert app.consumer.acked == [0, 1, 2]

@@ -367,6 +367,12 @@ GUARDED: dict[str, tuple[str, str]] = {
     "faust.transport.consumer.Consumer.on_buffer_full": (
         "c8961679e0bcdce5c23b07143d687ec8814492012e176332552e81b8feb7862c",
         f"{_INBOX} pauses a partition's fetching with it while the inbox is under pressure."),
+    "faust.sensors.monitor.Monitor.on_stream_event_in": (
+        "df6d2e5f6397ce441d1fdeb83cb7cb5893a33e507e5e0c8caad38e6a916d838d",
+        f"{_INBOX} sets stream_inbound_time as this does (it runs no stream): does the sensor keep more per event?"),
+    "faust.transport.drivers.aiokafka.AIOKafkaConsumerThread.verify_event_path": (
+        "b983e7735f647cb34650530fb0f1bc709e8cb67d54c483b939b14b49b8d931e0",
+        f"{_INBOX}: is monitor.stream_inbound_time still what tells it a partition's stream is processing?"),
     "faust.transport.consumer.Consumer.on_buffer_drop": (
         "4b57e8a418d5ad9c58632b13b58b377ae185855520fd1280870cf7141ac0d1d0",
         f"{_INBOX} resumes a paused partition with it."),
