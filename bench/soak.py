@@ -145,6 +145,7 @@ async def main(minutes: float, rate: int, every: float, sweep_seconds: int) -> N
                                 ISSUE_PLATFORM_DEDUPE_WINDOW_SECONDS=str(DEDUPE_SECONDS),
                                 ISSUE_PLATFORM_IDLE_KEY_SWEEP_SECONDS=str(sweep_seconds))
     deployment.create_database()
+    errors: list[str] = []
     try:
         assert deployment.cli("migrate").returncode == 0
         worker = deployment.start_worker()
@@ -182,11 +183,15 @@ async def main(minutes: float, rate: int, every: float, sweep_seconds: int) -> N
         await producing
         worker.stop()
         print(f"after a clean stop: data dir {directory_bytes(data_dir) / 1e6:.1f} MB")
+        # A long run is where Faust's liveness checks speak (after stream_processing_timeout, 300 s): an ERROR
+        # line of a healthy worker is a bug (issue 11: an ERROR line must mean something).
+        errors = [line for line in worker.log().splitlines() if "[ERROR]" in line]
+        print(f"worker log: {len(errors)} ERROR lines" + "".join(f"\n  {line[:300]}" for line in errors[:5]))
     finally:
         deployment.stop_workers()
         deployment.drop_database()
         await delete_topics_containing(deployment.name)
-    write_results(samples, minutes=minutes, rate=rate)
+    write_results(samples, minutes=minutes, rate=rate, error_lines=errors)
 
 
 def trend(samples: list[dict[str, Any]], name: str) -> dict[str, Any]:
@@ -197,7 +202,7 @@ def trend(samples: list[dict[str, Any]], name: str) -> dict[str, Any]:
     return {"after_first_third": early, "at_end": last, "end_over_first_third": round(last / early, 3) if early else None}
 
 
-def write_results(samples: list[dict[str, Any]], *, minutes: float, rate: int) -> None:
+def write_results(samples: list[dict[str, Any]], *, minutes: float, rate: int, error_lines: list[str]) -> None:
     commit = git("rev-parse", "HEAD")
     report = {
         "benchmark": "soak", "date": datetime.now(UTC).isoformat(timespec="seconds"), "git_commit": commit,
@@ -206,6 +211,8 @@ def write_results(samples: list[dict[str, Any]], *, minutes: float, rate: int) -
                     f"{HOT_KEYS} hot group keys of type {HOT_TYPE}",
         "trends": {name: trend(samples, name) for name in
                    ("rss_mb", "data_dir_mb", "changelog_mb", "noise_keys", "seen_keys", "groups_keys")},
+        "worker_log_error_lines": len(error_lines),
+        "worker_log_errors_first": error_lines[:20],
         "samples": samples,
     }
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
