@@ -72,6 +72,7 @@ def stop_worker_now(line: str) -> None:
 # what it leaves behind is recovered exactly (tests/integration/test_kill_points.py).
 KILL_POINTS = frozenset({
     "grouping.after_outputs",  # every output of a batch acknowledged, none of its state written (§2.4.6)
+    "grouping.after_counts",  # its noise counts and seen ids acknowledged, its keys' states not written
     "grouping.after_state",  # the batch's states handed to the changelogs, its inputs not acked (§2.4.6)
     "sink.after_commit",  # the sink's transaction committed, its post-process messages not sent (§2.3.4)
     "trackers.after_call",  # an automatic ticket created in the tracker, its claim not updated (§24.5)

@@ -23,7 +23,7 @@ from streams.agents.dead_letter import dead_letter
 from streams.agents.failure import kill_point, stop_worker
 from streams.agents.holes import in_order
 from streams.agents.project_limits import RATE_LIMITS
-from streams.app import settings
+from streams.app import app, settings
 from streams.core.decide import (
     Decision,
     IncomingOccurrence,
@@ -51,13 +51,14 @@ from streams.core.mutations import (
     decide_external_issue,
     decide_update,
 )
-from streams.core.noise import NoiseCount, NoiseState, count_in_window, deciding_window_delta
+from streams.core.noise import NoiseCount, NoiseState, as_of, count_in_window, deciding_window_delta
 from streams.core.payload import uuid5_hex
 from streams.core.rejection import Reason, Rejection
 from streams.core.status import StatusRequest
 from streams.core.ticks import decide_tick
 from streams.core.timers import TickRules, index_writes, wanted_entries
 from streams.faust_compat.batch_delivery import acknowledge, batches
+from streams.faust_compat.changelog_batches import drain
 from streams.faust_compat.internals import make_current
 from streams.faust_compat.table_reads import table_get, windowed_get
 from streams.outbox import Outbox
@@ -95,6 +96,8 @@ class Batch:
     """One batch being decided: the states decided so far, outputs in flight, writes waiting for their acks."""
 
     states: dict[str, KeyState] = field(default_factory=dict)
+    # key → its state's watermark (KeyState.offset) as the table held it when the batch first read it.
+    written_offsets: dict[str, int] = field(default_factory=dict)
     # key → the event of its latest message: its partition is the key's, for the table write.
     events: dict[str, EventT] = field(default_factory=dict)
     dirty: set[str] = field(default_factory=set)
@@ -112,6 +115,7 @@ class Batch:
         state = self.states.get(key)
         if state is None:
             state = self.states[key] = KeyState.from_dict(table_get(groups, key))
+            self.written_offsets[key] = state.offset
         return state
 
     def decided(self, key: str, event: EventT, state: KeyState) -> None:
@@ -132,9 +136,10 @@ class Batch:
         return SeenRecord(t=value["t"], offset=value["offset"]) if value is not None else None
 
     def noise_window(self, key: str, seconds: int, at: float) -> NoiseState | None:
-        """The key's noise window that contains `at`, with this batch's own counts, not written yet, in it."""
+        """The key's noise window that contains `at`, as the key's written state knew it (`as_of`), with this
+        batch's own counts, not written yet, in it."""
         table = noise_tables[seconds]
-        value = windowed_get(table, key, at) or None
+        value = as_of(windowed_get(table, key, at) or None, self.written_offsets[key])
         counted = self.noise.get(key)
         if counted:
             window = table.table.window
@@ -146,13 +151,22 @@ class Batch:
         return NoiseState.from_dict(value)
 
     def count_noise(self, event: EventT, key: str, seconds: int, contribution: NoiseCount) -> None:
-        self.noise.setdefault(key, []).append((event, seconds, contribution))
+        # Against the key's written watermark: the window keeps its state from before this batch (`as_of`).
+        counted = replace_fields(contribution, watermark=self.written_offsets[key])
+        self.noise.setdefault(key, []).append((event, seconds, counted))
 
     def record_seen(self, event: EventT, key: str, item_id: str, now: float, offset: int) -> None:
         self.seen[_seen_key(key, item_id)] = (event, now, {"t": now, "offset": offset})
 
     async def complete(self) -> None:
-        """Await every output's acknowledgement, then write the states (spec §2.4.6)."""
+        """Await every output's acknowledgement, then write the states (spec §2.4.6): first the noise counts and
+        seen ids, acknowledged, then the keys' states, acknowledged.
+
+        In that order, a worker killed in between leaves windows and ids ahead of their keys' states, never
+        behind: the inputs are read again, each key's state says they were not applied, and they are decided
+        again to the same outputs (the seen ids carry their offsets; a window is read `as_of` the state).
+        One changelog send for all of them could land in part, in any combination.
+        """
         await self.outputs.send()
         kill_point("grouping.after_outputs")
         for key, counted in self.noise.items():
@@ -162,13 +176,18 @@ class Batch:
         for seen_key, (event, now, record) in self.seen.items():
             make_current(event)
             seen_ids.relative_to(now)[seen_key] = record
+        if self.noise or self.seen:
+            await drain(app)
+            kill_point("grouping.after_counts")
         for key in self.dirty:
             make_current(self.events[key])
             groups[key] = self._indexed(key, self.states[key]).to_dict()
         for key in self.forgotten:
             make_current(self.events[key])
             del groups[key]
+        await drain(app)  # before the next batch's counts: never two batches of counts ahead of a state
         self.states.clear()
+        self.written_offsets.clear()
         self.events.clear()
         self.dirty.clear()
         self.forgotten.clear()

@@ -29,6 +29,9 @@ class NoiseState:
     last_t: float
     type_id: int
     offset: int  # watermark: the last grouping offset counted here (spec §2.4.2)
+    # The window as it stood at the key's state watermark, before the counts that state does not cover yet
+    # (None: empty then): see `as_of`. Never nested: a snapshot has no `before` of its own.
+    before: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -49,11 +52,17 @@ class NoiseCount:
     # The grouping offset of the key's last API delete (spec §20.9, §19), -1 without one: a window that counted
     # nothing after it holds the deleted group's noise and starts again from this occurrence.
     floor: int = -1
+    # The key's state watermark (KeyState.offset as last written, before this batch) the count is made
+    # against; None keeps no snapshot (see `as_of`).
+    watermark: int | None = None
 
 
 def count_in_window(current: dict[str, Any] | None, contribution: NoiseCount) -> dict[str, Any]:
     """Window operation: add one occurrence, unless this window already counted its offset."""
     state = NoiseState.from_dict(current)
+    if state is not None and state.offset > contribution.floor and contribution.offset <= state.offset:
+        return state.to_dict()
+    before = _snapshot(current, contribution.watermark)
     if state is None or state.offset <= contribution.floor:
         return NoiseState(
             count=1,
@@ -63,9 +72,8 @@ def count_in_window(current: dict[str, Any] | None, contribution: NoiseCount) ->
             last_t=contribution.t,
             type_id=contribution.type_id,
             offset=contribution.offset,
+            before=before,
         ).to_dict()
-    if contribution.offset <= state.offset:
-        return state.to_dict()
     return NoiseState(
         count=state.count + 1,
         earliest_event=min(state.earliest_event, contribution.event_timestamp),
@@ -74,7 +82,32 @@ def count_in_window(current: dict[str, Any] | None, contribution: NoiseCount) ->
         last_t=max(state.last_t, contribution.t),
         type_id=state.type_id,
         offset=contribution.offset,
+        before=before,
     ).to_dict()
+
+
+def _snapshot(current: dict[str, Any] | None, watermark: int | None) -> dict[str, Any] | None:
+    """The `before` of a window counting one more: the window itself while it holds nothing past the key's
+    state watermark, else the snapshot it already carries (taken at the first count past the watermark)."""
+    if watermark is None or not current:  # a window the table has no value for reads as {}
+        return None
+    if current["offset"] <= watermark:
+        return {name: value for name, value in current.items() if name != "before"}
+    return current.get("before")  # type: ignore[no-any-return]
+
+
+def as_of(window: dict[str, Any] | None, watermark: int) -> dict[str, Any] | None:
+    """A stored window as the key's state at `watermark` (KeyState.offset) knew it (spec §2.4.6, §2.4.10).
+
+    A batch writes its noise counts before the keys' states (streams/agents/grouping.py); a worker killed
+    between the two leaves windows holding counts of inputs its key's state does not cover. Those inputs
+    are read again and counted again, and their decisions must be the ones already sent (same output ids,
+    applied once): so they are decided against the window as it was, not against one that already holds
+    the later inputs of the same batch.
+    """
+    if not window or window["offset"] <= watermark:
+        return window
+    return window.get("before")  # type: ignore[no-any-return]
 
 
 def counted(before: NoiseState | None, contribution: NoiseCount) -> NoiseState:

@@ -3,6 +3,9 @@
 The points (streams/agents/failure.KILL_POINTS), armed by ISSUE_PLATFORM_FAULT_INJECTION (test only):
 - grouping.after_outputs: a batch's outputs acknowledged, none of its states written: the batch is decided
   again from the same states and its changes sent again under the same ids, which the sink applies once;
+- grouping.after_counts: its noise counts and seen ids acknowledged, its keys' states not written: decided
+  again, each noise window read as the key's state knew it (kp-noisy-c's four occurrences in one batch
+  would otherwise see the window holding all four, and pass the gate where they were held back);
 - grouping.after_state: its states written (handed to the changelogs), its inputs not acked: read again,
   every message is at or below its key's watermark and is skipped;
 - sink.after_commit: the sink's transaction committed, its post-process messages not sent: read again, the
@@ -49,11 +52,12 @@ def phases() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     second += [occurrence("kp-noisy-a", NOISY), occurrence("kp-noisy-b", NOISY)]
     second.append(duplicated)  # the detector sent it again: another input record, a counted duplicate (§12.3)
     second += [occurrence(f"kp-quota-{index}", DEFAULT) for index in range(2)]
+    second += [occurrence("kp-noisy-c", NOISY) for _ in range(4)]  # new in the second phase: two held back
     return first, second
 
 
 EXPECTED_GROUPS = {**{key(fp): 3 for fp in BULK_FPS}, key("kp-dup"): 1, key("kp-noisy-a"): 3,
-                   key("kp-quota-0"): 1, key("kp-quota-1"): 1}
+                   key("kp-quota-0"): 1, key("kp-quota-1"): 1, key("kp-noisy-c"): 4}
 
 
 def send(deployment: Deployment, occurrences: list[dict[str, Any]]) -> None:
@@ -64,7 +68,8 @@ def groups(deployment: Deployment) -> dict[str, int]:
     return dict(deployment.query("SELECT group_key, times_seen FROM groups"))
 
 
-@pytest.mark.parametrize("point", ["grouping.after_outputs", "grouping.after_state", "sink.after_commit"])
+@pytest.mark.parametrize("point", ["grouping.after_outputs", "grouping.after_counts", "grouping.after_state",
+                                   "sink.after_commit"])
 def test_a_worker_killed_at_the_point_loses_and_doubles_nothing(deployment: Deployment, point: str) -> None:
     first, second = phases()
     deployment.extra_env["ISSUE_PLATFORM_LEDGER_MARK_SECONDS"] = "1"
@@ -98,8 +103,9 @@ def test_a_worker_killed_at_the_point_loses_and_doubles_nothing(deployment: Depl
              what="every occurrence stored once, the duplicate not at all")
     assert deployment.query("SELECT coalesce(sum(count), 0) FROM hourly_counts") == [(sum(EXPECTED_GROUPS.values()),)]
     drops = dict(deployment.query("SELECT outcome, sum(count) FROM drop_counters GROUP BY 1"))
-    # kp-noisy-a: two held back before the third created; kp-noisy-b: two held back, no group (§13.1.4).
-    assert drops == {"duplicate": 1, "held_back": 4}
+    # kp-noisy-a and kp-noisy-c: two held back before the third created; kp-noisy-b: two held back, no group
+    # (§13.1.4).
+    assert drops == {"duplicate": 1, "held_back": 6}
     assert deployment.query(
         "SELECT count(*) FROM occurrences WHERE group_id IS NULL AND group_key = %s", (key("kp-noisy-b"),)) == [(2,)]
     # Every activity once: one creation per group (spec §18.3), under its deterministic id.
@@ -108,6 +114,11 @@ def test_a_worker_killed_at_the_point_loses_and_doubles_nothing(deployment: Depl
     # Post-process: at least once, under stable ids, for every occurrence applied to a group as it came (§2.3.4,
     # §18.1); the two held back before kp-noisy-a's creation are linked to it, not post-processed (§13.1.5).
     held_back = {o["id"] for o in first if o["fingerprint"] == ["kp-noisy-a"]}
+    # kp-noisy-c's first two as its owner read them (ingest may forward them in another order than produced).
+    held_c = {row[0] for row in deployment.query(
+        "SELECT id FROM occurrences WHERE group_key = %s AND outcome = 'held_back'", (key("kp-noisy-c"),))}
+    assert len(held_c) == 2, held_c
+    held_back |= {o["id"] for o in second if uuid.UUID(o["id"]).hex in held_c}
     expected_ids = {uuid.UUID(o["id"]).hex for o in first + second
                     if key(o["fingerprint"][0]) in EXPECTED_GROUPS and o["id"] not in held_back}
     records = asyncio.run(consume_all(deployment.topic("issue-platform-post-process"), expected=len(expected_ids)))

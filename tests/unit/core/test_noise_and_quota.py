@@ -6,6 +6,7 @@ import random
 from streams.core.noise import (
     NoiseCount,
     NoiseState,
+    as_of,
     count_in_window,
     counted,
     deciding_window_delta,
@@ -36,6 +37,56 @@ def test_a_window_never_counts_the_same_offset_twice() -> None:  # spec §2.4.2
     once = count_in_window(None, NoiseCount(1.0, 1.0, 1008, 7))
     assert count_in_window(once, NoiseCount(1.0, 1.0, 1008, 7)) == once
     assert count_in_window(once, NoiseCount(1.0, 1.0, 1008, 6)) == once
+
+
+def batch_counts(window: dict | None, offsets: list[int], *, watermark: int) -> dict:
+    """A grouping batch's writes to one window: each count made against the key's written watermark."""
+    for offset in offsets:
+        window = count_in_window(window, NoiseCount(float(offset), 100.0 + offset, 1008, offset, watermark=watermark))
+    assert window is not None
+    return window
+
+
+def test_a_window_keeps_itself_as_of_the_key_state_it_was_counted_against() -> None:  # spec §2.4.6, §2.4.10
+    written = batch_counts(None, [3, 5], watermark=2)  # batch 1: the key's state at offset 2 before it
+    assert as_of(written, 5) == written  # the key's state covers both counts: the window as it is
+    assert as_of(written, 2) is None  # it covers neither: the window was empty then
+    nxt = batch_counts(written, [8, 9, 11], watermark=5)  # batch 2, after batch 1's state was written
+    assert NoiseState(**nxt).count == 5
+    snapshot = as_of(nxt, 5)
+    assert snapshot is not None and NoiseState(**snapshot) == NoiseState(**{**written, "before": None})
+    assert "before" not in snapshot  # never nested
+    assert as_of(nxt, 11) == nxt
+
+
+def test_a_batch_decided_again_against_the_window_as_of_its_key_state_makes_the_same_verdicts() -> None:
+    """Counts written, the key's state not (a worker killed between): the re-read inputs meet the same gate."""
+    before_batch = batch_counts(None, [1], watermark=0)
+    verdicts = []
+    window = as_of(before_batch, 1)
+    for offset in (4, 6, 7):  # the first decision, counting as it goes (what Batch.noise_window does)
+        verdict = noise_gate(NoiseState.from_dict(window), limit=3, type_id=1008, event_timestamp=1.0,
+                             t=100.0 + offset, offset=offset)
+        verdicts.append(verdict.held_back)
+        window = count_in_window(window, NoiseCount(1.0, 100.0 + offset, 1008, offset, watermark=1))
+    assert verdicts == [True, False, False]
+    stored = window  # what reached the changelog; the key's state stayed at offset 1
+    again = []
+    window = as_of(stored, 1)
+    for offset in (4, 6, 7):
+        verdict = noise_gate(NoiseState.from_dict(window), limit=3, type_id=1008, event_timestamp=1.0,
+                             t=100.0 + offset, offset=offset)
+        again.append(verdict.held_back)
+        window = count_in_window(window, NoiseCount(1.0, 100.0 + offset, 1008, offset, watermark=1))
+    assert again == verdicts
+    # Read without `as_of`, the stored window already holds offsets 4, 6 and 7: offset 4 would pass the gate.
+    assert not noise_gate(NoiseState.from_dict(stored), limit=3, type_id=1008, event_timestamp=1.0, t=104.0,
+                          offset=4).held_back
+
+
+def test_a_window_the_table_has_no_value_for_reads_as_empty() -> None:
+    assert as_of({}, 3) == {}
+    assert NoiseState(**count_in_window({}, NoiseCount(1.0, 1.0, 1008, 4, watermark=3))).before is None
 
 
 def test_counted_matches_the_window_operation() -> None:
