@@ -74,6 +74,7 @@ KILL_POINTS = frozenset({
     "grouping.after_outputs",  # every output of a batch acknowledged, none of its state written (§2.4.6)
     "grouping.after_counts",  # its noise counts and seen ids acknowledged, its keys' states not written
     "grouping.after_state",  # the batch's states handed to the changelogs, its inputs not acked (§2.4.6)
+    "quota.after_answers",  # a quota batch's answers acknowledged, its quota states not written (§2.4.6)
     "sink.after_commit",  # the sink's transaction committed, its post-process messages not sent (§2.3.4)
     "trackers.after_call",  # an automatic ticket created in the tracker, its claim not updated (§24.5)
 })

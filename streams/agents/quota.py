@@ -14,12 +14,13 @@ from typing import Any
 
 from faust import EventT, StreamT
 
-from streams.agents.failure import stop_worker
+from streams.agents.failure import kill_point, stop_worker
 from streams.agents.holes import in_order
-from streams.app import settings
+from streams.app import app, settings
 from streams.core.messages import decode, encode, quota_answer_message
 from streams.core.quota import QuotaRule, QuotaState, decide_quota
 from streams.faust_compat.batch_delivery import acknowledge, batches
+from streams.faust_compat.changelog_batches import drain
 from streams.faust_compat.internals import make_current
 from streams.outbox import Outbox
 from streams.services import registry
@@ -57,20 +58,26 @@ class QuotaBatch:
             state = self.states[key] = QuotaState.from_dict(quotas.get(key))
         return state
 
-    def answer_given(self, answer_key: str, t: float) -> bool | None:
+    def answer_given(self, answer_key: str, t: float) -> dict[str, Any] | None:
+        """The answer recorded for the request: {"granted", "offset"} (the request offset it was given at)."""
         recorded = self.answers.get(answer_key)
-        value = recorded[2] if recorded is not None else _stored_answer(answer_key, t)
-        return value["granted"] if value else None
+        return recorded[2] if recorded is not None else _stored_answer(answer_key, t)
 
     async def complete(self) -> None:
+        """Outputs acknowledged, then the answers, acknowledged, then the states (spec §2.4.6): a crash between
+        the two leaves answers ahead of their states, which `decide_quota` counts when they are read again."""
         await self.outputs.send()
         for answer_key, (event, t, value) in self.answers.items():
             make_current(event)
             quota_answers.relative_to(t)[answer_key] = value
+        if self.answers:
+            await drain(app)
+            kill_point("quota.after_answers")
         for key, state in self.states.items():
             if key in self.events:
                 make_current(self.events[key])
                 quotas[key] = state.to_dict()
+        await drain(app)
 
 
 async def decide(batch: QuotaBatch, event: EventT) -> None:
@@ -84,13 +91,16 @@ async def decide(batch: QuotaBatch, event: EventT) -> None:
     answer_key = f"{key}/{request_id}"
     limit = registry.get_by_type_id(request["type_id"]).creation_quota
     rule = QuotaRule(limit.window_seconds, limit.granularity_seconds, limit.limit)
+    recorded = batch.answer_given(answer_key, t)
     decision = decide_quota(batch.state(key), request_id=request_id, t=t, offset=offset, rule=rule,
-                            decided=batch.answer_given(answer_key, t))
+                            decided=recorded["granted"] if recorded else None,
+                            decided_at=recorded.get("offset") if recorded else None)
     if decision.granted is None:
         return
-    if decision.is_new:
+    if decision.is_new or decision.recounted:
         batch.states[key] = decision.state
         batch.events[key] = event
+    if decision.is_new:
         batch.answers[answer_key] = (event, t, {"granted": decision.granted, "offset": offset})
     answer = quota_answer_message(request_id=request_id, granted=decision.granted, t=request["t"])
     batch.outputs.add(grouping_topic, request["group_key"], encode(answer), timestamp=request["t"])

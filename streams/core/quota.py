@@ -45,6 +45,8 @@ class QuotaDecision:
     # acknowledged before its state was written (spec §2.4.6): there is nothing left to send.
     granted: bool | None
     redelivered: bool = False
+    # A recorded grant the state had not counted yet (see decide_quota): the state is written, the answer not.
+    recounted: bool = False
 
     @property
     def is_new(self) -> bool:
@@ -53,14 +55,23 @@ class QuotaDecision:
 
 
 def decide_quota(
-    state: QuotaState, *, request_id: str, t: float, offset: int, rule: QuotaRule, decided: bool | None = None
+    state: QuotaState, *, request_id: str, t: float, offset: int, rule: QuotaRule, decided: bool | None = None,
+    decided_at: int | None = None,
 ) -> QuotaDecision:
     """Grant if fewer than `limit` grants lie in the w/g granules ending at floor(T/g) (spec §13.2.2).
 
-    `decided`: the answer already given to this request id, if any. The same request sent again (by an
-    owner that decided its occurrence again after a crash) gets the same answer and consumes nothing.
+    `decided`: the answer already given to this request id, if any, and `decided_at` the request offset it
+    was given at. The same request sent again (by an owner that decided its occurrence again after a crash)
+    gets the same answer and consumes nothing more. The agent writes a batch's answers before its states
+    (spec §2.4.6): a grant recorded at an offset past the state's watermark was never counted in it (the
+    worker died between the two writes), and is counted now, in its own granule, as it was when given.
     """
     if decided is not None:  # spec §13.2.3, §2.4.7
+        if decided and decided_at is not None and decided_at > state.offset:
+            index = int(t // rule.granularity_seconds)
+            grants = {**state.grants, index: state.grants.get(index, 0) + 1}
+            return QuotaDecision(QuotaState(grants, max(offset, decided_at)), decided, redelivered=True,
+                                 recounted=True)
         return QuotaDecision(state, decided, redelivered=True)
     if offset <= state.offset:
         return QuotaDecision(state, None, redelivered=True)

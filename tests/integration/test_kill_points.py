@@ -6,6 +6,8 @@ The points (streams/agents/failure.KILL_POINTS), armed by ISSUE_PLATFORM_FAULT_I
 - grouping.after_counts: its noise counts and seen ids acknowledged, its keys' states not written: decided
   again, each noise window read as the key's state knew it (kp-noisy-c's four occurrences in one batch
   would otherwise see the window holding all four, and pass the gate where they were held back);
+- quota.after_answers: a quota batch's answers acknowledged, its quota states not: the requests read again
+  get their recorded answers, and the grants are counted in the state then (kp-quota-0 and -1);
 - grouping.after_state: its states written (handed to the changelogs), its inputs not acked: read again,
   every message is at or below its key's watermark and is skipped;
 - sink.after_commit: the sink's transaction committed, its post-process messages not sent: read again, the
@@ -69,7 +71,7 @@ def groups(deployment: Deployment) -> dict[str, int]:
 
 
 @pytest.mark.parametrize("point", ["grouping.after_outputs", "grouping.after_counts", "grouping.after_state",
-                                   "sink.after_commit"])
+                                   "quota.after_answers", "sink.after_commit"])
 def test_a_worker_killed_at_the_point_loses_and_doubles_nothing(deployment: Deployment, point: str) -> None:
     first, second = phases()
     deployment.extra_env["ISSUE_PLATFORM_LEDGER_MARK_SECONDS"] = "1"

@@ -161,6 +161,27 @@ def test_a_request_sent_again_gets_the_same_answer_and_consumes_nothing() -> Non
     assert refused.granted is False and refused.state == state
 
 
+def test_a_grant_recorded_past_the_state_is_counted_when_read_again() -> None:  # spec §2.4.6, §13.2.3
+    """The answer's write reached its changelog, the quota state's did not (a worker killed between them)."""
+    one = QuotaRule(3600, 60, 1)
+    written = QuotaState()  # the state as the restarted worker reads it: the grant at offset 5 not in it
+    again = decide_quota(written, request_id="r1", t=10.0, offset=5, rule=one, decided=True, decided_at=5)
+    assert again.granted is True and again.recounted and not again.is_new
+    assert again.state == QuotaState({0: 1}, 5)
+    # The limit of one is used up: the next request is refused, as it was before the crash.
+    assert decide_quota(again.state, request_id="r2", t=11.0, offset=6, rule=one).granted is False
+    # Without the recount it would have been granted: the quota overspent.
+    assert decide_quota(written, request_id="r2", t=11.0, offset=6, rule=one).granted is True
+
+
+def test_a_recorded_answer_the_state_covers_or_a_refusal_is_not_counted_again() -> None:
+    state, _ = grant(QuotaState(), "a", 10.0, 4)
+    covered = decide_quota(state, request_id="a", t=10.0, offset=9, rule=HOUR, decided=True, decided_at=4)
+    assert covered.granted is True and not covered.recounted and covered.state == state
+    refused = decide_quota(state, request_id="b", t=10.0, offset=9, rule=HOUR, decided=False, decided_at=8)
+    assert refused.granted is False and not refused.recounted and refused.state == state
+
+
 def test_a_request_read_again_at_or_below_the_watermark_sends_nothing() -> None:  # spec §2.4.6
     state, _ = grant(QuotaState(), "a", 10.0, 4)
     again = decide_quota(state, request_id="b", t=10.0, offset=4, rule=HOUR)
