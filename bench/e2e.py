@@ -435,6 +435,9 @@ def measure(deployment: Deployment, firehose: Firehose, *, ready_timeout: float,
             rate = latency_rate or len(occurrences) / result.seconds_to_last_commit * LATENCY_LOAD
             print(f"latency: {rate:,.0f} occurrences/s for {latency_seconds:.0f} s ...", file=sys.stderr)
             measure_latency(deployment, worker, conn, rate=rate, seconds=latency_seconds, result=result)
+            result.latency["fixed_rate"] = latency_rate is not None
+            if latency_rate is not None:
+                result.latency["load_share"] = None
     deployment.stop_workers()
     log = worker.log()
     result.worker_log_errors = sum(1 for line in log.splitlines() if "[ERROR]" in line)
@@ -718,7 +721,7 @@ def print_summary(results: dict[str, Any], json_path: Path, plotted: bool, root:
               f"{results['cpu_ratio_vs_per_message']:.2f} in CPU per message")
     if results["latency"]:
         latency = results["latency"]
-        load = "a fixed rate" if arguments.latency_rate else "50 % load"
+        load = "a fixed rate" if latency.get("fixed_rate") else "50 % load"
         print(f"latency at {load} ({latency['rate_per_second']:,.0f} occ/s for {latency['seconds']:.0f} s): "
               f"p50 {latency.get('p50_ms')} ms, p90 {latency.get('p90_ms')} ms, p99 {latency.get('p99_ms')} ms, "
               f"max {latency.get('max_ms')} ms ({latency['missing']} of {latency['produced']} not committed)")
