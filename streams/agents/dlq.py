@@ -9,6 +9,7 @@ from faust import EventT, StreamT
 
 from storage.dlq import insert_entries
 from streams.agents.failure import retry_transient, stop_worker
+from streams.app import settings
 from streams.core.dlq import DeadLetterEntry, MalformedDeadLetter, entry_from_record
 from streams.faust_compat.batch_delivery import acknowledge, batches
 from streams.metrics import count_dead_letters
@@ -23,7 +24,7 @@ BATCH_SECONDS = 0.5
 
 async def dlq(stream: StreamT[bytes]) -> None:
     # Acked only after the commit (design §4): batches() leaves every ack to the agent.
-    async for events in batches(stream, BATCH_SIZE, within=BATCH_SECONDS):
+    async for events in batches(stream, BATCH_SIZE, within=BATCH_SECONDS, inbox=settings.batch_delivery):
         try:
             entries = entries_of(events)
             if entries:

@@ -72,7 +72,8 @@ log = logging.getLogger(__name__)
 
 async def grouping(stream: StreamT[bytes]) -> None:
     # An input is acked only once its outputs are acknowledged and its state is written (spec §2.4.6).
-    async for events in batches(stream, settings.grouping_batch_size, within=settings.grouping_batch_seconds):
+    async for events in batches(stream, settings.grouping_batch_size, within=settings.grouping_batch_seconds,
+                                inbox=settings.batch_delivery):
         batch = Batch()
         project_limits.refresh()  # once a batch, never per occurrence (spec §11.2)
         try:

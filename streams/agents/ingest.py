@@ -40,7 +40,8 @@ log = logging.getLogger(__name__)
 
 
 async def ingest(stream: StreamT[bytes]) -> None:
-    async for events in batches(stream, settings.grouping_batch_size, within=settings.grouping_batch_seconds):
+    async for events in batches(stream, settings.grouping_batch_size, within=settings.grouping_batch_seconds,
+                                inbox=settings.batch_delivery):
         outbox = Outbox()
         source = SourceCoordinates("", None, None)
         kinds: Counter[tuple[str, str]] = Counter()  # (topic, payload_type) → inputs, for spec §23

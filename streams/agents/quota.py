@@ -31,7 +31,8 @@ log = logging.getLogger(__name__)
 
 
 async def quota(stream: StreamT[bytes]) -> None:
-    async for events in batches(stream, settings.grouping_batch_size, within=settings.grouping_batch_seconds):
+    async for events in batches(stream, settings.grouping_batch_size, within=settings.grouping_batch_seconds,
+                                inbox=settings.batch_delivery):
         batch = QuotaBatch()
         try:
             for event in events:

@@ -42,7 +42,8 @@ log = logging.getLogger(__name__)
 
 async def sink(stream: StreamT[bytes]) -> None:
     # Acked only after the commit (design §4): batches() leaves every ack to the agent.
-    async for events in batches(stream, settings.sink_batch_size, within=settings.sink_batch_seconds):
+    async for events in batches(stream, settings.sink_batch_size, within=settings.sink_batch_seconds,
+                                inbox=settings.batch_delivery):
         try:
             changes = [ChangeRecord(e.message.partition, e.message.offset, decode_change(e.value)) for e in events]
             result = await _write(changes)

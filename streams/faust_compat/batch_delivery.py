@@ -149,9 +149,15 @@ def acknowledge(events: Iterable[EventT]) -> None:
         _ack(event.app, event)
 
 
-async def batches(stream: StreamT[Any], max_: int, *, within: float) -> AsyncIterator[list[EventT]]:
-    """The agent's records, `max_` at most at a time, as `stream.noack_take(max_, within=within)` would give
-    them but without the stream: nothing is acked for the agent (`acknowledge` them)."""
+async def batches(stream: StreamT[Any], max_: int, *, within: float, inbox: bool = True,
+                  ) -> AsyncIterator[list[EventT]]:
+    """The agent's records, `max_` at most at a time, as `stream.noack_take(max_, within=within)` gives them;
+    through an inbox, without the stream, when `inbox` (ISSUE_PLATFORM_BATCH_DELIVERY). Either way nothing is
+    acked for the agent (`acknowledge` them)."""
+    if not inbox:
+        async for events in stream.noack_take(max_, within=within):
+            yield events
+        return
     app = stream.app
     inbox = Inbox(app, app.conf.stream_buffer_maxsize)
     # Iterating a topic registers the iterator with the conductor, which then subscribes to the topic;

@@ -308,3 +308,20 @@ async def test_batches_marks_the_topic_iterator_and_registers_the_inbox_for_clea
     with pytest.raises(StopAsyncIteration):
         assert [e.message.offset for e in await iterator.__anext__()] == [2]
         await iterator.__anext__()
+
+
+async def test_without_the_inbox_the_batches_are_the_streams_noack_take() -> None:
+    app = App()
+    taken: list[tuple[int, float]] = []
+
+    class Stream:
+        channel = Channel(app)
+
+        async def noack_take(self, max_: int, *, within: float) -> Any:
+            taken.append((max_, within))
+            yield [event(app, 1)]
+            yield [event(app, 2), event(app, 3)]
+
+    got = [[e.message.offset for e in events] async for events in batches(Stream(), 2, within=0.3, inbox=False)]
+    assert got == [[1], [2, 3]] and taken == [(2, 0.3)]
+    assert not hasattr(Stream.channel, "inbox") and app.flow_control.managed == []
