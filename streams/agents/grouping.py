@@ -97,8 +97,7 @@ class Batch:
     """One batch being decided: the states decided so far, outputs in flight, writes waiting for their acks."""
 
     states: dict[str, KeyState] = field(default_factory=dict)
-    # key → its state's watermark (KeyState.offset) as the table held it when the batch first read it (the
-    # previous batch's state included, acknowledged by the broker or not).
+    # key → its state's watermark (KeyState.offset) as the table held it when the batch first read it.
     written_offsets: dict[str, int] = field(default_factory=dict)
     # key → the event of its latest message: its partition is the key's, for the table write.
     events: dict[str, EventT] = field(default_factory=dict)
@@ -161,14 +160,13 @@ class Batch:
         self.seen[_seen_key(key, item_id)] = (event, now, {"t": now, "offset": offset})
 
     async def complete(self) -> None:
-        """Await every output's acknowledgement, then write the states (spec §2.4.6): the noise counts and seen
-        ids, sent and acknowledged (with the previous batch's states, if no commit sent those yet), then the
-        keys' states, sent with the next batch's counts or before the next commit (changelog_batches).
+        """Await every output's acknowledgement, then write the states (spec §2.4.6): first the noise counts and
+        seen ids, acknowledged, then the keys' states, acknowledged.
 
-        One changelog send can land in part, in any combination, so a worker killed in between can leave a
-        key's counts and ids up to two batches ahead of its state, never behind: the inputs are read again,
-        the key's state says they were not applied, and they are decided again to the same outputs (the seen
-        ids carry their offsets; a window is read `as_of` the state, with a snapshot per batch boundary).
+        In that order, a worker killed in between leaves windows and ids ahead of their keys' states, never
+        behind: the inputs are read again, each key's state says they were not applied, and they are decided
+        again to the same outputs (the seen ids carry their offsets; a window is read `as_of` the state).
+        One changelog send for all of them could land in part, in any combination.
         """
         await self.outputs.send()
         kill_point("grouping.after_outputs")
@@ -188,6 +186,7 @@ class Batch:
         for key in self.forgotten:
             make_current(self.events[key])
             del groups[key]
+        await drain(app)  # before the next batch's counts: never two batches of counts ahead of a state
         self.states.clear()
         self.written_offsets.clear()
         self.events.clear()

@@ -29,10 +29,9 @@ class NoiseState:
     last_t: float
     type_id: int
     offset: int  # watermark: the last grouping offset counted here (spec §2.4.2)
-    # The window as it stood at the key's state watermark of the latest batch that counted here, and at the
-    # one of the batch that counted before it (None: empty then): see `as_of`. Never nested.
+    # The window as it stood at the key's state watermark, before the counts that state does not cover yet
+    # (None: empty then): see `as_of`. Never nested: a snapshot has no `before` of its own.
     before: dict[str, Any] | None = None
-    earlier: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -63,7 +62,7 @@ def count_in_window(current: dict[str, Any] | None, contribution: NoiseCount) ->
     state = NoiseState.from_dict(current)
     if state is not None and state.offset > contribution.floor and contribution.offset <= state.offset:
         return state.to_dict()
-    before, earlier = _snapshots(current, contribution.watermark)
+    before = _snapshot(current, contribution.watermark)
     if state is None or state.offset <= contribution.floor:
         return NoiseState(
             count=1,
@@ -74,7 +73,6 @@ def count_in_window(current: dict[str, Any] | None, contribution: NoiseCount) ->
             type_id=contribution.type_id,
             offset=contribution.offset,
             before=before,
-            earlier=earlier,
         ).to_dict()
     return NoiseState(
         count=state.count + 1,
@@ -85,39 +83,31 @@ def count_in_window(current: dict[str, Any] | None, contribution: NoiseCount) ->
         type_id=state.type_id,
         offset=contribution.offset,
         before=before,
-        earlier=earlier,
     ).to_dict()
 
 
-_SNAPSHOT_FIELDS = ("before", "earlier")
-
-
-def _snapshots(current: dict[str, Any] | None, watermark: int | None) -> tuple[dict[str, Any] | None, ...]:
-    """(`before`, `earlier`) of a window counting one more. While it holds nothing past the key's state
-    watermark, this count starts a batch: the window itself becomes `before`, its `before` becomes `earlier`;
-    past the watermark (a later count of the same batch) it keeps the ones it carries."""
+def _snapshot(current: dict[str, Any] | None, watermark: int | None) -> dict[str, Any] | None:
+    """The `before` of a window counting one more: the window itself while it holds nothing past the key's
+    state watermark, else the snapshot it already carries (taken at the first count past the watermark)."""
     if watermark is None or not current:  # a window the table has no value for reads as {}
-        return None, None
+        return None
     if current["offset"] <= watermark:
-        return {name: value for name, value in current.items() if name not in _SNAPSHOT_FIELDS}, current.get("before")
-    return current.get("before"), current.get("earlier")
+        return {name: value for name, value in current.items() if name != "before"}
+    return current.get("before")  # type: ignore[no-any-return]
 
 
 def as_of(window: dict[str, Any] | None, watermark: int) -> dict[str, Any] | None:
     """A stored window as the key's state at `watermark` (KeyState.offset) knew it (spec §2.4.6, §2.4.10).
 
-    The grouping agent's changelog writes keep a key's noise counts at most two batches ahead of its state,
-    never behind (streams/agents/grouping.py, Batch.complete); a worker killed then leaves windows holding
-    counts of inputs its key's state does not cover. Those inputs are read again and counted again, and
-    their decisions must be the ones already sent (same output ids, applied once): so they are decided
-    against the window as it was, not against one that already holds the later inputs of those batches.
+    A batch writes its noise counts before the keys' states (streams/agents/grouping.py); a worker killed
+    between the two leaves windows holding counts of inputs its key's state does not cover. Those inputs
+    are read again and counted again, and their decisions must be the ones already sent (same output ids,
+    applied once): so they are decided against the window as it was, not against one that already holds
+    the later inputs of the same batch.
     """
     if not window or window["offset"] <= watermark:
         return window
-    before = window.get("before")
-    if not before or before["offset"] <= watermark:
-        return before  # type: ignore[no-any-return]
-    return window.get("earlier")  # type: ignore[no-any-return]
+    return window.get("before")  # type: ignore[no-any-return]
 
 
 def counted(before: NoiseState | None, contribution: NoiseCount) -> NoiseState:

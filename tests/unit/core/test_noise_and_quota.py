@@ -59,23 +59,6 @@ def test_a_window_keeps_itself_as_of_the_key_state_it_was_counted_against() -> N
     assert as_of(nxt, 11) == nxt
 
 
-def test_a_window_two_batches_ahead_of_its_key_state_reads_as_that_state_knew_it() -> None:
-    """A batch's counts go out with the previous batch's states: both may land, or only the counts."""
-    first = batch_counts(None, [3, 5], watermark=2)
-    second = batch_counts(first, [8, 9], watermark=5)
-    third = batch_counts(second, [12], watermark=9)
-    assert NoiseState(**third).count == 5
-    for watermark, expected in ((12, third), (9, second), (5, first)):
-        seen = as_of(third, watermark)
-        assert seen is not None
-        assert {k: v for k, v in seen.items() if k not in ("before", "earlier")} == \
-            {k: v for k, v in expected.items() if k not in ("before", "earlier")}
-    # A window untouched for a while keeps the snapshot of the batch that last counted in it.
-    later = batch_counts(first, [40], watermark=30)
-    assert as_of(later, 30) == {k: v for k, v in first.items() if k not in ("before", "earlier")}
-    assert as_of(later, 2) is None  # empty before the first batch: its `earlier`
-
-
 def test_a_batch_decided_again_against_the_window_as_of_its_key_state_makes_the_same_verdicts() -> None:
     """Counts written, the key's state not (a worker killed between): the re-read inputs meet the same gate."""
     before_batch = batch_counts(None, [1], watermark=0)
