@@ -159,14 +159,14 @@ async def batches(stream: StreamT[Any], max_: int, *, within: float, inbox: bool
             yield events
         return
     app = stream.app
-    inbox = Inbox(app, app.conf.stream_buffer_maxsize)
+    records = Inbox(app, app.conf.stream_buffer_maxsize)
     # Iterating a topic registers the iterator with the conductor, which then subscribes to the topic;
     # the mark makes the conductor hand that iterator's records to the inbox (`_build_handler` below).
     channel = stream.channel.__aiter__()
-    channel.inbox = inbox
-    app.flow_control.manage_queue(inbox)  # cleared with the queues in a rebalance
+    channel.inbox = records
+    app.flow_control.manage_queue(records)  # cleared with the queues in a rebalance
     while not app.should_stop:
-        taken = await inbox.take(max_, within)
+        taken = await records.take(max_, within)
         if taken:
             yield taken
 
