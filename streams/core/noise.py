@@ -1,7 +1,7 @@
 """Noise windows (spec §13.1): the aggregate of the occurrences counted in one hopping window of a key."""
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 # Hopping windows of size W step W/4 (spec §13.1.3).
@@ -34,7 +34,10 @@ class NoiseState:
     before: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        # Not `asdict`: it deep-copies `before` and walks the fields generically (four windows per count).
+        return {"count": self.count, "earliest_event": self.earliest_event, "latest_event": self.latest_event,
+                "first_t": self.first_t, "last_t": self.last_t, "type_id": self.type_id, "offset": self.offset,
+                "before": self.before}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any] | None) -> NoiseState | None:
@@ -58,32 +61,22 @@ class NoiseCount:
 
 
 def count_in_window(current: dict[str, Any] | None, contribution: NoiseCount) -> dict[str, Any]:
-    """Window operation: add one occurrence, unless this window already counted its offset."""
-    state = NoiseState.from_dict(current)
-    if state is not None and state.offset > contribution.floor and contribution.offset <= state.offset:
-        return state.to_dict()
+    """Window operation: add one occurrence, unless this window already counted its offset.
+
+    On the stored dicts, as `NoiseState.to_dict` lays them out: it runs for each of the four windows that
+    contain an occurrence's T, on every write and on every read of a batch's own counts."""
+    if current and current["offset"] > contribution.floor and contribution.offset <= current["offset"]:
+        return {**current, "before": current.get("before")}
     before = _snapshot(current, contribution.watermark)
-    if state is None or state.offset <= contribution.floor:
-        return NoiseState(
-            count=1,
-            earliest_event=contribution.event_timestamp,
-            latest_event=contribution.event_timestamp,
-            first_t=contribution.t,
-            last_t=contribution.t,
-            type_id=contribution.type_id,
-            offset=contribution.offset,
-            before=before,
-        ).to_dict()
-    return NoiseState(
-        count=state.count + 1,
-        earliest_event=min(state.earliest_event, contribution.event_timestamp),
-        latest_event=max(state.latest_event, contribution.event_timestamp),
-        first_t=state.first_t,
-        last_t=max(state.last_t, contribution.t),
-        type_id=state.type_id,
-        offset=contribution.offset,
-        before=before,
-    ).to_dict()
+    if not current or current["offset"] <= contribution.floor:
+        return {"count": 1, "earliest_event": contribution.event_timestamp,
+                "latest_event": contribution.event_timestamp, "first_t": contribution.t, "last_t": contribution.t,
+                "type_id": contribution.type_id, "offset": contribution.offset, "before": before}
+    return {"count": current["count"] + 1,
+            "earliest_event": min(current["earliest_event"], contribution.event_timestamp),
+            "latest_event": max(current["latest_event"], contribution.event_timestamp),
+            "first_t": current["first_t"], "last_t": max(current["last_t"], contribution.t),
+            "type_id": current["type_id"], "offset": contribution.offset, "before": before}
 
 
 def _snapshot(current: dict[str, Any] | None, watermark: int | None) -> dict[str, Any] | None:

@@ -1,6 +1,7 @@
 """The spec §0.4 output timestamp, `2024-05-01T12:00:00.000000Z`: its one formatter (datetime or epoch) and parser."""
 from __future__ import annotations
 
+import math
 import re
 from datetime import UTC, datetime
 from typing import Final
@@ -19,10 +20,28 @@ def format_datetime(value: datetime) -> str:
     return value.isoformat(timespec="microseconds")[:-6] + "Z"  # without its "+00:00"
 
 
+# The last whole second format_epoch wrote and its "YYYY-MM-DDTHH:MM:SS": a post-process message formats
+# several times of one second, and datetime's construction and isoformat are most of the cost.
+_last_second: tuple[int, str] = (0, "1970-01-01T00:00:00")
+
+
 def format_epoch(epoch: float) -> str:
     """Epoch seconds in the §0.4 form (format_datetime's result, without its checks and conversion: an epoch
     is an instant in UTC already; several per post-process message)."""
-    return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="microseconds")[:-6] + "Z"
+    global _last_second
+    # datetime.fromtimestamp's own rounding: the fraction to whole microseconds, half to even, carried.
+    fraction, whole = math.modf(epoch)
+    micros = round(fraction * 1e6)
+    if micros >= 1_000_000:
+        whole, micros = whole + 1, micros - 1_000_000
+    elif micros < 0:
+        whole, micros = whole - 1, micros + 1_000_000
+    second = int(whole)
+    cached_second, prefix = _last_second
+    if second != cached_second:
+        prefix = datetime.fromtimestamp(second, UTC).isoformat(timespec="seconds")[:-6]
+        _last_second = (second, prefix)
+    return f"{prefix}.{micros:06d}Z"
 
 
 def parse_timestamp(text: str) -> datetime:

@@ -4,6 +4,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
+from hypothesis import example, given
+from hypothesis import strategies as st
 
 from streams.core.timestamps import format_datetime, format_epoch, parse_timestamp
 
@@ -63,3 +65,23 @@ def test_parse_refuses_anything_but_the_output_form(text: str) -> None:
 @pytest.mark.parametrize("epoch", [0.0, 1714564800.25, 1795000000.123456, 1795000000.9999996, -1.5, 253402300799.0])
 def test_an_epoch_is_written_as_its_aware_datetime_would_be(epoch: float) -> None:
     assert format_epoch(epoch) == format_datetime(datetime.fromtimestamp(epoch, UTC))
+
+
+def _format_epoch_through_datetime(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="microseconds")[:-6] + "Z"
+
+
+@given(st.floats(min_value=-62_135_596_800.0, max_value=253_402_300_799.0, allow_nan=False))
+@example(1714564800.0000005)  # half a microsecond: datetime rounds it to even
+@example(1714564800.9999996)  # rounds up into the next second
+@example(-0.0000004)
+@example(0.0)
+def test_format_epoch_writes_what_datetime_writes(epoch: float) -> None:
+    assert format_epoch(epoch) == _format_epoch_through_datetime(epoch)
+
+
+def test_format_epoch_after_another_second_writes_the_new_second() -> None:
+    # the cached second must not leak into the next one
+    assert format_epoch(1714564800.5) == "2024-05-01T12:00:00.500000Z"
+    assert format_epoch(1714564801.5) == "2024-05-01T12:00:01.500000Z"
+    assert format_epoch(1714564800.25) == "2024-05-01T12:00:00.250000Z"
