@@ -1,8 +1,9 @@
 """Integration fixtures: the real Kafka broker and PostgreSQL that `make test` starts."""
 from __future__ import annotations
 
+import os
 import socket
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 
 import psycopg
@@ -24,8 +25,24 @@ def _require_services() -> None:
         pytest.fail(f"no PostgreSQL at {ADMIN_DATABASE_URL}: `make services` starts it ({error})")
 
 
+# TEST_KEEP_FAILED_DEPLOYMENT=1 keeps a failed test's database and topics (with --basetemp, its data dirs and
+# logs too) for a post-mortem: a rare failure of a kill loop is otherwise gone with its evidence.
+KEEP_FAILED = os.environ.get("TEST_KEEP_FAILED_DEPLOYMENT") == "1"
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, None, None]:
+    outcome = yield
+    report = outcome.get_result()
+    if report.when == "call" and report.failed:
+        item.stash[_FAILED] = True
+
+
+_FAILED = pytest.StashKey[bool]()
+
+
 @pytest.fixture
-def deployment(tmp_path: Path) -> Iterator[Deployment]:
+def deployment(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Deployment]:
     _require_services()
     deployment = Deployment(root=tmp_path)
     deployment.create_database()
@@ -37,8 +54,12 @@ def deployment(tmp_path: Path) -> Iterator[Deployment]:
             log = worker.log()
             if "Traceback" in log:
                 print(f"--- worker {index} log (tail) ---\n{log[-6000:]}")
-        deployment.drop_database()
-        deployment.delete_topics()
+        if KEEP_FAILED and request.node.stash.get(_FAILED, False):
+            print(f"kept for a post-mortem: database {deployment.name}, topics {deployment.topic_prefix}*, "
+                  f"data in {tmp_path}")
+        else:
+            deployment.drop_database()
+            deployment.delete_topics()
 
 
 @pytest.fixture
