@@ -66,8 +66,9 @@ class Settings(BaseSettings):
     # at light load (bench.e2e: p50 590 -> 270 ms, p99 ~950 -> 450-625 ms at half load against 0.5 s).
     sink_batch_seconds: float = Field(0.1, gt=0, le=60)
     # The batch agents take their records from an inbox the consumer fills directly (streams/faust_compat/
-    # batch_delivery.py: about 30 µs less CPU per consumed record) instead of through a Faust stream.
-    batch_delivery: bool = False
+    # batch_delivery.py: about 30 µs less CPU per consumed record) instead of through a Faust stream; false
+    # goes back to Faust's streams (both pass the kill -9 test, tests/integration/test_grouping_engine.py).
+    batch_delivery: bool = True
     topic_replication_factor: int = Field(1, ge=1, le=10)
     # NoDecode: a comma-separated list in the environment, not JSON.
     # How often expired windows are removed from the windowed tables (noise, dedupe).

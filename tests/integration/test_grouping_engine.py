@@ -143,8 +143,12 @@ def noisy_and_quota_picks() -> tuple[list[tuple[int, str]], list[tuple[int, str]
     return noisy, quota
 
 
-async def test_kill_minus_nine_mid_stream_keeps_counts_exact(deployment: Deployment) -> None:  # §2.4
-    deployment.extra_env.update(ISSUE_PLATFORM_LEDGER_MARK_SECONDS="1", ISSUE_PLATFORM_LEDGER_SETTLE_SECONDS="2")
+# Both ways records reach the batch agents: the inbox (the default) and Faust's streams (ISSUE_PLATFORM_BATCH_DELIVERY).
+@pytest.mark.parametrize("batch_delivery", ["true", "false"], ids=["inbox", "streams"])
+async def test_kill_minus_nine_mid_stream_keeps_counts_exact(  # §2.4
+        deployment: Deployment, batch_delivery: str) -> None:
+    deployment.extra_env.update(ISSUE_PLATFORM_LEDGER_MARK_SECONDS="1", ISSUE_PLATFORM_LEDGER_SETTLE_SECONDS="2",
+                                ISSUE_PLATFORM_BATCH_DELIVERY=batch_delivery)
     start(deployment)
     picks = workload(200, 6_000, seed=2)
     noisy, quota = noisy_and_quota_picks()
