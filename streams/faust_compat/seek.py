@@ -34,6 +34,7 @@ from aiokafka.errors import IllegalStateError
 from faust.tables.recovery import Recovery
 from faust.transport.consumer import Consumer
 
+from streams.faust_compat.changelog_queue import changelog_queue_kept
 from streams.faust_compat.patch import Patch
 
 _original_seek_to_committed = AIOKafkaConsumer.seek_to_committed
@@ -109,7 +110,9 @@ async def _seek_inputs_before_resuming(self: Any, generation_id: int = 0) -> Non
         await self._wait(consumer.perform_seek(), timeout=self.app.conf.broker_request_timeout)  # noqa: SLF001
         setattr(consumer, _SOUGHT_IN, generation_id)
     try:
-        await _original_on_recovery_completed(self, generation_id)
+        # Its late flow_control.resume() would clear standby records delivered meanwhile (changelog_queue.py).
+        with changelog_queue_kept(self.tables):
+            await _original_on_recovery_completed(self, generation_id)
     finally:
         setattr(consumer, _SOUGHT_IN, None)
 

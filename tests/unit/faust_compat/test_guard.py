@@ -28,6 +28,7 @@ _SHUTDOWN = "streams/faust_compat/shutdown.py"
 _STORE = "streams/faust_compat/store_after_changelog.py"
 _BULK = "streams/faust_compat/bulk_restore.py"
 _INBOX = "streams/faust_compat/batch_delivery.py"
+_CHANGELOG_QUEUE = "streams/faust_compat/changelog_queue.py"
 
 # name: (sha256 of its source (of its value, for a constant), what to re-check when it changes)
 GUARDED: dict[str, tuple[str, str]] = {
@@ -46,7 +47,9 @@ GUARDED: dict[str, tuple[str, str]] = {
         f"{_SEEK} wraps it: does it still skip committed offsets None and 0 (aiokafka issue #1003)?"),
     "faust.tables.recovery.Recovery.on_recovery_completed": (
         "6ef567acf072e46da3fccbccc6d662371f634f622c3d510972d5df81f70ae3ac",
-        f"{_SEEK} seeks before calling it: does it still resume the inputs before perform_seek?"),
+        f"{_SEEK} seeks before calling it: does it still resume the inputs before perform_seek? "
+        f"{_CHANGELOG_QUEUE} keeps the changelog queue through it: does it still call flow_control.resume() "
+        "after its awaits, with the standby partitions already fetching?"),
     "faust.transport.consumer.Consumer.perform_seek": (
         "0e8c130ff4b0afd82c0be9c5fd831316e10febc62c94032833911096e156d7c6",
         f"{_SEEK} skips it in a generation already sought: is a second seek still harmful, still needed?"),
@@ -373,6 +376,13 @@ GUARDED: dict[str, tuple[str, str]] = {
     "faust.transport.drivers.aiokafka.AIOKafkaConsumerThread.verify_event_path": (
         "b983e7735f647cb34650530fb0f1bc709e8cb67d54c483b939b14b49b8d931e0",
         f"{_INBOX}: is monitor.stream_inbound_time still what tells it a partition's stream is processing?"),
+    "faust.tables.manager.TableManager.changelog_queue": (
+        "9c7f4cac57ef170647f12c135f4419000d27be45c536bf07ec013d8d3d028e2e",
+        f"{_CHANGELOG_QUEUE}: is the changelog queue still a clear_on_resume queue of app.flow_control?"),
+    "faust.tables.recovery.Recovery._slurp_changelogs": (
+        "7825c7e50f766d5ab0fd246b63420ea0dfcd732d005f1057cc9da656ff5d3967",
+        f"{_CHANGELOG_QUEUE}: does a standby record kept in the queue still get applied when its offset is past "
+        "the seen one (and a record the consumer fetches again skipped)?"),
     "faust.transport.consumer.Consumer.on_buffer_drop": (
         "4b57e8a418d5ad9c58632b13b58b377ae185855520fd1280870cf7141ac0d1d0",
         f"{_INBOX} resumes a paused partition with it."),

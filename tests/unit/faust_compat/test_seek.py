@@ -33,6 +33,13 @@ class RecordingConsumer:
         self.calls.append("seek")
 
 
+class ChangelogQueue:
+    """What changelog_queue.py touches of Faust's changelog queue: its `clear`."""
+
+    def clear(self) -> None:
+        pass
+
+
 class FakeRecovery:
     """The parts of Faust's Recovery the pre-seek reads: the app's generation, consumer and timeout."""
 
@@ -40,6 +47,7 @@ class FakeRecovery:
         conf = type("Conf", (), {"broker_request_timeout": 5.0})()
         self.app = type("App", (), {"consumer_generation_id": generation, "conf": conf,
                                     "consumer": RecordingConsumer(calls, assigned)})()
+        self.tables = type("Tables", (), {"changelog_queue": ChangelogQueue()})()
 
     async def _wait(self, coro: Any, timeout: float) -> None:
         await coro
@@ -250,7 +258,7 @@ class CompletingRecovery:
         self.app.consumer = PausedInputConsumer(calls, self.app)  # type: ignore[attr-defined]
         quiet = staticmethod(lambda *args, **kwargs: None)
         self.log = type("Log", (), {"info": quiet, "dev": quiet, "warning": quiet})()
-        self.tables = type("Tables", (), {"values": staticmethod(lambda: []),
+        self.tables = type("Tables", (), {"values": staticmethod(lambda: []), "changelog_queue": ChangelogQueue(),
                                           "on_actives_ready": staticmethod(lambda: None),
                                           "on_standbys_ready": staticmethod(lambda: None)})()
         self.completed = asyncio.Event()
