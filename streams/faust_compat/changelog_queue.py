@@ -18,8 +18,8 @@ cycle already cleared what the previous assignment left, and what was delivered 
 positions the recovery sought. So while `on_recovery_completed` runs, the changelog queue keeps its
 records; every other queue is cleared as before (the inputs' queues must be: they are sought again).
 
-Upstream: unchanged in faust-streaming's newest code (181b1840, 2026-08-20): `on_recovery_completed`
-still calls `flow_control.resume()` after its awaits, and the changelog queue is `clear_on_resume`.
+Upstream: not yet compared with faust-streaming's newest code (the other modules here were, at 181b1840,
+2026-08-20); test_guard.py pins the 0.15.3 sources this relies on.
 """
 from __future__ import annotations
 
