@@ -28,6 +28,7 @@ def _require_services() -> None:
 # TEST_KEEP_FAILED_DEPLOYMENT=1 keeps a failed test's database and topics (with --basetemp, its data dirs and
 # logs too) for a post-mortem: a rare failure of a kill loop is otherwise gone with its evidence.
 KEEP_FAILED = os.environ.get("TEST_KEEP_FAILED_DEPLOYMENT") == "1"
+_FAILED = pytest.StashKey[bool]()
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -36,9 +37,6 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     report = outcome.get_result()
     if report.when == "call" and report.failed:
         item.stash[_FAILED] = True
-
-
-_FAILED = pytest.StashKey[bool]()
 
 
 @pytest.fixture

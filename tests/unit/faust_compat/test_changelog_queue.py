@@ -49,7 +49,7 @@ def test_an_error_inside_restores_the_clearing() -> None:
 def test_the_recovery_completion_runs_with_the_queue_kept(monkeypatch: pytest.MonkeyPatch) -> None:
     """What the chaos run lost: Faust's on_recovery_completed resumes the flow after its awaits, while standby
     records delivered meanwhile wait in the changelog queue."""
-    flow_control, changelog, stream = _queues()
+    flow_control, changelog, _ = _queues()
 
     async def faust_on_recovery_completed(self: Any, generation_id: int = 0) -> None:
         changelog.put_nowait("standby record delivered while the tables' callbacks ran")
