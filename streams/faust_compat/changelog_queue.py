@@ -18,8 +18,11 @@ cycle already cleared what the previous assignment left, and what was delivered 
 positions the recovery sought. So while `on_recovery_completed` runs, the changelog queue keeps its
 records; every other queue is cleared as before (the inputs' queues must be: they are sought again).
 
-Upstream: not yet compared with faust-streaming's newest code (the other modules here were, at 181b1840,
-2026-08-20); test_guard.py pins the 0.15.3 sources this relies on.
+Upstream: unchanged in faust-streaming's newest code (181b1840, 2026-08-20): `recovery.py` and `manager.py`
+there are byte for byte the 0.15.3 files, `on_recovery_completed` still calls `flow_control.resume()` after its
+awaits, the changelog queue is still `clear_on_resume`, and mode's `FlowControlEvent.resume()` still clears
+every such queue; no upstream issue names it (faust#212, 2021, reports standby events lost after recovery).
+test_guard.py pins the 0.15.3 sources this relies on.
 """
 from __future__ import annotations
 
