@@ -14,6 +14,7 @@ from streams.faust_compat import (
     eager_delivery,
     idempotence,
     log_level,
+    metadata_backoff,
     offset_trace,
     producer_flush,
     rocksdb_memory,
@@ -31,7 +32,8 @@ __all__ = ["PATCHES", "UnsupportedFrameworkVersion", "apply"]
 PATCHES: tuple[Patch, ...] = (*producer_flush.PATCHES, *topic_ready.PATCHES, *seek.PATCHES, *idempotence.PATCHES,
                                *log_level.PATCHES, *shutdown.PATCHES, *eager_delivery.PATCHES,
                                *changelog_batches.PATCHES, *store_after_changelog.PATCHES, *bulk_restore.PATCHES,
-                               *rocksdb_memory.PATCHES, *window_expiry.PATCHES, *batch_delivery.PATCHES)
+                               *rocksdb_memory.PATCHES, *window_expiry.PATCHES, *batch_delivery.PATCHES,
+                               *metadata_backoff.PATCHES)
 
 _applied = False
 

@@ -29,6 +29,7 @@ _STORE = "streams/faust_compat/store_after_changelog.py"
 _BULK = "streams/faust_compat/bulk_restore.py"
 _INBOX = "streams/faust_compat/batch_delivery.py"
 _CHANGELOG_QUEUE = "streams/faust_compat/changelog_queue.py"
+_METADATA = "streams/faust_compat/metadata_backoff.py"
 
 # name: (sha256 of its source (of its value, for a constant), what to re-check when it changes)
 GUARDED: dict[str, tuple[str, str]] = {
@@ -383,6 +384,16 @@ GUARDED: dict[str, tuple[str, str]] = {
         "7825c7e50f766d5ab0fd246b63420ea0dfcd732d005f1057cc9da656ff5d3967",
         f"{_CHANGELOG_QUEUE}: does a standby record kept in the queue still get applied when its offset is past "
         "the seen one (and a record the consumer fetches again skipped)?"),
+    "aiokafka.client.AIOKafkaClient._metadata_update": (
+        "06dc51ed3e0d38b8d64100fd59012f399b2235c2f4804dfd142fcec397412fda",
+        f"{_METADATA} wraps it: does a failed update (no broker answered) still return False at once?"),
+    "aiokafka.client.AIOKafkaClient._md_synchronizer": (
+        "e0421bffa9a7735a6dbb78b5fcb34628433475ceee32a927bcd5c86d1c4f51ab",
+        f"{_METADATA}: does the metadata task now wait retry_backoff_ms after a failed update by itself?"),
+    "aiokafka.producer.sender.Sender._sender_routine": (
+        "2380dc5e333d9ebd00be51a395147479ed514f45b84752ee636408f029faedfa",
+        f"{_METADATA}: does the sender still ask for metadata again, with no wait of its own, while a "
+        "partition's leader is unknown?"),
     "faust.transport.consumer.Consumer.on_buffer_drop": (
         "4b57e8a418d5ad9c58632b13b58b377ae185855520fd1280870cf7141ac0d1d0",
         f"{_INBOX} resumes a paused partition with it."),
