@@ -16,7 +16,11 @@ past the hole.
 Clearing there has nothing stale to remove from the changelog queue: the recovery's first resume of the
 cycle already cleared what the previous assignment left, and what was delivered since comes from the
 positions the recovery sought. So while `on_recovery_completed` runs, the changelog queue keeps its
-records; every other queue is cleared as before (the inputs' queues must be: they are sought again).
+records through a `resume()`; every other queue is cleared as before (the inputs' queues must be: they are
+sought again). A new rebalance that starts meanwhile (its revocation suspends the flow, then clears every
+queue) still empties it: those records belong to an assignment that is over, and one applied after the next
+recovery set its offsets would move a partition's offset past records not yet read (Faust's
+`_slurp_changelogs` applies a record only when its offset is above the partition's), a hole again.
 
 Upstream: unchanged in faust-streaming's newest code (181b1840, 2026-08-20): `recovery.py` and `manager.py`
 there are byte for byte the 0.15.3 files, `on_recovery_completed` still calls `flow_control.resume()` after its
@@ -31,15 +35,19 @@ from contextlib import contextmanager
 from typing import Any
 
 
-def _keep() -> None:
-    """The changelog queue's `clear` while a recovery completes: its records stay."""
-
-
 @contextmanager
-def changelog_queue_kept(tables: Any) -> Iterator[None]:
-    """While inside, `app.flow_control.resume()` leaves the table manager's changelog queue as it is."""
+def changelog_queue_kept(tables: Any, flow_control: Any) -> Iterator[None]:
+    """While inside, `flow_control.resume()` leaves the table manager's changelog queue as it is; a clear while
+    the flow is suspended (a rebalance's revocation: `suspend()`, then `clear()`) empties it as before."""
     queue = tables.changelog_queue
-    queue.clear = _keep  # an instance attribute: FlowControlEvent.clear calls queue.clear() on each queue
+    clear = queue.clear
+
+    def clear_unless_resuming() -> None:
+        # resume() un-suspends the flow before it clears; a revocation clears with the flow suspended.
+        if not flow_control.is_active():
+            clear()
+
+    queue.clear = clear_unless_resuming  # an instance attribute: FlowControlEvent.clear calls queue.clear()
     try:
         yield
     finally:

@@ -111,7 +111,7 @@ async def _seek_inputs_before_resuming(self: Any, generation_id: int = 0) -> Non
         setattr(consumer, _SOUGHT_IN, generation_id)
     try:
         # Its late flow_control.resume() would clear standby records delivered meanwhile (changelog_queue.py).
-        with changelog_queue_kept(self.tables):
+        with changelog_queue_kept(self.tables, self.app.flow_control):
             await _original_on_recovery_completed(self, generation_id)
     finally:
         setattr(consumer, _SOUGHT_IN, None)

@@ -23,14 +23,28 @@ def test_resume_inside_keeps_the_changelog_queue_and_clears_the_others() -> None
     flow_control, changelog, stream = _queues()
     changelog.put_nowait("standby record 3492")
     stream.put_nowait("input record fetched before the seek")
-    with changelog_queue_kept(SimpleNamespace(changelog_queue=changelog)):
+    with changelog_queue_kept(SimpleNamespace(changelog_queue=changelog), flow_control):
         flow_control.resume()
     assert changelog.qsize() == 1 and stream.qsize() == 0
 
 
+def test_a_rebalance_starting_inside_still_empties_the_changelog_queue() -> None:
+    """Its revocation suspends the flow and clears: records of an assignment that is over must not be applied
+    after the next recovery has set its offsets (they would move a partition's offset past unread records)."""
+    flow_control, changelog, stream = _queues()
+    with changelog_queue_kept(SimpleNamespace(changelog_queue=changelog), flow_control):
+        changelog.put_nowait("standby record of the assignment being revoked")
+        flow_control.suspend()
+        flow_control.clear()
+        assert changelog.qsize() == 0
+        changelog.put_nowait("delivered after the revocation's clear")
+        flow_control.resume()  # the late resume of the recovery still keeps what came since
+        assert changelog.qsize() == 1
+
+
 def test_after_it_the_changelog_queue_is_cleared_on_resume_again() -> None:
     flow_control, changelog, _ = _queues()
-    with changelog_queue_kept(SimpleNamespace(changelog_queue=changelog)):
+    with changelog_queue_kept(SimpleNamespace(changelog_queue=changelog), flow_control):
         pass
     changelog.put_nowait("a record of the previous assignment")
     flow_control.resume()  # the next rebalance's first resume: Faust's clearing, as before
@@ -39,7 +53,7 @@ def test_after_it_the_changelog_queue_is_cleared_on_resume_again() -> None:
 
 def test_an_error_inside_restores_the_clearing() -> None:
     flow_control, changelog, _ = _queues()
-    with pytest.raises(RuntimeError), changelog_queue_kept(SimpleNamespace(changelog_queue=changelog)):
+    with pytest.raises(RuntimeError), changelog_queue_kept(SimpleNamespace(changelog_queue=changelog), flow_control):
         raise RuntimeError("recovery rebalancing again")
     changelog.put_nowait("x")
     flow_control.resume()
@@ -58,7 +72,8 @@ def test_the_recovery_completion_runs_with_the_queue_kept(monkeypatch: pytest.Mo
 
     monkeypatch.setattr(seek, "_original_on_recovery_completed", faust_on_recovery_completed)
     consumer = SimpleNamespace(assignment=lambda: set())
-    recovery = SimpleNamespace(app=SimpleNamespace(consumer=consumer, consumer_generation_id=1),
+    recovery = SimpleNamespace(app=SimpleNamespace(consumer=consumer, consumer_generation_id=1,
+                                                   flow_control=flow_control),
                                tables=SimpleNamespace(changelog_queue=changelog))
     asyncio.run(seek._seek_inputs_before_resuming(recovery, 1))
     assert changelog.get_nowait() == "standby record delivered while the tables' callbacks ran"

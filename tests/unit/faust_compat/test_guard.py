@@ -380,6 +380,12 @@ GUARDED: dict[str, tuple[str, str]] = {
     "faust.tables.manager.TableManager.changelog_queue": (
         "9c7f4cac57ef170647f12c135f4419000d27be45c536bf07ec013d8d3d028e2e",
         f"{_CHANGELOG_QUEUE}: is the changelog queue still a clear_on_resume queue of app.flow_control?"),
+    "mode.utils.queues.FlowControlEvent.resume": (
+        "4dcdc1253fd0dcb40de18a3702503c01d21e9da7e5e55b122fb92615f27648d9",
+        f"{_CHANGELOG_QUEUE}: does resume() still make the flow active before it clears the queues?"),
+    "faust.app.base.App._on_partitions_revoked": (
+        "d5c895bbe57dc73ae4d7f762f6fdc9fdd3abd02f9e05863ccfd8034082e5682f",
+        f"{_CHANGELOG_QUEUE}: does a revocation still suspend the flow before it clears the queues?"),
     "faust.tables.recovery.Recovery._slurp_changelogs": (
         "7825c7e50f766d5ab0fd246b63420ea0dfcd732d005f1057cc9da656ff5d3967",
         f"{_CHANGELOG_QUEUE}: does a standby record kept in the queue still get applied when its offset is past "

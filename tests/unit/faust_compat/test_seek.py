@@ -10,6 +10,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.consumer.fetcher import OffsetResetStrategy
 from faust.tables.recovery import Recovery
 from faust.transport.consumer import Consumer
+from mode.utils.queues import FlowControlEvent
 
 from streams.faust_compat import seek
 from streams.faust_compat.seek import is_changelog
@@ -46,7 +47,8 @@ class FakeRecovery:
     def __init__(self, calls: list[str], generation: int, assigned: bool = True) -> None:
         conf = type("Conf", (), {"broker_request_timeout": 5.0})()
         self.app = type("App", (), {"consumer_generation_id": generation, "conf": conf,
-                                    "consumer": RecordingConsumer(calls, assigned)})()
+                                    "consumer": RecordingConsumer(calls, assigned),
+                                    "flow_control": FlowControlEvent(initially_suspended=False)})()
         self.tables = type("Tables", (), {"changelog_queue": ChangelogQueue()})()
 
     async def _wait(self, coro: Any, timeout: float) -> None:
@@ -249,7 +251,8 @@ class CompletingRecovery:
             consumer_generation_id = 7
             conf = type("Conf", (), {"broker_request_timeout": 5.0})()
             on_rebalance_complete = type("Signal", (), {"send": staticmethod(nothing)})()
-            flow_control = type("FlowControl", (), {"resume": staticmethod(lambda: None)})()
+            flow_control = type("FlowControl", (), {"resume": staticmethod(lambda: None),
+                                                    "is_active": staticmethod(lambda: True)})()
             _fetcher = type("Fetcher", (), {"maybe_start": staticmethod(nothing)})()
             assignor = type("Assignor", (), {"assigned_standbys": staticmethod(lambda: set())})()
             on_rebalance_end = staticmethod(lambda: None)
