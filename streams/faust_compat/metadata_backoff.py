@@ -2,7 +2,7 @@
 
 Evidence: in `make chaos` (bench/results/chaos-20261201-032642-77fca82.json, worker-2 of its kept
 deployment) the broker's restart made one worker log 14,498 `Unable connect to node with id 1` and 14,350
-`Unable to update metadata from [1]` ERROR lines in 9 s, about 1,600 a second, while the other two logged
+`Unable to update metadata from [1]` ERROR lines in 9 s, over 3,000 a second, while the other two logged
 a few hundred each. aiokafka's sender, holding batches whose partition has no known leader, calls
 `force_metadata_update()` and waits on it "to wait backoff time" (its comment), but the client's metadata
 task answers a failed update at once: the connection is refused in microseconds, the future resolves False,
