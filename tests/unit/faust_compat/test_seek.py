@@ -251,8 +251,7 @@ class CompletingRecovery:
             consumer_generation_id = 7
             conf = type("Conf", (), {"broker_request_timeout": 5.0})()
             on_rebalance_complete = type("Signal", (), {"send": staticmethod(nothing)})()
-            flow_control = type("FlowControl", (), {"resume": staticmethod(lambda: None),
-                                                    "is_active": staticmethod(lambda: True)})()
+            flow_control = type("FlowControl", (), {"resume": staticmethod(lambda: None)})()
             _fetcher = type("Fetcher", (), {"maybe_start": staticmethod(nothing)})()
             assignor = type("Assignor", (), {"assigned_standbys": staticmethod(lambda: set())})()
             on_rebalance_end = staticmethod(lambda: None)
