@@ -56,14 +56,14 @@ class Settings(BaseSettings):
     memory_trim_seconds: float = Field(60.0, ge=0, le=86_400)
     # The grouping owner decides a batch in memory, then sends its outputs and writes its states (spec §2.4.6):
     # at most this many messages, gathered for at most this long. A key's state is read and written once per
-    # batch however many of its messages the batch holds: at full load 2000 took 8-13 % less CPU per
-    # occurrence than 500 (the hot keys of a Zipf load written a quarter as often), and a batch is cut at
-    # `grouping_batch_seconds` whatever its size, so a light load waits no longer (README, Performance).
-    grouping_batch_size: int = Field(2000, ge=1, le=100_000)
+    # batch, so 2000 took about 6 % less CPU per occurrence than 500 at full load (11 interleaved pairs, from
+    # 4 % more to 17 % less); but one batch holds the event loop four times as long, and near saturation
+    # (800/s on a slow box) its p99 latency was 1.3 s against 0.56-0.64 s: 500 stays the default (README).
+    grouping_batch_size: int = Field(500, ge=1, le=100_000)
     # How long the broker waits for a silent worker's heartbeat before it gives its partitions to others.
     group_session_timeout_seconds: float = Field(10.0, ge=6, le=300)
     grouping_batch_seconds: float = Field(0.05, gt=0, le=60)
-    sink_batch_size: int = Field(2000, ge=1, le=100_000)  # one transaction per batch; a group row written once
+    sink_batch_size: int = Field(500, ge=1, le=100_000)
     # Faust's take() waits this long after each batch, while the backlog of the commit before fills the next one:
     # batches grow with the load by themselves, so a short wait costs no CPU at full load and keeps latency low
     # at light load (bench.e2e: p50 590 -> 270 ms, p99 ~950 -> 450-625 ms at half load against 0.5 s).
