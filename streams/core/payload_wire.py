@@ -87,16 +87,11 @@ def _tag_problems(key: object, value: object, key_path: str, value_path: str) ->
     return problems
 
 
-def _valid_tag(key: object, value: object) -> bool:
-    return (type(key) is str and 1 <= len(key) <= MAX_TAG_KEY_CHARS
-            and type(value) is str and len(value) <= MAX_TAG_VALUE_CHARS)
-
-
 def _tags(value: object) -> list[tuple[str, str]]:
     """spec §5.4: an object of str → str or an array of [str, str] pairs, kept as pairs in the given order."""
     # Every event has tags, and nearly all are valid: checked before any error path is built (its key's
     # `_member_path` is a regular expression per tag).
-    if isinstance(value, dict) and all(_valid_tag(key, tag_value) for key, tag_value in value.items()):
+    if isinstance(value, dict) and not any(_tag_problems(key, tag_value, "", "") for key, tag_value in value.items()):
         return list(value.items())
     problems: list[tuple[str, str]] = []
     pairs: list[tuple[str, str]] = []
