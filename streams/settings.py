@@ -54,12 +54,14 @@ class Settings(BaseSettings):
     # How often the worker hands the C heap's free pages back to the system (glibc malloc_trim,
     # streams/timers/memory.py); 0: never.
     memory_trim_seconds: float = Field(60.0, ge=0, le=86_400)
-    # The grouping owner decides a batch in memory, then sends its outputs and writes its states (spec §2.4.6):
-    # at most this many messages, gathered for at most this long. A key's state is read and written once per
-    # batch, so 2000 took about 6 % less CPU per occurrence than 500 at full load (11 interleaved pairs, from
-    # 4 % more to 17 % less); but one batch holds the event loop four times as long, and near saturation
-    # (800/s on a slow box) its p99 latency was 1.3 s against 0.56-0.64 s: 500 stays the default (README).
+    # Ingest, quota and the grouping owner take at most this many messages in one batch, gathered for at most
+    # `grouping_batch_seconds`; the grouping owner sends its outputs after each such many decisions.
     grouping_batch_size: int = Field(500, ge=1, le=100_000)
+    # The grouping owner decides a batch in memory, sends its outputs, then writes its states (spec §2.4.6): each
+    # touched key once per batch of up to this many messages, which Zipf-hot keys come up in many times (the
+    # writes were a third of grouping's CPU at 500: README, Performance); the outputs still go out every
+    # `grouping_batch_size` decisions, so the latency of a larger state batch is only that of its inputs' acks.
+    grouping_state_batch_size: int = Field(2000, ge=1, le=100_000)
     # How long the broker waits for a silent worker's heartbeat before it gives its partitions to others.
     group_session_timeout_seconds: float = Field(10.0, ge=6, le=300)
     grouping_batch_seconds: float = Field(0.05, gt=0, le=60)

@@ -71,14 +71,21 @@ log = logging.getLogger(__name__)
 
 
 async def grouping(stream: StreamT[bytes]) -> None:
-    # An input is acked only once its outputs are acknowledged and its state is written (spec §2.4.6).
-    async for events in batches(stream, settings.grouping_batch_size, within=settings.grouping_batch_seconds,
-                                inbox=settings.batch_delivery):
+    # An input is acked only once all of its batch's outputs are acknowledged and its states are written
+    # (spec §2.4.6).
+    # A batch's states are written once (each touched key once), so a larger batch writes less; its outputs go
+    # out every `grouping_batch_size` decisions, so consumers get them and the other agents run meanwhile.
+    send_every = settings.grouping_batch_size
+    async for events in batches(stream, max(send_every, settings.grouping_state_batch_size),
+                                within=settings.grouping_batch_seconds, inbox=settings.batch_delivery):
         batch = Batch()
         project_limits.refresh()  # once a batch, never per occurrence (spec §11.2)
         try:
-            for event in events:
+            last = len(events)
+            for decided, event in enumerate(events, 1):
                 await decide(batch, event)
+                if decided % send_every == 0 and decided < last:
+                    await batch.outputs.send()
             await batch.complete()
         except Exception as error:
             stop_worker(f"grouping of a batch of {len(events)} messages ({_describe(events)})", error)
