@@ -20,15 +20,16 @@ def format_datetime(value: datetime) -> str:
     return value.isoformat(timespec="microseconds")[:-6] + "Z"  # without its "+00:00"
 
 
-# The last whole second format_epoch wrote and its "YYYY-MM-DDTHH:MM:SS": a post-process message formats
-# several times of one second, and datetime's construction and isoformat are most of the cost.
-_last_second: tuple[int, str] = (0, "1970-01-01T00:00:00")
+# Whole second → its "YYYY-MM-DDTHH:MM:SS": a post-process message formats four times (a group's first and
+# last seen, the event's and the receipt's), of seconds that come up again and again, and datetime's
+# construction and isoformat are three quarters of the cost (1.9 against 0.5 µs a call). Cleared when full.
+_prefixes: dict[int, str] = {}
+PREFIXES_MAX = 8192
 
 
 def format_epoch(epoch: float) -> str:
     """Epoch seconds in the §0.4 form (format_datetime's result, without its checks and conversion: an epoch
     is an instant in UTC already; several per post-process message)."""
-    global _last_second
     # datetime.fromtimestamp's own rounding: the fraction to whole microseconds, half to even, carried.
     fraction, whole = math.modf(epoch)
     micros = round(fraction * 1e6)
@@ -37,10 +38,11 @@ def format_epoch(epoch: float) -> str:
     elif micros < 0:
         whole, micros = whole - 1, micros + 1_000_000
     second = int(whole)
-    cached_second, prefix = _last_second
-    if second != cached_second:
-        prefix = datetime.fromtimestamp(second, UTC).isoformat(timespec="seconds")[:-6]
-        _last_second = (second, prefix)
+    prefix = _prefixes.get(second)
+    if prefix is None:
+        if len(_prefixes) >= PREFIXES_MAX:
+            _prefixes.clear()
+        prefix = _prefixes[second] = datetime.fromtimestamp(second, UTC).isoformat(timespec="seconds")[:-6]
     return f"{prefix}.{micros:06d}Z"
 
 

@@ -7,6 +7,7 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
+from streams.core import timestamps
 from streams.core.timestamps import format_datetime, format_epoch, parse_timestamp
 
 
@@ -81,3 +82,13 @@ def test_format_epoch_after_another_second_writes_the_new_second() -> None:
     assert format_epoch(1714564800.5) == "2024-05-01T12:00:00.500000Z"
     assert format_epoch(1714564801.5) == "2024-05-01T12:00:01.500000Z"
     assert format_epoch(1714564800.25) == "2024-05-01T12:00:00.250000Z"
+
+
+def test_the_cache_of_seconds_stays_bounded_and_right_after_it_is_cleared() -> None:
+    base = 1714564800
+    for second in range(timestamps.PREFIXES_MAX + 10):
+        format_epoch(base + second + 0.5)
+    assert len(timestamps._prefixes) <= timestamps.PREFIXES_MAX
+    assert format_epoch(base + 0.5) == "2024-05-01T12:00:00.500000Z"
+    assert format_epoch(base + timestamps.PREFIXES_MAX + 9.5) == format_datetime(
+        datetime.fromtimestamp(base + timestamps.PREFIXES_MAX + 9.5, UTC))
