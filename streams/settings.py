@@ -124,6 +124,10 @@ class Settings(BaseSettings):
     fault_injection: str = Field(
         "", pattern=r"^((fail|drop)_produce:[A-Za-z0-9._-]+:[1-9][0-9]*|skip_delivery:[A-Za-z0-9._-]+:(0|[1-9][0-9]*)"
                     r"|kill_at:[a-z_]+\.[a-z_]+:[1-9][0-9]*)?$")
+    # A hole Faust left in an input (spec §2.4.9) makes the worker start over in its own process, reading again
+    # from the committed offset, at most this many times in 10 minutes; past that, and at 0, it exits
+    # (status 70) for its supervisor to restart (streams/agents/failure.restart_worker_now).
+    self_restarts_max: int = Field(5, ge=0, le=100)
     # How long a starting worker waits for an unreachable PostgreSQL before it refuses to start: a worker
     # restarted during a short database outage starts once the database is back (0: refuse at once).
     start_database_wait_seconds: float = Field(60.0, ge=0, le=3600)

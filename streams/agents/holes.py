@@ -34,7 +34,7 @@ from typing import Any
 from faust.sensors import Sensor
 from faust.types import TP, AppT, Message
 
-from streams.agents.failure import stop_worker_now
+from streams.agents.failure import restart_worker_now
 from streams.agents.kafka_read import read_range
 from streams.core.contiguity import ContiguityTracker, GapPolicy, Hole, Unanchored
 from streams.topics import dlq_topic, grouping_topic, ingest_topic, quota_topic
@@ -104,7 +104,7 @@ class StopOnHole(Sensor):
                         finding.topic, finding.partition, finding.offset)
         elif isinstance(finding, Hole):
             if finding.policy is GapPolicy.STRICT and not finding.after_seek:
-                stop_worker_now(f"{finding.describe()} (the records in between were never handed to an agent)")
+                restart_worker_now(f"{finding.describe()} (the records in between were never handed to an agent)")
                 return
             log.debug("%s: reading the offsets in between before anything past them is committed",
                       finding.describe())
@@ -125,7 +125,7 @@ class StopOnHole(Sensor):
             holes = list(pending)
             problem = await self._check(holes)
             if problem is not None:
-                stop_worker_now(problem)
+                restart_worker_now(problem)
                 return
             del pending[:len(holes)]
         # No await since `pending` was found empty: no hole of this partition can be added unread.
@@ -183,4 +183,4 @@ def _stop_if_failed(verifier: asyncio.Future[None]) -> None:
     """A verifier that crashed would leave its partition's records held for good, never committable."""
     if not verifier.cancelled() and verifier.exception() is not None:
         error = verifier.exception()
-        stop_worker_now(f"the hole guard's check failed: {type(error).__name__}: {error}")
+        restart_worker_now(f"the hole guard's check failed: {type(error).__name__}: {error}")

@@ -51,8 +51,11 @@ class Broker:
 
 @pytest.fixture
 def exits(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The worker's exits (os._exit, recorded), with its restarts in place off (ISSUE_PLATFORM_SELF_RESTARTS_MAX=0):
+    what the guard decides, apart from how the worker starts over (tests/unit/agents/test_self_restart.py)."""
     codes: list[int] = []
     monkeypatch.setattr(failure.os, "_exit", codes.append)
+    monkeypatch.setattr(failure, "get_settings", lambda: SimpleNamespace(self_restarts_max=0))
     return codes
 
 
@@ -269,7 +272,7 @@ def test_the_worker_guard_registers_the_hole_guard_with_the_seeks_and_the_revoca
 
 def test_a_verifier_that_crashes_stops_the_worker(monkeypatch: pytest.MonkeyPatch) -> None:
     stops: list[str] = []
-    monkeypatch.setattr(holes, "stop_worker_now", stops.append)
+    monkeypatch.setattr(holes, "restart_worker_now", stops.append)
 
     async def run() -> None:
         async def crash() -> None:
