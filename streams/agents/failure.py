@@ -82,7 +82,7 @@ def restart_worker_now(line: str) -> None:
     went wrong (a hole Faust left in an input, streams/agents/holes.py); exit as `stop_worker_now` does once
     it has done so `ISSUE_PLATFORM_SELF_RESTARTS_MAX` times in 10 minutes.
 
-    os.execv keeps the pid: a supervisor, `kill -9` and the tests' harness still see one worker, and one that
+    os.execve keeps the pid: a supervisor, `kill -9` and the tests' harness still see one worker, and one that
     only a process manager would otherwise have brought back (docker-compose, `make run`) carries on by
     itself. What the old process had in flight is what `kill -9` leaves: outputs before state (spec §2.4.6)
     make that safe, and the consumer group gives its partitions back after the session timeout.

@@ -72,9 +72,9 @@ log = logging.getLogger(__name__)
 
 async def grouping(stream: StreamT[bytes]) -> None:
     # An input is acked only once all of its batch's outputs are acknowledged and its states are written
-    # (spec §2.4.6).
-    # A batch's states are written once (each touched key once), so a larger batch writes less; its outputs go
-    # out every `grouping_batch_size` decisions, so consumers get them and the other agents run meanwhile.
+    # (spec §2.4.6). Each touched key's state is written once a batch, so a larger batch writes less; its
+    # outputs go out every `grouping_batch_size` decisions, so consumers get them and the other agents run
+    # meanwhile.
     send_every = settings.grouping_batch_size
     async for events in batches(stream, max(send_every, settings.grouping_state_batch_size),
                                 within=settings.grouping_batch_seconds, inbox=settings.batch_delivery):
