@@ -516,6 +516,10 @@ def machine() -> dict[str, Any]:
     }
 
 
+# Issue 11 item 6: worker CPU per occurrence, end to end, on one worker.
+CPU_BUDGET_US = 500
+
+
 def report(firehose: Firehose, result: Measurement, passthrough: dict[str, Any] | None,
            per_message: dict[str, Any] | None, *, label: str, load_before: tuple[float, float, float],
            deployment: Deployment, commit: str | None) -> dict[str, Any]:
@@ -544,6 +548,8 @@ def report(firehose: Firehose, result: Measurement, passthrough: dict[str, Any] 
         "worker_cpu_seconds": round(result.worker_cpu_seconds, 2),
         "cpu_us_per_occurrence": round(cpu_us, 1),
         "cpu_seconds_per_1000_occurrences": round(cpu_us / 1000, 2),
+        "budgets": {"cpu_us_per_occurrence": CPU_BUDGET_US},
+        "within_cpu_budget": cpu_us <= CPU_BUDGET_US,
         "worker_cpu_utilisation": round(result.worker_cpu_seconds / result.seconds_to_last_commit, 2),
         "peak_rss_mb": round(result.peak_rss_mb, 1),
         "exact": exact,
@@ -709,6 +715,8 @@ def print_summary(results: dict[str, Any], json_path: Path, plotted: bool, root:
           f"(produce start -> last commit {results['seconds_to_last_commit']} s), "
           f"{results['cpu_us_per_occurrence']:,.0f} µs worker CPU per occurrence, "
           f"peak RSS {results['peak_rss_mb']:,.0f} MB")
+    print(f"CPU budget {results['budgets']['cpu_us_per_occurrence']} µs per occurrence (issue 11): "
+          f"{'within' if results['within_cpu_budget'] else 'OVER BUDGET'}")
     if "passthrough_messages_per_second" in results:
         print(f"pass-through: {results['passthrough_messages_per_second']:,.0f} msg/s, "
               f"{results['passthrough_cpu_us_per_message']} µs CPU per message")

@@ -10,6 +10,7 @@ skipped record was read again from the committed offset.
 from __future__ import annotations
 
 import asyncio
+import urllib.request
 
 import orjson
 import pytest
@@ -75,3 +76,13 @@ def test_a_skipped_record_starts_the_worker_over_and_the_next_run_counts_every_o
     assert "hole in" not in worker.log()[first_run:]  # the next run read the skipped record: no hole
     assert "no seek was recorded" not in worker.log()  # every partition was checked from its seek on
     assert worker.process.poll() is None  # the same process (in place) or its restart, running
+    # The new run listens on the port the old one had (its socket closed with the exec).
+    assert wait_for(lambda: _health(worker.web_port), timeout=60, what="the worker's web API") == 200
+
+
+def _health(port: int) -> int | None:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/0/health/", timeout=5) as response:
+            return int(response.status)
+    except OSError:
+        return None
