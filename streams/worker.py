@@ -101,6 +101,7 @@ PAGES: tuple[tuple[str, type[View]], ...] = (
     ("/api/0/dlq/replay/", views.DeadLetterReplayView),  # before {entry_id}, which would take "replay"
     ("/api/0/dlq/{entry_id}/", views.DeadLetterView),
     ("/api/0/parked/", views.ParkedChangesView),
+    ("/api/0/parked/retry/", views.ParkedRetryView),
     ("/api/0/audit/", views.AuditView),
     ("/api/0/health/", views.HealthView),
     ("/api/0/ready/", views.ReadyView),

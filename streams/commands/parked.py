@@ -8,7 +8,6 @@ import click
 import orjson
 import psycopg
 
-from storage.options import read_options
 from storage.parked import (
     PARKED_STATUSES,
     ParkedKey,
@@ -20,11 +19,10 @@ from storage.parked import (
     parked_keys,
 )
 from storage.sink_plan import BatchResult, ChangeFailure
-from storage.sink_writer import retry_parked
-from streams.agents.sink import forward
 from streams.app import app, settings
 from streams.commands.dlq import preview
 from streams.commands.running import json_output, run_in_app, usage_error
+from streams.web.parked_retry import retry_keys, retry_order
 from streams.web.serialize import iso_datetime, parked_json
 
 DEFAULT_LIST_LIMIT = 50
@@ -87,11 +85,6 @@ def parked_retry(ctx: click.Context, ids: tuple[int, ...], retry_all: bool) -> N
     run_in_app(ctx, retry, ids=ids, retry_all=retry_all)
 
 
-def retry_order(ids: Sequence[int], found: dict[int, ParkedKey]) -> list[ParkedKey]:
-    """The keys of the named rows, each once, in the order first named."""
-    return list(dict.fromkeys(found[row_id] for row_id in ids))
-
-
 async def retry(ids: tuple[int, ...], retry_all: bool) -> None:
     applied: list[BatchResult] = []
     failed: list[tuple[ParkedKey, ChangeFailure]] = []
@@ -108,21 +101,15 @@ async def retry(ids: tuple[int, ...], retry_all: bool) -> None:
                       "nothing retried", file=sys.stderr)
                 raise SystemExit(EXIT_FAILED)
             keys = retry_order(ids, found)
-        options = await read_options(conn)
         producer = app.producer
         await producer.start()
         try:
-            for key in keys:
-                outcome = await retry_parked(conn, key.topic, key.partition, key.group_key)
+            async for key, outcome in retry_keys(conn, keys):
                 where = f"{key.topic}:{key.partition} key {key.group_key}"
                 if isinstance(outcome, ChangeFailure):
                     failed.append((key, outcome))
                     print(f"{where}: failed again, still parked: {outcome.error}", file=sys.stderr)
                     continue
-                # Forwarded right after the key's commit, before the next key: what the sink would have
-                # forwarded had it applied them, with the same ids, so a consumer applies each once.
-                await forward(outcome, options)
-                await producer.flush()
                 applied.append(outcome)
                 print(f"{where}: applied {len(outcome.applied)} changes")
         finally:

@@ -14,7 +14,6 @@ from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime
 from typing import Any
 
-import orjson
 import psycopg
 from psycopg import AsyncConnection
 from psycopg_pool import PoolTimeout
@@ -23,7 +22,7 @@ from storage.dlq import ReplayableEntry, mark_replayed, replayable_by_ids, repla
 from streams.core.dlq import ReplaySelection, replay_headers, replay_selection
 from streams.core.rejection import Reason
 from streams.topics import ingest_topic
-from streams.web.errors import ApiError, not_found, unavailable
+from streams.web.errors import ApiError, json_object, not_found, unavailable
 
 log = logging.getLogger(__name__)
 
@@ -39,12 +38,7 @@ def invalid_body(path: str, message: str) -> ApiError:
 
 
 def parse_replay_body(raw: bytes) -> ReplaySelection:
-    try:
-        body = orjson.loads(raw) if raw.strip() else None
-    except orjson.JSONDecodeError:
-        raise invalid_body("", "The body is not valid JSON") from None
-    if not isinstance(body, dict):
-        raise invalid_body("", 'The body must be {"ids": [...]} or {"reason", "project_id"?, "limit"?}')
+    body = json_object(raw, invalid_body, '{"ids": [...]} or {"reason", "project_id"?, "limit"?}')
     for key in body:
         if key not in FIELDS:
             raise invalid_body(key, f"Unknown field; a replay takes {', '.join(FIELDS)}")

@@ -1,7 +1,10 @@
 """API errors and their JSON body (spec §20.1.3): `{"code", "message", "details"}`."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
+
+import orjson
 
 
 class ApiError(Exception):
@@ -29,3 +32,15 @@ def invalid_parameter(parameter: str, message: str) -> ApiError:
 
 def unavailable(message: str, **details: Any) -> ApiError:
     return ApiError(503, "unavailable", message, details)
+
+
+def json_object(raw: bytes, invalid: Callable[[str, str], ApiError], shape: str) -> dict[str, Any]:
+    """A request body that must be one JSON object; `invalid(path, message)` is the endpoint's 400, and `shape`
+    says what the object should look like."""
+    try:
+        body = orjson.loads(raw) if raw.strip() else None
+    except orjson.JSONDecodeError:
+        raise invalid("", "The body is not valid JSON") from None
+    if not isinstance(body, dict):
+        raise invalid("", f"The body must be {shape}")
+    return body

@@ -25,7 +25,7 @@ from streams.core.options import (
 from streams.services import registry
 from streams.tables import current_options, options_table
 from streams.topics import options_topic
-from streams.web.errors import ApiError, not_found, unavailable
+from streams.web.errors import ApiError, json_object, not_found, unavailable
 from streams.web.serialize import flag_list, option_list
 
 log = logging.getLogger(__name__)
@@ -57,13 +57,7 @@ def option_object(name: str) -> dict[str, Any]:
 
 
 def _json_object(raw: bytes) -> dict[str, Any]:
-    try:
-        body = orjson.loads(raw) if raw.strip() else None
-    except orjson.JSONDecodeError:
-        raise invalid_value("", "The body is not valid JSON") from None
-    if not isinstance(body, dict):
-        raise invalid_value("", "The body must be a JSON object")
-    return body
+    return json_object(raw, invalid_value, "a JSON object")
 
 
 async def put_flag(name: str, raw: bytes) -> Answer:

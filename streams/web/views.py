@@ -37,6 +37,7 @@ from streams.trackers import Tracker, describe_tracker
 from streams.web import (
     dlq_replay,
     mutate,
+    parked_retry,
     runtime_options,
     tracker_actions,
     tracker_webhook,
@@ -492,6 +493,21 @@ class ParkedChangesView(ApiView):
         return await _list_page(
             self, request, queries.PARKED_ORDER,
             lambda conn, keyset, size: queries.fetch_parked(conn, status, keyset, size), parked_json, params=params)
+
+
+class ParkedRetryView(ApiView):
+    """`POST /api/0/parked/retry/` (spec §2.4.12): the CLI's `parked retry` (streams.web.parked_retry)."""
+
+    allowed = ("POST",)
+
+    async def read(self, request: Request) -> Response:  # type: ignore[override]
+        return self._not_allowed(request)
+
+    async def post(self, request: Request, **params: Any) -> Response:
+        return await self.answer(request, self._retry(request))
+
+    async def _retry(self, request: Request) -> Response:
+        return self.json_body(await parked_retry.retry(await _body(request)))
 
 
 class AuditView(ApiView):

@@ -29,6 +29,11 @@ from tests.integration.harness import (
     wait_for,
 )
 from tests.integration.test_api import api_up, get
+from tests.integration.test_api_auth_trackers import call
+
+TOKEN = "parked-token-41c9"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+RETRY = "/api/0/parked/retry/"
 
 pytestmark = pytest.mark.integration
 
@@ -212,9 +217,12 @@ async def produce_to_partition_0(topic: str, changes: list[Change]) -> None:
         await producer.stop()
 
 
-async def test_a_worker_parks_a_refused_change_goes_on_and_the_cli_retries_it_after_the_fix(
-    deployment: Deployment,
+@pytest.mark.parametrize("via", ["cli", "api"])
+async def test_a_worker_parks_a_refused_change_goes_on_and_a_retry_applies_it_after_the_fix(
+    deployment: Deployment, via: str,
 ) -> None:
+    if via == "api":
+        deployment.extra_env["ISSUE_PLATFORM_API_TOKEN"] = TOKEN
     assert deployment.cli("migrate").returncode == 0
     worker = deployment.start_worker()
     wait_for(lambda: api_up(worker) and "[^Worker]: Ready" in worker.log(), timeout=120, what="the worker")
@@ -243,15 +251,32 @@ async def test_a_worker_parks_a_refused_change_goes_on_and_the_cli_retries_it_af
     shown = deployment.cli("parked", "list")
     assert shown.returncode == 0 and shown.stdout.startswith("3 changes parked"), shown.stderr
 
-    # Before the fix a retry fails again: exit 1, nothing applied, one more attempt recorded.
-    again = deployment.cli("parked", "retry", "--all")
-    assert again.returncode == 1 and "failed again, still parked" in again.stderr, again.stdout + again.stderr
+    # Before the fix a retry fails again: exit 1 (409 over HTTP), nothing applied, one more attempt recorded.
+    if via == "cli":
+        again = deployment.cli("parked", "retry", "--all")
+        assert again.returncode == 1 and "failed again, still parked" in again.stderr, again.stdout + again.stderr
+    else:
+        assert call(worker, "POST", RETRY, {"all": True}).status == 401  # a mutation: the token (§20.1.2)
+        unknown = call(worker, "POST", RETRY, {"ids": [listed.json[0]["id"], "999999"]}, AUTH)
+        assert (unknown.status, unknown.json["code"], unknown.json["details"]) == (404, "not_found",
+                                                                                   {"missing": ["999999"]})
+        assert deployment.query('SELECT attempts FROM sink_parked ORDER BY "offset"') == [(2,), (0,), (0,)]
+        again = call(worker, "POST", RETRY, {"all": True}, AUTH)
+        assert (again.status, again.json["code"]) == (409, "retry_failed"), again.json
+        [failure] = again.json["details"].pop("failed")
+        assert again.json["details"] == {"retried": 1, "applied": 0}
+        assert failure["groupKey"] == key_x and failure["source"] == {"topic": changes_topic, "partition": 0}
+        assert "UniqueViolation" in failure["error"]
     assert deployment.query('SELECT attempts FROM sink_parked ORDER BY "offset"') == [(3,), (1,), (1,)]
 
     deployment.query("UPDATE projects SET next_short_id = 2 RETURNING id")
-    retried = deployment.cli("parked", "retry", "--id", listed.json[1]["id"])  # any row of the key takes the key
-    assert retried.returncode == 0, retried.stderr
-    assert "applied 3 changes" in retried.stdout
+    if via == "cli":
+        retried = deployment.cli("parked", "retry", "--id", listed.json[1]["id"])  # any row of the key takes it
+        assert retried.returncode == 0, retried.stderr
+        assert "applied 3 changes" in retried.stdout
+    else:
+        answer = call(worker, "POST", RETRY, {"ids": [listed.json[1]["id"]]}, AUTH)
+        assert (answer.status, answer.json) == (200, {"retried": 1, "applied": 3, "failed": []})
     assert deployment.query("SELECT short_id, times_seen FROM groups WHERE group_key = %s", (key_x,)) == [(2, 3)]
     assert get(worker, "health/").json["checks"]["parked"] == 0
     assert get(worker, "parked/").json == [] and len(get(worker, "parked/", status="resolved").json) == 3

@@ -10,6 +10,7 @@ from storage.changes import IngestDrop, encode_change
 from storage.parked import StoredParkedChange
 from streams.web.errors import ApiError
 from streams.web.issues import parse_parked_status
+from streams.web.parked_retry import parse_retry_body
 from streams.web.serialize import parked_json
 
 AT = datetime(2026, 11, 25, 12, 34, 56, tzinfo=UTC)
@@ -57,3 +58,34 @@ def test_the_list_shows_parked_changes_unless_asked_for_resolved_or_all() -> Non
     with pytest.raises(ApiError) as raised:
         parse_parked_status([("status", "everything")])
     assert raised.value.status == 400
+
+
+# POST /api/0/parked/retry/ (spec §2.4.12, §20.4): what a retry body may say.
+def test_a_retry_names_ids_as_the_list_shows_them_or_asks_for_all() -> None:
+    assert parse_retry_body(b'{"ids": ["12", 7]}') == [12, 7]
+    assert parse_retry_body(b'{"all": true}') is None
+
+
+@pytest.mark.parametrize(("body", "path"), [
+    (b"", ""),
+    (b"not json", ""),
+    (b"[12]", ""),
+    (b"{}", ""),
+    (b'{"ids": ["1"], "all": true}', ""),
+    (b'{"all": false}', "all"),
+    (b'{"all": 1}', "all"),
+    (b'{"ids": []}', "ids"),
+    (b'{"ids": "12"}', "ids"),
+    (b'{"ids": ["12", "x"]}', "ids[1]"),
+    (b'{"ids": [0]}', "ids[0]"),
+    (b'{"ids": [true]}', "ids[0]"),
+    (b'{"ids": [1.5]}', "ids[0]"),
+    (b'{"ids": ["\xd9\xa3"]}', "ids[0]"),  # an Arabic-Indic digit: isdigit() says yes, int() takes it; refused
+    (b'{"ids": ["99999999999999999999"]}', "ids[0]"),
+    (b'{"ids": ["1"], "reason": "x"}', "reason"),
+])
+def test_any_other_retry_body_is_a_400_naming_where(body: bytes, path: str) -> None:
+    with pytest.raises(ApiError) as raised:
+        parse_retry_body(body)
+    assert raised.value.status == 400 and raised.value.code == "invalid_body"
+    assert raised.value.details["errors"][0]["path"] == path
