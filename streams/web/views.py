@@ -452,8 +452,8 @@ class DeadLettersView(ApiView):
             entry_json, params=params)
 
 
-class DeadLetterReplayView(ApiView):
-    """`POST /api/0/dlq/replay/` (spec §20.11.5): the CLI's `dlq replay` (streams.web.dlq_replay)."""
+class CommandView(ApiView):
+    """A CLI command over HTTP: POST only, its body handed to `run`."""
 
     allowed = ("POST",)
 
@@ -461,11 +461,21 @@ class DeadLetterReplayView(ApiView):
         return self._not_allowed(request)
 
     async def post(self, request: Request, **params: Any) -> Response:
-        return await self.answer(request, self._replay(request))
+        return await self.answer(request, self._read_and_run(request))
 
-    async def _replay(self, request: Request) -> Response:
-        status, body = await dlq_replay.replay(connection, await _body(request))
-        return self.json_body(body, status=status)
+    async def _read_and_run(self, request: Request) -> Response:
+        return await self.run(await _body(request))  # inside `answer`: a body too large is its 413
+
+    async def run(self, body: bytes) -> Response:
+        raise NotImplementedError
+
+
+class DeadLetterReplayView(CommandView):
+    """`POST /api/0/dlq/replay/` (spec §20.11.5): the CLI's `dlq replay` (streams.web.dlq_replay)."""
+
+    async def run(self, body: bytes) -> Response:
+        status, answer = await dlq_replay.replay(connection, body)
+        return self.json_body(answer, status=status)
 
 
 class DeadLetterView(ApiView):
@@ -495,19 +505,11 @@ class ParkedChangesView(ApiView):
             lambda conn, keyset, size: queries.fetch_parked(conn, status, keyset, size), parked_json, params=params)
 
 
-class ParkedRetryView(ApiView):
+class ParkedRetryView(CommandView):
     """`POST /api/0/parked/retry/` (spec §2.4.12): the CLI's `parked retry` (streams.web.parked_retry)."""
 
-    allowed = ("POST",)
-
-    async def read(self, request: Request) -> Response:  # type: ignore[override]
-        return self._not_allowed(request)
-
-    async def post(self, request: Request, **params: Any) -> Response:
-        return await self.answer(request, self._retry(request))
-
-    async def _retry(self, request: Request) -> Response:
-        return self.json_body(await parked_retry.retry(await _body(request)))
+    async def run(self, body: bytes) -> Response:
+        return self.json_body(await parked_retry.retry(body))
 
 
 class AuditView(ApiView):

@@ -257,6 +257,8 @@ async def test_a_worker_parks_a_refused_change_goes_on_and_a_retry_applies_it_af
         assert again.returncode == 1 and "failed again, still parked" in again.stderr, again.stdout + again.stderr
     else:
         assert call(worker, "POST", RETRY, {"all": True}).status == 401  # a mutation: the token (§20.1.2)
+        too_large = call(worker, "POST", RETRY, b" " * (1024 * 1024 + 1), AUTH)
+        assert (too_large.status, too_large.json["code"]) == (413, "payload_too_large")  # §20.1.1
         unknown = call(worker, "POST", RETRY, {"ids": [listed.json[0]["id"], "999999"]}, AUTH)
         assert (unknown.status, unknown.json["code"], unknown.json["details"]) == (404, "not_found",
                                                                                    {"missing": ["999999"]})
