@@ -1,7 +1,7 @@
 """Noise windows (spec §13.1): the aggregate of the occurrences counted in one hopping window of a key."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 # Hopping windows of size W step W/4 (spec §13.1.3).
@@ -66,7 +66,7 @@ def count_in_window(current: dict[str, Any] | None, contribution: NoiseCount) ->
     On the stored dicts, as `NoiseState.to_dict` lays them out: it runs for each of the four windows that
     contain an occurrence's T, on every write and on every read of a batch's own counts."""
     if current and current["offset"] > contribution.floor and contribution.offset <= current["offset"]:
-        return {**current, "before": current.get("before")}
+        return {**current, "before": _recounted(current.get("before"), contribution)}
     before = _snapshot(current, contribution.watermark)
     if not current or current["offset"] <= contribution.floor:
         return {"count": 1, "earliest_event": contribution.event_timestamp,
@@ -77,6 +77,19 @@ def count_in_window(current: dict[str, Any] | None, contribution: NoiseCount) ->
             "latest_event": max(current["latest_event"], contribution.event_timestamp),
             "first_t": current["first_t"], "last_t": max(current["last_t"], contribution.t),
             "type_id": current["type_id"], "offset": contribution.offset, "before": before}
+
+
+def _recounted(before: dict[str, Any] | None, contribution: NoiseCount) -> dict[str, Any] | None:
+    """The `before` of a window that already counted `contribution`: an input read again after a worker died
+    between a batch's counts and its keys' states. Its key's state is about to cover it, so the window as that
+    state knows it must count it too: the key's next input read again (say in the next batch, if the batch
+    read again holds only part of the one that died) reads `before` (`as_of`), which still stopped at the old
+    watermark, and would be decided on one occurrence too few, not as it was decided the first time."""
+    if contribution.watermark is None or (before is not None and before["offset"] >= contribution.offset):
+        return before
+    recounted = count_in_window(before, replace(contribution, watermark=None))
+    recounted.pop("before", None)
+    return recounted
 
 
 def _snapshot(current: dict[str, Any] | None, watermark: int | None) -> dict[str, Any] | None:

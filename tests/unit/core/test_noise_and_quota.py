@@ -84,6 +84,38 @@ def test_a_batch_decided_again_against_the_window_as_of_its_key_state_makes_the_
                           offset=4).held_back
 
 
+def test_a_batch_read_again_in_two_parts_makes_the_same_verdicts() -> None:  # spec §2.4.6, §2.4.10
+    """The batch read again after the kill need not be the one that died: its first part's state is written
+    before the rest is decided, and the rest must still see the first part counted (a kill -9 test once
+    counted one held-back occurrence too many this way: 55 against 54)."""
+    def verdict(window: dict | None, offset: int) -> bool:
+        return noise_gate(NoiseState.from_dict(window), limit=3, type_id=1008, event_timestamp=1.0,
+                          t=100.0 + offset, offset=offset).held_back
+
+    def count(window: dict | None, offset: int, watermark: int) -> dict:
+        return count_in_window(window, NoiseCount(1.0, 100.0 + offset, 1008, offset, watermark=watermark))
+
+    stored = batch_counts(None, [1], watermark=0)
+    window = as_of(stored, 1)
+    verdicts = []
+    for offset in (4, 6, 7):  # the first decision; its counts reach the changelog, its state does not
+        verdicts.append(verdict(window, offset))
+        window = count(window, offset, 1)
+        stored = count(stored, offset, 1)
+    assert verdicts == [True, False, False]
+    again = []
+    for part, watermark in (((4,), 1), ((6, 7), 4)):  # read again in two batches; the state written after each
+        window = as_of(stored, watermark)
+        for offset in part:
+            again.append(verdict(window, offset))
+            window = count(window, offset, watermark)
+        for offset in part:  # the batch's writes: counted already, so only the window as of its state moves
+            stored = count(stored, offset, watermark)
+    assert again == verdicts
+    assert NoiseState(**stored).count == 4 and as_of(stored, 7) == stored
+    assert as_of(stored, 4) is not None and "before" not in as_of(stored, 4)  # never nested
+
+
 def test_a_window_the_table_has_no_value_for_reads_as_empty() -> None:
     assert as_of({}, 3) == {}
     assert NoiseState(**count_in_window({}, NoiseCount(1.0, 1.0, 1008, 4, watermark=3))).before is None
