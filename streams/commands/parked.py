@@ -13,16 +13,14 @@ from storage.parked import (
     ParkedKey,
     ParkedStatus,
     StoredParkedChange,
-    keys_of,
     list_parked,
     parked_count,
-    parked_keys,
 )
 from storage.sink_plan import BatchResult, ChangeFailure
 from streams.app import app, settings
 from streams.commands.dlq import preview
 from streams.commands.running import json_output, run_in_app, usage_error
-from streams.web.parked_retry import retry_keys, retry_order
+from streams.web.parked_retry import retry_keys, selected_keys
 from streams.web.serialize import iso_datetime, parked_json
 
 DEFAULT_LIST_LIMIT = 50
@@ -90,17 +88,11 @@ async def retry(ids: tuple[int, ...], retry_all: bool) -> None:
     failed: list[tuple[ParkedKey, ChangeFailure]] = []
     # Autocommit: each key's retry is its own transaction, so its partition lock is held only meanwhile.
     async with await psycopg.AsyncConnection.connect(settings.database_url, autocommit=True) as conn:
-        if retry_all:
-            keys = await parked_keys(conn)
-        else:
-            found = await keys_of(conn, ids)
-            missing = [row_id for row_id in ids if row_id not in found]
-            if missing:
-                # All or nothing, as `dlq replay`: a typo must not leave half a list retried.
-                print(f"Error: no parked change {', '.join(map(str, missing))} (unknown or resolved already); "
-                      "nothing retried", file=sys.stderr)
-                raise SystemExit(EXIT_FAILED)
-            keys = retry_order(ids, found)
+        keys, missing = await selected_keys(conn, None if retry_all else ids)
+        if missing:
+            print(f"Error: no parked change {', '.join(map(str, missing))} (unknown or resolved already); "
+                  "nothing retried", file=sys.stderr)
+            raise SystemExit(EXIT_FAILED)
         producer = app.producer
         await producer.start()
         try:

@@ -21,7 +21,6 @@ from storage.parked import ParkedKey, keys_of, parked_keys
 from storage.sink_plan import BatchResult, ChangeFailure
 from storage.sink_writer import retry_parked
 from streams.agents.sink import forward
-from streams.app import app
 from streams.settings import get_settings
 from streams.web.errors import ApiError, json_object, not_found
 
@@ -50,13 +49,30 @@ def parse_retry_body(raw: bytes) -> list[int] | None:
         raise invalid_body("ids", "ids must be a non-empty list of parked change ids")
     parsed: list[int] = []
     for index, value in enumerate(ids):
-        # The list shows ids as strings ("12"); a number is taken too.
-        number = value if type(value) is int else int(value) if isinstance(value, str) and value.isascii() \
-            and value.isdigit() and len(value) <= 18 else None
-        if number is None or number < 1:
+        number = _parked_id(value)
+        if number is None:
             raise invalid_body(f"ids[{index}]", "a parked change id is a positive integer")
         parsed.append(number)
     return parsed
+
+
+def _parked_id(value: object) -> int | None:
+    """A row id as the list shows it ("12"), or as a number; None for anything else (bools, "٣", 1.5, 0)."""
+    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 18:
+        value = int(value)
+    return value if type(value) is int and value >= 1 else None
+
+
+async def selected_keys(conn: AsyncConnection[Any], ids: Sequence[int] | None,
+                        ) -> tuple[list[ParkedKey], list[int]]:
+    """The keys to retry, each once, in the order first named (every parked key for None), and the named ids
+    that are not parked (unknown or resolved already): all or nothing, a typo must not leave half a list
+    retried, so a caller retries nothing while that list is not empty."""
+    if ids is None:
+        return await parked_keys(conn), []
+    found = await keys_of(conn, ids)
+    missing = [row_id for row_id in ids if row_id not in found]
+    return ([] if missing else retry_order(ids, found)), missing
 
 
 def retry_order(ids: Sequence[int], found: dict[int, ParkedKey]) -> list[ParkedKey]:
@@ -72,8 +88,7 @@ async def retry_keys(conn: AsyncConnection[Any], keys: Sequence[ParkedKey],
     for key in keys:
         outcome = await retry_parked(conn, key.topic, key.partition, key.group_key)
         if not isinstance(outcome, ChangeFailure):
-            await forward(outcome, options)
-            await app.producer.flush()
+            await forward(outcome, options)  # returns once the broker acknowledged every message
         yield key, outcome
 
 
@@ -81,15 +96,10 @@ async def retry(raw: bytes) -> dict[str, Any]:
     """The 200 body of a retry where every key was applied; raises the ApiError of any other outcome."""
     ids = parse_retry_body(raw)
     async with await psycopg.AsyncConnection.connect(get_settings().database_url, autocommit=True) as conn:
-        if ids is None:
-            keys = await parked_keys(conn)
-        else:
-            found = await keys_of(conn, ids)
-            missing = [row_id for row_id in ids if row_id not in found]
-            if missing:
-                raise not_found(f"no parked change {', '.join(map(str, missing))} (unknown or resolved already); "
-                                "nothing retried", missing=[str(row_id) for row_id in missing])
-            keys = retry_order(ids, found)
+        keys, missing = await selected_keys(conn, ids)
+        if missing:
+            raise not_found(f"no parked change {', '.join(map(str, missing))} (unknown or resolved already); "
+                            "nothing retried", missing=[str(row_id) for row_id in missing])
         applied = 0
         failed: list[dict[str, Any]] = []
         async for key, outcome in retry_keys(conn, keys):

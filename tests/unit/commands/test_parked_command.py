@@ -6,7 +6,8 @@ from dataclasses import replace
 from click.testing import CliRunner
 
 from storage.parked import ParkedKey
-from streams.commands.parked import listing_lines, parked_group, retry_order
+from streams.commands.parked import listing_lines, parked_group
+from streams.web.parked_retry import retry_order
 from tests.unit.web.test_api_parked import AT, ROW
 
 TOPIC = "issue-platform-group-changes"
